@@ -1,0 +1,81 @@
+"""Configuration from the environment that serverless.yml declares.
+
+serverless.yml (with `.env.example`) is the single place that holds defaults; this module
+only reads and validates, so a function that is missing a variable fails with a clear
+message instead of running with a guessed value.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import ConfigurationError
+
+
+def _require(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set (see .env.example)")
+    return value
+
+
+def _require_int(name: str, minimum: int = 1) -> int:
+    raw = _require(name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def upload_bucket() -> str:
+    return _require("UPLOAD_BUCKET")
+
+
+def upload_prefix() -> str:
+    return _require("UPLOAD_PREFIX")
+
+
+def destination_bucket() -> str:
+    return _require("DESTINATION_BUCKET")
+
+
+def photos_table() -> str:
+    return _require("PHOTOS_TABLE")
+
+
+def state_machine_arn() -> str:
+    return _require("STATE_MACHINE_ARN")
+
+
+def max_image_pixels() -> int:
+    return _require_int("MAX_IMAGE_PIXELS")
+
+
+def thumbnail_size() -> int:
+    return _require_int("THUMBNAIL_SIZE", minimum=16)
+
+
+def png_compress_level() -> int:
+    level = _require_int("PNG_COMPRESS_LEVEL", minimum=0)
+    if level > 9:
+        raise ConfigurationError(f"PNG_COMPRESS_LEVEL must be 0-9, got {level}")
+    return level
+
+
+def max_upload_bytes() -> int:
+    return _require_int("MAX_UPLOAD_BYTES")
+
+
+def presigned_max_bytes() -> int:
+    return _require_int("PRESIGNED_MAX_BYTES")
+
+
+def presigned_expiry_seconds() -> int:
+    return _require_int("PRESIGNED_EXPIRY_SECONDS", minimum=60)
+
+
+def near_duplicate_distance() -> int:
+    return _require_int("NEAR_DUPLICATE_DISTANCE", minimum=0)

@@ -1,0 +1,72 @@
+"""The photos table: one item per unique photo (keyed by its content hash) that ties the
+uploader to the photo and its outputs, and the uniqueness check that reads it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from . import aws, images
+from .workflow import SourceObject
+
+KEY = "photoId"
+BY_USER_INDEX = "byUser"
+
+
+def find_duplicate(
+    table: str, content_hash: str, perceptual_hash: str, user_id: str, max_distance: int
+) -> dict[str, Any]:
+    """Exact duplicates anywhere (same bytes), near duplicates among the uploader's own
+    photos (perceptual hashes at most `max_distance` bits apart)."""
+    found: dict[str, Any] = {
+        "duplicate": False,
+        "contentHash": content_hash,
+        "perceptualHash": perceptual_hash,
+    }
+    existing = aws.get_item(table, {KEY: content_hash})
+    if existing:
+        return found | {"duplicate": True, "match": "exact", "of": existing[KEY]}
+    fields = [KEY, "perceptualHash"]
+    for photo in aws.query_index(table, BY_USER_INDEX, "userId", user_id, fields):
+        other = photo.get("perceptualHash")
+        if other and images.hamming_distance(other, perceptual_hash) <= max_distance:
+            distance = images.hamming_distance(other, perceptual_hash)
+            return found | {"duplicate": True, "match": "near", "of": photo[KEY], "distance": distance}
+    return found
+
+
+def new_item(source: SourceObject, state: dict[str, Any]) -> dict[str, Any]:
+    """The item WriteToDynamoDb stores, from the workflow state after ProcessFile."""
+    results = state["results"]
+    outputs = {output["kind"]: output for output in results["outputs"]}
+    uniqueness = results["uniqueness"]
+    file_type = results["fileType"]
+    return {
+        KEY: uniqueness["contentHash"],
+        "userId": state.get("userId") or source.user_id,
+        "uploadedAt": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "sourceKey": source.key,
+        "sourceBytes": source.size,
+        "perceptualHash": uniqueness["perceptualHash"],
+        "width": file_type["width"],
+        "height": file_type["height"],
+        "colourMode": file_type["mode"],
+        "bucket": outputs["original"]["bucket"],
+        "originalKey": outputs["original"]["key"],
+        "pngKey": outputs["png"]["key"],
+        "pngBytes": outputs["png"]["bytes"],
+        "thumbnailKey": outputs["thumbnail"]["key"],
+        "thumbnailWidth": outputs["thumbnail"]["width"],
+        "thumbnailHeight": outputs["thumbnail"]["height"],
+    }
+
+
+def record(table: str, item: dict[str, Any]) -> None:
+    """Stores a new photo; raises DuplicatePhoto if the same photo was recorded meanwhile."""
+    aws.put_new_item(table, {k: v for k, v in item.items() if v is not None}, KEY)
+
+
+def recorded_keys(table: str, photo_id: str) -> set[str]:
+    """Output keys that a recorded photo refers to (which must never be discarded)."""
+    item = aws.get_item(table, {KEY: photo_id}) or {}
+    return {item[name] for name in ("originalKey", "pngKey", "thumbnailKey") if name in item}

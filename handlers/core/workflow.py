@@ -1,0 +1,77 @@
+"""The workflow's input: the article's shape (`s3.bucket.name`, `s3.object.key`, ...), the
+key already URL-decoded by the starter, plus the uploader. Every Task reads its source object
+from here, and the local file it works on lives in a per-invocation temporary folder."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import aws, config, keys
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    bucket: str
+    key: str
+    size: int | None = None
+    etag: str | None = None
+    sequencer: str | None = None
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SourceObject:
+        try:
+            obj = state["s3"]["object"]
+            return cls(
+                bucket=state["s3"]["bucket"]["name"],
+                key=obj["key"],
+                size=obj.get("size"),
+                etag=obj.get("eTag"),
+                sequencer=obj.get("sequencer"),
+            )
+        except (KeyError, TypeError):
+            raise ValueError("state input must have s3.bucket.name and s3.object.key") from None
+
+    def to_state(self, user_id: str) -> dict[str, Any]:
+        obj = {"key": self.key, "size": self.size, "eTag": self.etag, "sequencer": self.sequencer}
+        return {"s3": {"bucket": {"name": self.bucket}, "object": obj}, "userId": user_id}
+
+    @property
+    def extension(self) -> str:
+        name = self.key.rsplit("/", 1)[-1]
+        return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+    def outputs(self, photo_id: str) -> keys.OutputKeys:
+        return keys.output_keys(self.key, config.upload_prefix(), photo_id)
+
+    @property
+    def user_id(self) -> str:
+        return keys.user_id_of(self.key, config.upload_prefix())
+
+
+def photo_id(state: dict[str, Any]) -> str:
+    """The photo's id (its content hash), found by CheckForDuplicate."""
+    try:
+        return state["results"]["uniqueness"]["contentHash"]
+    except (KeyError, TypeError):
+        raise ValueError("state input has no results.uniqueness.contentHash") from None
+
+
+@contextmanager
+def local_copy(source: SourceObject) -> Iterator[Path]:
+    """Downloads the source object into a private temporary folder, removed afterwards
+    (warm Lambdas share /tmp between invocations)."""
+    with tempfile.TemporaryDirectory(prefix="photo-") as folder:
+        path = Path(folder) / "source"
+        aws.download(source.bucket, source.key, path)
+        yield path
+
+
+@contextmanager
+def scratch_file(suffix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="output-") as folder:
+        yield Path(folder) / f"output{suffix}"

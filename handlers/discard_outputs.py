@@ -1,0 +1,24 @@
+"""DiscardOutputs: after a failed or duplicate run, removes what ProcessFile may have
+written, so no half-finished set of outputs is left. Outputs that a recorded photo refers
+to are kept (a concurrent run of the same photo may have finished first)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .core import aws, config, photos
+from .core.observability import logger
+from .core.workflow import SourceObject, photo_id
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    source = SourceObject.from_state(event)
+    identifier = photo_id(event)
+    bucket = config.destination_bucket()
+    kept = photos.recorded_keys(config.photos_table(), identifier)
+    removed = [key for key in source.outputs(identifier).all() if key not in kept]
+    for key in removed:
+        aws.delete(bucket, key)
+    logger.info("outputs discarded", extra={"key": source.key, "removed": removed})
+    return {"bucket": bucket, "removed": removed, "kept": sorted(kept)}

@@ -1,0 +1,19 @@
+"""GetFileType: what the upload really is (from its content), and whether it is a JPEG
+the workflow can process. A rejection is a normal result, not an error."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .core import config, images
+from .core.observability import logger
+from .core.workflow import SourceObject, local_copy
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    source = SourceObject.from_state(event)
+    with local_copy(source) as path:
+        found = images.inspect(path, source.extension, config.max_image_pixels())
+    logger.info("file type found", extra={"key": source.key, **found.to_dict()})
+    return found.to_dict()

@@ -1,0 +1,52 @@
+"""POST /upload: the posted JPEG goes to the upload bucket under a safe generated key
+(`uploads/<user>/<uuid>-<name>`), or, with `?presign=true`, a presigned POST is returned
+for larger files. The user comes from the `X-User-Id` header or the `userId` parameter."""
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .core import uploads
+from .core.errors import UploadRejected
+from .core.observability import logger
+
+
+def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"},
+        "body": json.dumps(body),
+    }
+
+
+def _body(request: APIGatewayProxyEvent) -> bytes:
+    # Powertools' decoded_body returns text; a photo needs the raw bytes.
+    if not request.body:
+        return b""
+    if not request.is_base64_encoded:
+        return request.body.encode()
+    try:
+        return base64.b64decode(request.body, validate=True)
+    except binascii.Error:
+        raise UploadRejected(400, "the body is marked base64 but is not valid base64") from None
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = APIGatewayProxyEvent(event)
+    params = request.query_string_parameters or {}
+    filename = request.headers.get("x-filename") or params.get("filename")
+    try:
+        owner = uploads.user_id(request.headers.get("x-user-id") or params.get("userId"))
+        if params.get("presign", "").lower() in ("1", "true", "yes"):
+            return _response(200, uploads.presign(filename, owner))
+        stored = uploads.store(_body(request), request.headers.get("content-type"), filename, owner)
+    except UploadRejected as rejected:
+        logger.info("upload rejected", extra={"status": rejected.status, "reason": str(rejected)})
+        return _response(rejected.status, {"error": str(rejected)})
+    logger.info("upload stored", extra=stored)
+    return _response(201, stored)

@@ -1,0 +1,129 @@
+"""The embedded local cloud: a moto server (every AWS API on one port, Step Functions
+executing definitions), the local Lambda runtime, and a few local-only routes under
+`/_localcloud/` (health, fault injection, retry waits, statistics) and `/_api/` (the
+deployed API Gateway REST API, see localcloud.apigw)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from . import apigw, moto_adapter
+from .runtime import LambdaRuntime
+
+DEFAULT_ACCOUNT = "123456789012"
+
+
+class LocalCloud:
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        state_dir: Path | None = None,
+        retry_scale: float = 1.0,
+        max_workers_per_function: int = 4,
+    ) -> None:
+        self.host, self.port = host, port
+        self._temp = None if state_dir else tempfile.TemporaryDirectory(prefix="localcloud-")
+        self.state_dir = state_dir or Path(self._temp.name)  # type: ignore[union-attr]
+        self.clock = moto_adapter.RetryClock(scale=retry_scale)
+        self.max_workers = max_workers_per_function
+        self.runtime: LambdaRuntime | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalCloud:
+        from moto.core.config import default_user_config
+        from moto.server import DomainDispatcherApplication, create_backend_app
+
+        default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+        moto_app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(self.host, self.port, self._wsgi(moto_app), threaded=True)
+        self.port = self._server.server_port
+        # moto's Step Functions interpreter calls the other services through this port.
+        os.environ["MOTO_PORT"] = str(self.port)
+        self.runtime = LambdaRuntime(self.state_dir, self.endpoint, self.max_workers)
+        moto_adapter.install(self.runtime, self.clock)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="localcloud", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+        if self.runtime:
+            self.runtime.stop()
+        if self._temp:
+            self._temp.cleanup()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def client_environment(self) -> dict[str, str]:
+        """What an AWS client (SDK, CLI, Serverless) needs in its environment to use this cloud."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "localcloud",
+            "AWS_SECRET_ACCESS_KEY": "localcloud",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    # -- local routes ---------------------------------------------------------------------
+    def _wsgi(self, moto_app: Any) -> Any:
+        def app(environ: dict[str, Any], start_response: Any) -> Any:
+            path = environ.get("PATH_INFO", "")
+            if path.startswith("/_localcloud/"):
+                return self._control(Request(environ))(environ, start_response)
+            if path.startswith(apigw.PREFIX):
+                return apigw.handle(Request(environ), DEFAULT_ACCOUNT)(environ, start_response)
+            return moto_app(environ, start_response)
+
+        return app
+
+    def _control(self, request: Request) -> Response:
+        assert self.runtime is not None
+        route = request.path.removeprefix("/_localcloud/")
+        if route == "health":
+            return _json({"status": "ok", "endpoint": self.endpoint})
+        if route == "faults" and request.method == "POST":
+            fault = request.get_json()
+            self.runtime.inject_fault(fault["function"], fault["error"], fault.get("message", "injected"), int(fault.get("times", 1)))
+            return _json({"injected": fault})
+        if route == "faults" and request.method == "DELETE":
+            self.runtime.clear_faults()
+            return _json({"cleared": True})
+        if route == "retries":
+            return _json({"waits": self.clock.take()})
+        if route == "stats":
+            stats = self.runtime.stats
+            return _json(
+                {
+                    "invocations": dict(stats.invocations),
+                    "workersStarted": dict(stats.workers_started),
+                    "peakConcurrency": stats.peak_concurrency,
+                }
+            )
+        if route == "idle":
+            return _json({"idle": self.runtime.wait_idle(float(request.args.get("timeout", "60")))})
+        return _json({"error": f"no route {request.path}"}, 404)
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")

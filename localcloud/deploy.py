@@ -1,0 +1,73 @@
+"""Deploys the project into the local cloud with the real Serverless CLI (`sls deploy`),
+so the stack is built from the same template, function package and layer as on AWS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    outputs: dict[str, str]
+    seconds: float
+
+
+def service_name() -> str:
+    with (PROJECT / "serverless.yml").open() as stream:
+        return yaml.safe_load(stream)["service"]
+
+
+def serverless_command() -> list[str]:
+    local = PROJECT / "node_modules" / ".bin" / "sls"
+    if not local.exists():
+        raise SystemExit("the Serverless CLI is not installed: run `make setup` (npm ci) first")
+    return [str(local)]
+
+
+def cli_environment(cloud_env: dict[str, str]) -> dict[str, str]:
+    """The Serverless CLI's environment: the cloud's endpoint and this interpreter's bin
+    folder first on PATH (the layer build runs its pip)."""
+    env = dict(os.environ)
+    env.update(cloud_env)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update({"SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off", "NODE_NO_WARNINGS": "1"})
+    return env
+
+
+def deploy(cloud_env: dict[str, str], stage: str = "local", log: Path | None = None) -> Stack:
+    started = time.perf_counter()
+    command = [*serverless_command(), "deploy", "--stage", stage, *os.environ.get("LOCALCLOUD_SLS_ARGS", "").split()]
+    result = subprocess.run(
+        command, cwd=PROJECT, env=cli_environment(cloud_env), capture_output=True, text=True
+    )
+    if log:
+        log.write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise RuntimeError(f"`{' '.join(command[1:])}` failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    name = f"{service_name()}-{stage}"
+    return Stack(name, stack_outputs(cloud_env, name), time.perf_counter() - started)
+
+
+def stack_outputs(cloud_env: dict[str, str], stack_name: str) -> dict[str, str]:
+    client = boto3.client(
+        "cloudformation",
+        endpoint_url=cloud_env["AWS_ENDPOINT_URL"],
+        region_name=cloud_env["AWS_REGION"],
+        aws_access_key_id=cloud_env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=cloud_env["AWS_SECRET_ACCESS_KEY"],
+    )
+    stack = client.describe_stacks(StackName=stack_name)["Stacks"][0]
+    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+
+

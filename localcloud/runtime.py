@@ -1,0 +1,289 @@
+"""The Lambda runtime of the local cloud: runs deployed function code in warm workers.
+
+Each function (by ARN and code hash) has a pool of worker processes (localcloud/worker.py)
+that grows on demand up to `max_workers_per_function`, so concurrent invocations run in
+parallel and later ones reuse a warm process. A worker gets exactly the environment the
+function declares plus the variables the Lambda runtime sets, and the function's timeout is
+enforced: a worker that overruns is killed and the invocation fails with `Sandbox.Timedout`,
+as on Lambda. Every invocation's output goes to the function's CloudWatch log group.
+
+Third-party packages come from this interpreter's environment rather than the deployed
+layer: the layer holds wheels built for the Lambda runtime (another CPU and Python), which
+cannot load here. requirements-dev.txt installs the same pinned versions as the layer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import selectors
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+_INHERITED = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
+
+
+@dataclass
+class Invocation:
+    """What one invocation returned: the payload text, whether it is an error, its logs."""
+
+    payload: str
+    errored: bool
+    logs: str
+
+
+@dataclass
+class Fault:
+    """An injected failure: the next `times` invocations of a function fail with `error`."""
+
+    error: str
+    message: str
+    times: int
+
+
+@dataclass
+class Stats:
+    invocations: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    workers_started: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    peak_concurrency: int = 0
+
+
+class Worker:
+    def __init__(self, code_dir: Path, handler: str, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", str(WORKER_SCRIPT), str(code_dir), handler],
+            cwd=code_dir,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def invoke(self, event: Any, timeout: float) -> Invocation:
+        request_id = str(uuid.uuid4())
+        deadline = time.time() + timeout
+        assert self.process.stdin and self.process.stdout
+        request = {"event": event, "requestId": request_id, "deadlineMs": int(deadline * 1000)}
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            return self._crashed(request_id)
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(max(0.0, deadline - time.time())):
+                self.stop()
+                message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+                return Invocation(_error("Sandbox.Timedout", message), True, message + "\n")
+        line = self.process.stdout.readline()
+        if not line:
+            return self._crashed(request_id)
+        answer = json.loads(line)
+        return Invocation(json.dumps(answer["payload"]), not answer["ok"], answer["logs"])
+
+    def _crashed(self, request_id: str) -> Invocation:
+        code = self.process.wait()
+        message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"
+        return Invocation(_error("Runtime.ExitError", message), True, message + "\n")
+
+    def stop(self) -> None:
+        if self.alive:
+            self.process.kill()
+        self.process.wait()
+
+
+class FunctionPool:
+    """Warm workers of one function version."""
+
+    def __init__(self, code_dir: Path, handler: str, env: dict[str, str], max_workers: int) -> None:
+        self.code_dir, self.handler, self.env, self.max_workers = code_dir, handler, env, max_workers
+        self.idle: list[Worker] = []
+        self.running = 0
+        self.condition = threading.Condition()
+
+    def acquire(self) -> tuple[Worker, bool]:
+        with self.condition:
+            while not self.idle and self.running >= self.max_workers:
+                self.condition.wait()
+            self.running += 1
+            if self.idle:
+                return self.idle.pop(), False
+        try:
+            return Worker(self.code_dir, self.handler, self.env), True
+        except BaseException:
+            self.release(None)
+            raise
+
+    def release(self, worker: Worker | None) -> None:
+        with self.condition:
+            self.running -= 1
+            if worker is not None and worker.alive:
+                self.idle.append(worker)
+            self.condition.notify()
+
+    def stop(self) -> None:
+        with self.condition:
+            for worker in self.idle:
+                worker.stop()
+            self.idle.clear()
+
+
+class LambdaRuntime:
+    def __init__(self, state_dir: Path, endpoint: str, max_workers_per_function: int = 4) -> None:
+        self.code_root = state_dir / "functions"
+        self.endpoint = endpoint
+        self.max_workers = max_workers_per_function
+        self.pools: dict[tuple[str, str], FunctionPool] = {}
+        self.faults: dict[str, Fault] = {}
+        self.stats = Stats()
+        self._lock = threading.Lock()
+        self._active = 0
+        self._async = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda-async")
+        self._pending: set[Future[Any]] = set()
+
+    # -- invoking ---------------------------------------------------------------------
+    def invoke(self, function: Any, event: Any) -> Invocation:
+        """Runs one invocation of a moto LambdaFunction synchronously."""
+        name = function.function_name
+        with self._lock:
+            self.stats.invocations[name] += 1
+            self._active += 1
+            self.stats.peak_concurrency = max(self.stats.peak_concurrency, self._active)
+        try:
+            fault = self._take_fault(name)
+            if fault:
+                message = f"{fault.message} (fault injected by localcloud)"
+                result = Invocation(_error(fault.error, message), True, f"[ERROR] {fault.error}: {message}\n")
+            else:
+                pool = self._pool(function)
+                worker, cold = pool.acquire()
+                if cold:
+                    with self._lock:
+                        self.stats.workers_started[name] += 1
+                try:
+                    result = worker.invoke(event, float(function.timeout))
+                finally:
+                    pool.release(worker)
+        finally:
+            with self._lock:
+                self._active -= 1
+        function.save_logs(result.logs or "(no output)")
+        return result
+
+    def invoke_async(self, function: Any, event: Any, retries: int = 2) -> None:
+        """An Event invocation (as S3 notifications make): queued, and retried twice on a
+        function error as Lambda does for asynchronous invocations."""
+
+        def run() -> None:
+            for _ in range(retries + 1):
+                if not self.invoke(function, event).errored:
+                    return
+
+        future = self._async.submit(run)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Waits until every queued asynchronous invocation has finished."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self._lock:
+                pending = list(self._pending)
+            if not pending:
+                return True
+            pending[0].result(timeout=max(0.0, deadline - time.time()))
+        return False
+
+    # -- faults -----------------------------------------------------------------------
+    def inject_fault(self, function_name: str, error: str, message: str, times: int) -> None:
+        with self._lock:
+            self.faults[function_name] = Fault(error, message, times)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def _take_fault(self, function_name: str) -> Fault | None:
+        with self._lock:
+            fault = self.faults.get(function_name)
+            if not fault or fault.times == 0:
+                return None
+            fault.times -= 1
+            return fault
+
+    # -- workers ----------------------------------------------------------------------
+    def _pool(self, function: Any) -> FunctionPool:
+        key = (function.function_arn, function.code_sha_256)
+        with self._lock:
+            pool = self.pools.get(key)
+            if pool is None:
+                code_dir = self._unpack(function)
+                pool = FunctionPool(code_dir, function.handler, self._environment(function), self.max_workers)
+                self.pools[key] = pool
+            return pool
+
+    def _unpack(self, function: Any) -> Path:
+        code_dir = self.code_root / f"{function.function_name}-{function.code_sha_256[:12].replace('/', '_')}"
+        if not code_dir.exists():
+            staging = code_dir.with_suffix(".partial")
+            with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
+                archive.extractall(staging)
+            staging.rename(code_dir)
+        return code_dir
+
+    def _environment(self, function: Any) -> dict[str, str]:
+        env = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "AWS_ACCESS_KEY_ID": "localcloud",
+                "AWS_SECRET_ACCESS_KEY": "localcloud",
+                "AWS_SESSION_TOKEN": "localcloud",
+                "AWS_REGION": function.region,
+                "AWS_DEFAULT_REGION": function.region,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.run_time}",
+                "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+                "AWS_LAMBDA_LOG_GROUP_NAME": function.logs_group_name,
+                "LAMBDA_TASK_ROOT": str(self.code_root),
+                "LOCALCLOUD_FUNCTION_ARN": function.function_arn,
+                "_HANDLER": function.handler,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update({name: str(value) for name, value in function.environment_vars.items()})
+        return env
+
+    def stop(self) -> None:
+        self._async.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            pools = list(self.pools.values())
+        for pool in pools:
+            pool.stop()
+
+
+def _error(error_type: str, message: str) -> str:
+    return json.dumps({"errorType": error_type, "errorMessage": message})

@@ -1,0 +1,90 @@
+"""One warm Lambda worker: runs a deployed function's handler for each request it reads.
+
+Started by localcloud.runtime as `python -I worker.py CODE_DIR HANDLER`, with the function's
+environment and CODE_DIR (the unzipped deployment package) as its working directory, like
+/var/task on Lambda. Requests arrive as JSON lines on stdin; each answer is one JSON line on
+the original stdout. While a handler runs, file descriptors 1 and 2 go to a scratch file,
+so everything the handler prints (Powertools' JSON logs included) is returned as its logs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any
+
+
+class Context:
+    """The parts of the Lambda context object that handlers and Powertools read."""
+
+    def __init__(self, request_id: str, deadline_ms: int) -> None:
+        self.aws_request_id = request_id
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        self.invoked_function_arn = os.environ.get("LOCALCLOUD_FUNCTION_ARN", "")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+def _error(error_type: str, message: str, trace: list[str] | None = None) -> dict[str, Any]:
+    return {"errorType": error_type, "errorMessage": message, "stackTrace": trace or []}
+
+
+def _load(handler: str) -> Any:
+    module_path, _, function_name = handler.rpartition(".")
+    module = importlib.import_module(module_path.replace("/", "."))
+    return getattr(module, function_name)
+
+
+def main() -> None:
+    code_dir, handler_name = sys.argv[1], sys.argv[2]
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    logs = tempfile.TemporaryFile()
+    os.dup2(logs.fileno(), 1)
+    os.dup2(logs.fileno(), 2)
+    sys.path.insert(0, code_dir)
+
+    init_error: dict[str, Any] | None = None
+    try:
+        handler = _load(handler_name)
+    except Exception as error:  # reported on every invocation, as Lambda does
+        init_error = _error("Runtime.ImportModuleError", f"Unable to import module '{handler_name}': {error}")
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        logs.seek(0)
+        logs.truncate()
+        ok = False
+        if init_error:
+            payload: Any = init_error
+        else:
+            try:
+                payload = handler(request["event"], Context(request["requestId"], request["deadlineMs"]))
+                json.dumps(payload)
+                ok = True
+            except TypeError as error:
+                payload = _error("Runtime.MarshalError", f"Unable to marshal response: {error}")
+            except Exception as error:
+                frames = traceback.format_exception(error)
+                payload = _error(type(error).__name__, str(error), frames)
+                print(f"[ERROR] {type(error).__name__}: {error}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logs.seek(0)
+        output = logs.read().decode("utf-8", errors="replace")
+        answers.write(json.dumps({"ok": ok, "payload": payload, "logs": output}) + "\n")
+        answers.flush()
+
+
+if __name__ == "__main__":
+    main()
