@@ -18,12 +18,15 @@ covered by tests/test_localcloud_adapter.py:
    IntegrationHttpMethod or Uri, which moto requires; they are given empty ones.
 7. Executing a change set (how `sls deploy` updates a stack) does not recompute the stack's
    Outputs, so DescribeStacks kept the first template's (none); they are recomputed.
-8. Retry waits of the ASL interpreter go through a RetryClock, so tests can check the
+8. moto's S3 event records have no `sequencer`, which S3 always sends (it orders events
+   for the same key and tells a re-upload from a redelivery); one is added, increasing.
+9. Retry waits of the ASL interpreter go through a RetryClock, so tests can check the
    backoff schedule without waiting for it and the demo can shorten it.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -133,6 +136,17 @@ def install(runtime: LambdaRuntime, clock: RetryClock) -> None:
         return result.payload, result.errored, result.logs
 
     LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
+
+    original_s3_event = s3_notifications._get_s3_event
+    sequence = itertools.count(1)
+
+    def s3_event_with_sequencer(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        event = original_s3_event(*args, **kwargs)
+        for record in event.get("Records", []):
+            record["s3"]["object"].setdefault("sequencer", f"{time.time_ns():016X}{next(sequence):08X}")
+        return event
+
+    s3_notifications._get_s3_event = s3_event_with_sequencer
 
     def invoke_from_s3(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
         from moto.awslambda.utils import get_backend

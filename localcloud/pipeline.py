@@ -1,0 +1,120 @@
+"""Drives the deployed workflow like a user would, with boto3 against the local cloud:
+upload files to the upload bucket, find the execution each upload started, wait for it and
+summarise it (status, the states it went through, what it wrote)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@dataclass
+class Outcome:
+    file: str
+    key: str
+    status: str = "NOT_STARTED"
+    path: list[str] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    seconds: float | None = None
+    execution_arn: str | None = None
+
+    @property
+    def result(self) -> str:
+        """processed, rejected, duplicate or failed: what the design says happened."""
+        if self.status != "SUCCEEDED":
+            return "failed"
+        if "NotifyRejected" in self.path:
+            return "rejected"
+        if "NotifyDuplicate" in self.path:
+            return "duplicate"
+        return "processed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"result": self.result}
+
+
+class Pipeline:
+    def __init__(self, cloud_env: dict[str, str], outputs: dict[str, str]) -> None:
+        def client(service: str) -> Any:
+            return boto3.client(
+                service,
+                endpoint_url=cloud_env["AWS_ENDPOINT_URL"],
+                region_name=cloud_env["AWS_REGION"],
+                aws_access_key_id=cloud_env["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=cloud_env["AWS_SECRET_ACCESS_KEY"],
+            )
+
+        self.s3, self.sfn = client("s3"), client("stepfunctions")
+        self.upload_bucket = outputs["UploadBucketName"]
+        self.upload_prefix = outputs["UploadPrefix"]
+        self.state_machine_arn = outputs["ImageWorkflowArn"]
+
+    def upload(self, path: Path, key: str | None = None, user: str = "demo") -> str:
+        key = key or f"{self.upload_prefix}{user}/{path.name}"
+        self.s3.upload_file(str(path), self.upload_bucket, key)
+        return key
+
+    def executions_by_key(self) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
+        for page in pages:
+            for execution in page["executions"]:
+                described = self.sfn.describe_execution(executionArn=execution["executionArn"])
+                key = json.loads(described["input"])["s3"]["object"]["key"]
+                found.setdefault(key, []).append(described)
+        return found
+
+    def wait(
+        self,
+        uploads: dict[str, str],
+        timeout: float = 120,
+        progress: Callable[[Outcome, int, int], None] | None = None,
+    ) -> list[Outcome]:
+        """Waits until the execution of every uploaded key (key -> file) has ended."""
+        outcomes = {key: Outcome(file=file, key=key) for key, file in uploads.items()}
+        done: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while len(done) < len(outcomes) and time.monotonic() < deadline:
+            for key, executions in self.executions_by_key().items():
+                if key not in outcomes or key in done:
+                    continue
+                latest = max(executions, key=lambda e: e["startDate"])
+                outcome = outcomes[key]
+                outcome.status, outcome.execution_arn = latest["status"], latest["executionArn"]
+                if latest["status"] in TERMINAL:
+                    self._summarise(outcome, latest)
+                    done.add(key)
+                    if progress:
+                        progress(outcome, len(done), len(outcomes))
+            if len(done) < len(outcomes):
+                time.sleep(0.2)
+        return list(outcomes.values())
+
+    def _summarise(self, outcome: Outcome, execution: dict[str, Any]) -> None:
+        outcome.seconds = (execution["stopDate"] - execution["startDate"]).total_seconds()
+        outcome.path = self.states_entered(execution["executionArn"])
+        if execution["status"] == "SUCCEEDED":
+            results = json.loads(execution["output"]).get("results", {})
+            outcome.outputs = [
+                {"bucket": o["bucket"], "key": o["key"], "bytes": o.get("bytes")} for o in results.get("outputs", [])
+            ]
+        else:
+            outcome.error = f"{execution.get('error', '')}: {execution.get('cause', '')}".strip(": ")
+
+    def states_entered(self, execution_arn: str) -> list[str]:
+        events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def run(pipeline: Pipeline, files: Iterable[Path], user: str = "demo", **wait_options: Any) -> list[Outcome]:
+    uploads = {pipeline.upload(path, user=user): path.name for path in files}
+    return pipeline.wait(uploads, **wait_options)
