@@ -27,6 +27,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         name = keys.execution_name(source.bucket, source.key, source.sequencer)
         arn, started = aws.start_execution(config.state_machine_arn(), name, source.to_state(source.user_id))
-        logger.info("execution started" if started else "event already handled", extra={"key": source.key, "execution": arn})
+        logger.info(
+            "execution started" if started else "event already handled", extra={"key": source.key, "execution": arn}
+        )
         executions.append({"key": source.key, "executionArn": arn, "started": started})
     return {"executions": executions}

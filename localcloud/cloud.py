@@ -6,6 +6,7 @@ deployed API Gateway REST API, see localcloud.apigw)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -48,6 +49,7 @@ class LocalCloud:
         from moto.server import DomainDispatcherApplication, create_backend_app
 
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         moto_app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(self.host, self.port, self._wsgi(moto_app), threaded=True)
         self.port = self._server.server_port
@@ -104,7 +106,9 @@ class LocalCloud:
             return _json({"status": "ok", "endpoint": self.endpoint})
         if route == "faults" and request.method == "POST":
             fault = request.get_json()
-            self.runtime.inject_fault(fault["function"], fault["error"], fault.get("message", "injected"), int(fault.get("times", 1)))
+            self.runtime.inject_fault(
+                fault["function"], fault["error"], fault.get("message", "injected"), int(fault.get("times", 1))
+            )
             return _json({"injected": fault})
         if route == "faults" and request.method == "DELETE":
             self.runtime.clear_faults()

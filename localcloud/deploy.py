@@ -48,9 +48,7 @@ def cli_environment(cloud_env: dict[str, str]) -> dict[str, str]:
 def deploy(cloud_env: dict[str, str], stage: str = "local", log: Path | None = None) -> Stack:
     started = time.perf_counter()
     command = [*serverless_command(), "deploy", "--stage", stage, *os.environ.get("LOCALCLOUD_SLS_ARGS", "").split()]
-    result = subprocess.run(
-        command, cwd=PROJECT, env=cli_environment(cloud_env), capture_output=True, text=True
-    )
+    result = subprocess.run(command, cwd=PROJECT, env=cli_environment(cloud_env), capture_output=True, text=True)
     if log:
         log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
@@ -69,5 +67,3 @@ def stack_outputs(cloud_env: dict[str, str], stack_name: str) -> dict[str, str]:
     )
     stack = client.describe_stacks(StackName=stack_name)["Stacks"][0]
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
-
-

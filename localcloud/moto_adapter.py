@@ -99,7 +99,14 @@ def install(runtime: LambdaRuntime, clock: RetryClock) -> None:
 
     original_create_bucket = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
-    def create_bucket(cls: type, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any) -> FakeBucket:
+    def create_bucket(
+        cls: type,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> FakeBucket:
         bucket = original_create_bucket(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
         config = cloudformation_json.get("Properties", {}).get("NotificationConfiguration")
         if config:
@@ -121,7 +128,14 @@ def install(runtime: LambdaRuntime, clock: RetryClock) -> None:
 
     original_create_method = Method.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
-    def create_method(cls: type, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any) -> Method:
+    def create_method(
+        cls: type,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Method:
         integration = cloudformation_json.get("Properties", {}).get("Integration")
         if integration is not None:
             integration.setdefault("IntegrationHttpMethod", None)

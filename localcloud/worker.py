@@ -49,7 +49,7 @@ def _load(handler: str) -> Any:
 def main() -> None:
     code_dir, handler_name = sys.argv[1], sys.argv[2]
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    logs = tempfile.TemporaryFile()
+    logs = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the worker)
     os.dup2(logs.fileno(), 1)
     os.dup2(logs.fileno(), 2)
     sys.path.insert(0, code_dir)

@@ -48,16 +48,12 @@ def upload(path: Path, bucket: str, key: str, content_type: str, metadata: dict[
 
 
 def put_bytes(bucket: str, key: str, body: bytes, content_type: str, metadata: dict[str, str]) -> None:
-    _client("s3").put_object(
-        Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata
-    )
+    _client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata)
 
 
 def copy(source_bucket: str, source_key: str, bucket: str, key: str) -> None:
     try:
-        _client("s3").copy_object(
-            CopySource={"Bucket": source_bucket, "Key": source_key}, Bucket=bucket, Key=key
-        )
+        _client("s3").copy_object(CopySource={"Bucket": source_bucket, "Key": source_key}, Bucket=bucket, Key=key)
     except ClientError as error:
         if _is_missing(error):
             raise SourceObjectMissing(f"s3://{source_bucket}/{source_key} no longer exists") from None
@@ -118,9 +114,7 @@ def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) 
     of that name that already exists means this event was already handled."""
     client = _client("stepfunctions")
     try:
-        response = client.start_execution(
-            stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
-        )
+        response = client.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))
         return response["executionArn"], True
     except client.exceptions.ExecutionAlreadyExists:
         arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"

@@ -150,7 +150,7 @@ def perceptual_hash(path: Path, max_pixels: int) -> str:
             image.draft("L", (64, 64))
         _decode(image)
         small = _upright(image).convert("L").resize((9, 8), Image.Resampling.BOX)
-        pixels = list(small.getdata())
+        pixels = small.tobytes()
     bits = 0
     for row in range(8):
         for column in range(8):

@@ -3,7 +3,7 @@ uploader to the photo and its outputs, and the uniqueness check that reads it.""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from . import aws, images
@@ -44,7 +44,7 @@ def new_item(source: SourceObject, state: dict[str, Any]) -> dict[str, Any]:
     return {
         KEY: uniqueness["contentHash"],
         "userId": state.get("userId") or source.user_id,
-        "uploadedAt": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "uploadedAt": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "sourceKey": source.key,
         "sourceBytes": source.size,
         "perceptualHash": uniqueness["perceptualHash"],

@@ -1,0 +1,5 @@
+"""`python -m localcloud demo | run FILE... | up`: see localcloud/cli.py."""
+
+from .cli import main
+
+raise SystemExit(main())
