@@ -17,7 +17,7 @@ def photo(name: str = "chelsea.jpg") -> Image.Image:
 
 def jpeg_bytes(image: Image.Image | None = None, **save: object) -> bytes:
     buffer = io.BytesIO()
-    (image or photo()).save(buffer, format="JPEG", quality=90, **save)
+    (image or photo()).save(buffer, format="JPEG", **({"quality": 90} | save))
     return buffer.getvalue()
 
 
