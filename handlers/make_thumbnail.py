@@ -1,6 +1,7 @@
 """MakeThumbnail: an upright sRGB JPEG thumbnail (the workshop's thumbnail step)."""
 
 from typing import Any
+from urllib.parse import quote
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -16,6 +17,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with local_copy(source) as path, scratch_file(".jpg") as thumb:
         size = images.thumbnail(path, thumb, config.max_image_pixels(), config.thumbnail_size())
         written = thumb.stat().st_size
-        aws.upload(thumb, bucket, key, "image/jpeg", {"source-key": source.key})
+        aws.upload(thumb, bucket, key, "image/jpeg", {"source-key": quote(source.key)})
     logger.info("thumbnail written", extra={"key": source.key, "to": key, **size})
     return {"kind": "thumbnail", "bucket": bucket, "key": key, "bytes": written, **size}

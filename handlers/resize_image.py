@@ -2,6 +2,7 @@
 object to the destination bucket (the article wrote base64 text over the source)."""
 
 from typing import Any
+from urllib.parse import quote
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,6 +18,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with local_copy(source) as path, scratch_file(".png") as png:
         size = images.to_png(path, png, config.max_image_pixels(), config.png_compress_level())
         written = png.stat().st_size
-        aws.upload(png, bucket, key, "image/png", {"source-key": source.key})
+        aws.upload(png, bucket, key, "image/png", {"source-key": quote(source.key)})
     logger.info("png written", extra={"key": source.key, "to": key, "bytes": written})
     return {"kind": "png", "bucket": bucket, "key": key, "bytes": written, **size}

@@ -105,7 +105,8 @@ class Pipeline:
         if execution["status"] == "SUCCEEDED":
             results = json.loads(execution["output"]).get("results", {})
             outcome.outputs = [
-                {"bucket": o["bucket"], "key": o["key"], "bytes": o.get("bytes")} for o in results.get("outputs", [])
+                {"bucket": o["bucket"], "key": o["key"], "bytes": o.get("bytes")}
+                for o in results.get("outputs", {}).values()
             ]
         else:
             outcome.error = f"{execution.get('error', '')}: {execution.get('cause', '')}".strip(": ")

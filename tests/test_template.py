@@ -51,8 +51,10 @@ def test_states_and_transitions_follow_the_article(definition):
     assert states["ProcessFile"]["Type"] == "Parallel"
     branches = [branch["StartAt"] for branch in states["ProcessFile"]["Branches"]]
     assert branches == ["CopyToDestination", "ResizeImage", "MakeThumbnail"]
-    assert states["ProcessFile"]["Next"] == "WriteToDynamoDb"
+    assert states["ProcessFile"]["Next"] == "CheckOutputs"
+    assert states["ProcessFile"]["ResultSelector"] == {"original.$": "$[0]", "png.$": "$[1]", "thumbnail.$": "$[2]"}
     assert states["WriteToDynamoDb"]["Next"] == "DeleteSourceFile"
+    assert states["CheckOutputs"]["Type"] == "Choice"
     assert states["NotifyRejected"]["Resource"] == "arn:aws:states:::sns:publish"
     assert states["NotifyRejected"]["Next"] == "DeleteSourceFile"
     assert states["NotifyDuplicate"]["Next"] == "DeleteSourceFile"
@@ -83,11 +85,21 @@ def test_every_task_has_the_retry_policy_and_a_catch(definition):
 def test_catches_lead_to_the_articles_fail_states(definition):
     states = definition["States"]
     branches = {b["StartAt"]: b["States"] for b in states["ProcessFile"]["Branches"]}
-    assert branches["CopyToDestination"]["CopyToDestination"]["Catch"][0]["Next"] == "QuitCopy"
-    assert branches["ResizeImage"]["ResizeImage"]["Catch"][0]["Next"] == "QuitResize"
-    assert branches["MakeThumbnail"]["MakeThumbnail"]["Catch"][0]["Next"] == "QuitThumbnail"
+    for task, recorded in (
+        ("CopyToDestination", "CopyFailed"),
+        ("ResizeImage", "ResizeFailed"),
+        ("MakeThumbnail", "ThumbnailFailed"),
+    ):
+        assert branches[task][task]["Catch"][0] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": recorded}
+        assert (branches[task][recorded]["Type"], branches[task][recorded]["End"]) == ("Pass", True)  # never a Fail
+    assert states["ProcessFile"]["Next"] == "CheckOutputs"
+    assert states["CheckOutputs"]["Choices"][0]["Next"] == "DiscardOutputs"
+    assert states["CheckOutputs"]["Default"] == "WriteToDynamoDb"
     assert states["ProcessFile"]["Catch"][0]["Next"] == "DiscardOutputs"
-    assert states["DiscardOutputs"]["Next"] == "QuitMain"
+    assert states["DiscardOutputs"]["Next"] == "WhichStepFailed"
+    assert [c["Next"] for c in states["WhichStepFailed"]["Choices"]] == ["QuitCopy", "QuitResize", "QuitThumbnail"]
+    assert states["WhichStepFailed"]["Default"] == "QuitMain"
+    assert {states[name]["Type"] for name in ("QuitCopy", "QuitResize", "QuitThumbnail", "QuitMain")} == {"Fail"}
     assert [c["Next"] for c in states["WriteToDynamoDb"]["Catch"]] == ["DiscardDuplicateOutputs", "DiscardOutputs"]
     assert states["GetFileType"]["Catch"][0]["Next"] == "QuitMain"
 
@@ -138,8 +150,13 @@ def test_validation_is_on_and_resources_are_secured(template):
 
 
 def test_outputs_name_every_resource(stack):
-    for name in ("UploadBucketName", "DestinationBucketName", "PhotosTableName", "NotificationsTopicArn",
-                 "ImageWorkflowArn"):
+    for name in (
+        "UploadBucketName",
+        "DestinationBucketName",
+        "PhotosTableName",
+        "NotificationsTopicArn",
+        "ImageWorkflowArn",
+    ):
         assert stack.outputs[name]
 
 

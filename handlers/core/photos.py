@@ -38,7 +38,7 @@ def find_duplicate(
 def new_item(source: SourceObject, state: dict[str, Any]) -> dict[str, Any]:
     """The item WriteToDynamoDb stores, from the workflow state after ProcessFile."""
     results = state["results"]
-    outputs = {output["kind"]: output for output in results["outputs"]}
+    outputs = results["outputs"]
     uniqueness = results["uniqueness"]
     file_type = results["fileType"]
     return {

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 from . import aws, config, keys
 
@@ -24,6 +25,12 @@ class SourceObject:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SourceObject:
+        """From the workflow input; an S3 notification event is accepted too (its first
+        record, key decoded), so any Task can be tried with `events/s3-put-jpeg.json`."""
+        if "Records" in state:
+            record = state["Records"][0]
+            decoded = dict(record["s3"]["object"], key=unquote_plus(record["s3"]["object"]["key"]))
+            state = {"s3": {"bucket": record["s3"]["bucket"], "object": decoded}}
         try:
             obj = state["s3"]["object"]
             return cls(

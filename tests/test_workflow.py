@@ -1,0 +1,223 @@
+"""The real definition, executed by moto's Step Functions interpreter on the deployed stack,
+with the deployed function code in the local Lambda runtime."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from PIL import Image
+
+from tests import images as pictures
+
+
+def control(cloud, route: str, body: dict | None = None, method: str = "GET") -> dict:
+    request = urllib.request.Request(
+        f"{cloud.endpoint}/_localcloud/{route}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def put(pipeline, s3, unique):
+    """Uploads bytes under uploads/<user>/<unique>-<name> and waits for the execution."""
+
+    def upload(data: bytes, name: str = "photo.jpg", timeout: float = 60):
+        # One user per test: the near-duplicate check compares a user's own photos.
+        key = f"{pipeline.upload_prefix}user-{unique}/{name}"
+        s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=data)
+        [outcome] = pipeline.wait({key: name}, timeout=timeout)
+        return outcome
+
+    return upload
+
+
+@pytest.fixture(autouse=True)
+def clean_faults(cloud):
+    control(cloud, "retries")
+    yield
+    control(cloud, "faults", method="DELETE")
+
+
+def exists(s3, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return True
+    except s3.exceptions.ClientError:
+        return False
+
+
+def photo_item(stack, photo_id: str) -> dict | None:
+    table = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
+    return table.get_item(Key={"photoId": photo_id}).get("Item")
+
+
+def sns_messages(stack) -> list[str]:
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends["123456789012"]["us-east-1"].topics[stack.outputs["NotificationsTopicArn"]]
+    return [notification[1] for notification in topic.sent_notifications]
+
+
+def test_happy_path_writes_every_output_and_deletes_the_source(put, s3, stack):
+    outcome = put(pictures.jpeg_bytes(pictures.photo("astronaut.jpg").rotate(7)))
+    assert (outcome.status, outcome.result) == ("SUCCEEDED", "processed")
+    assert outcome.path[:5] == ["GetFileType", "CheckFileType", "CheckForDuplicate", "IsDuplicate", "ProcessFile"]
+    assert outcome.path[-2:] == ["WriteToDynamoDb", "DeleteSourceFile"]
+    written = {o["key"].split("/")[0]: o for o in outcome.outputs}
+    assert set(written) == {"originals", "png", "thumbnails"}
+    bucket = stack.outputs["DestinationBucketName"]
+    png = Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key=written["png"]["key"])["Body"].read()))
+    png.load()
+    assert (png.format, png.size) == ("PNG", (512, 512))
+    thumb = Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key=written["thumbnails"]["key"])["Body"].read()))
+    assert thumb.format == "JPEG" and max(thumb.size) == 256
+    assert not exists(s3, outcome_bucket(stack), outcome.key)
+    photo_id = written["png"]["key"].rsplit("-", 1)[1].removesuffix(".png")
+    item = next(
+        i
+        for i in boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"]).scan()["Items"]
+        if i["photoId"].startswith(photo_id)
+    )
+    assert item["userId"] == outcome.key.split("/")[1] and item["sourceKey"] == outcome.key
+    assert item["pngKey"] == written["png"]["key"] and item["thumbnailKey"] == written["thumbnails"]["key"]
+    assert int(item["width"]) == 512 and item["perceptualHash"]
+
+
+def outcome_bucket(stack) -> str:
+    return stack.outputs["UploadBucketName"]
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (pictures.png_bytes(), "fake.jpg"),
+        (b"hello", "notes.JPG"),
+        (b"", "empty.jpg"),
+        (pictures.truncated_jpeg(), "broken.jpeg"),
+    ],
+)
+def test_non_jpegs_are_rejected_notified_and_deleted(put, s3, stack, data, name):
+    outcome = put(data, name=name)
+    assert (outcome.status, outcome.result) == ("SUCCEEDED", "rejected")
+    assert outcome.path == ["GetFileType", "CheckFileType", "NotifyRejected", "DeleteSourceFile"]
+    assert any(outcome.key in message and "was not processed" in message for message in sns_messages(stack))
+    assert not exists(s3, outcome_bucket(stack), outcome.key)
+
+
+def test_a_duplicate_is_notified_and_not_processed_twice(put, stack):
+    data = pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(3))
+    assert put(data, name="first.jpg").result == "processed"
+    again = put(data, name="second.jpg")
+    assert again.result == "duplicate" and again.outputs == []
+    assert any(again.key in m and "duplicate" in m for m in sns_messages(stack))
+    near = put(pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(3), quality=50), name="third.jpg")
+    assert near.result == "duplicate"
+
+
+@pytest.mark.parametrize("name", ["with space.jpg", "plus+sign.jpg", "été à Paris.JPG", "deep/nested/folder/p.jpeg"])
+def test_awkward_keys_are_processed(put, name):
+    # Different bytes per case: exact duplicates are detected across all users.
+    outcome = put(pictures.jpeg_bytes(pictures.photo("rocket.jpg").rotate(len(name) * 10)), name=name)
+    assert outcome.result == "processed", outcome.error
+    assert all(o["key"].endswith((".jpg", ".png", ".JPG", ".jpeg")) for o in outcome.outputs)
+
+
+def test_a_transient_failure_is_retried_on_the_articles_schedule(cloud, put, stack):
+    control(cloud, "faults", {"function": f"{stack.name}-resizeImage", "error": "ClientError", "times": 1}, "POST")
+    outcome = put(pictures.jpeg_bytes(pictures.photo("chelsea.jpg").rotate(11)))
+    assert outcome.result == "processed"
+    assert control(cloud, "retries")["waits"] == [5]  # States.TaskFailed: 5 s, then success
+
+
+@pytest.mark.parametrize(
+    ("function", "fail_state"),
+    [("copyFile", "QuitCopy"), ("resizeImage", "QuitResize"), ("makeThumbnail", "QuitThumbnail")],
+)
+def test_a_permanent_failure_keeps_the_source_and_leaves_no_outputs(cloud, put, s3, stack, function, fail_state):
+    control(cloud, "faults", {"function": f"{stack.name}-{function}", "error": "ClientError", "times": 3}, "POST")
+    outcome = put(pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(20 + len(function))))
+    assert outcome.status == "FAILED" and outcome.error.startswith("ClientError"), (
+        " > ".join(outcome.path),
+        outcome.error,
+    )
+    assert outcome.path[-4:] == ["CheckOutputs", "DiscardOutputs", "WhichStepFailed", fail_state]
+    assert control(cloud, "retries")["waits"] == [5, 10]  # 2 retries, backoff rate 2
+    assert exists(s3, outcome_bucket(stack), outcome.key)
+    listed = s3.list_objects_v2(Bucket=stack.outputs["DestinationBucketName"])
+    user_folder = "/" + outcome.key.split("/")[1] + "/"
+    assert not [o["Key"] for o in listed.get("Contents", []) if user_folder in o["Key"]]
+
+
+def test_a_lambda_service_error_uses_the_aws_recommended_retry(cloud, put, stack):
+    control(
+        cloud,
+        "faults",
+        {"function": f"{stack.name}-getFileType", "error": "Lambda.ServiceException", "times": 2},
+        "POST",
+    )
+    assert put(pictures.jpeg_bytes(pictures.photo("astronaut.jpg").rotate(40))).result == "processed"
+    assert control(cloud, "retries")["waits"] == [1, 2]
+
+
+def test_a_missing_object_fails_with_a_named_error(cloud, pipeline, stack, unique):
+    key = f"{pipeline.upload_prefix}tester/{unique}-gone.jpg"
+    lambda_client = boto3.client("lambda")
+    event = {
+        "Records": [
+            {
+                "s3": {
+                    "bucket": {"name": pipeline.upload_bucket},
+                    "object": {"key": quote_plus(key), "size": 1, "sequencer": "01"},
+                }
+            }
+        ]
+    }
+    lambda_client.invoke(FunctionName=f"{stack.name}-startWorkflow", Payload=json.dumps(event))
+    [outcome] = pipeline.wait({key: "gone.jpg"}, timeout=30)
+    assert outcome.status == "FAILED" and outcome.error.startswith("SourceObjectMissing")
+
+
+def test_the_same_s3_event_twice_starts_one_execution(pipeline, s3, stack, unique):
+    key = f"{pipeline.upload_prefix}tester/{unique}-twice.jpg"
+    s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=pictures.jpeg_bytes(pictures.photo().rotate(33)))
+    [first] = pipeline.wait({key: "twice.jpg"}, timeout=60)
+    execution = boto3.client("stepfunctions").describe_execution(executionArn=first.execution_arn)
+    redelivered = {
+        "Records": [
+            {
+                "s3": {
+                    "bucket": {"name": pipeline.upload_bucket},
+                    "object": json.loads(execution["input"])["s3"]["object"] | {"key": quote_plus(key)},
+                }
+            }
+        ]
+    }
+    reply = boto3.client("lambda").invoke(FunctionName=f"{stack.name}-startWorkflow", Payload=json.dumps(redelivered))
+    body = json.loads(reply["Payload"].read())
+    assert body["executions"][0]["started"] is False
+    assert len(pipeline.executions_by_key()[key]) == 1
+
+
+def test_fifty_uploads_at_once_are_each_processed_once(pipeline, s3, cloud, unique):
+    base = pictures.photo("chelsea.jpg").resize((120, 80))
+    bodies = {
+        f"{pipeline.upload_prefix}load/{unique}-{i:02d}.jpg": pictures.jpeg_bytes(base.rotate(i * 7, expand=True))
+        for i in range(50)
+    }
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(lambda kv: s3.put_object(Bucket=pipeline.upload_bucket, Key=kv[0], Body=kv[1]), bodies.items()))
+    outcomes = pipeline.wait({key: key for key in bodies}, timeout=300)
+    assert all(o.status == "SUCCEEDED" for o in outcomes), [o.error for o in outcomes if o.error]
+    executions = pipeline.executions_by_key()
+    assert all(len(executions[key]) == 1 for key in bodies)
+    assert sum(o.result in ("processed", "duplicate") for o in outcomes) == 50
