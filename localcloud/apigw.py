@@ -56,7 +56,7 @@ def _proxy_event(request: Request, api: Any, stage: str, resource_path: str) -> 
         "path": resource_path,
         "httpMethod": request.method,
         "headers": dict(request.headers),
-        "multiValueHeaders": {name: request.headers.getlist(name) for name in request.headers},
+        "multiValueHeaders": {name: request.headers.getlist(name) for name in request.headers.keys()},  # noqa: SIM118
         "queryStringParameters": dict(request.args) or None,
         "multiValueQueryStringParameters": request.args.to_dict(flat=False) or None,
         "pathParameters": None,

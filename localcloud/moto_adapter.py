@@ -16,6 +16,7 @@ covered by tests/test_localcloud_adapter.py:
    digit, and the plugin's names are hex hashes; the map is substituted first.
 6. API Gateway methods with a MOCK integration (the CORS preflight Serverless adds) have no
    IntegrationHttpMethod or Uri, which moto requires; they are given empty ones.
+   The same goes for a REST API's BinaryMediaTypes, which the upload endpoint needs.
 7. Executing a change set (how `sls deploy` updates a stack) does not recompute the stack's
    Outputs, so DescribeStacks kept the first template's (none); they are recomputed.
 8. moto's S3 event records have no `sequencer`, which S3 always sends (it orders events
@@ -30,10 +31,11 @@ import itertools
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.apigateway.models import Method
+from moto.apigateway.models import Method, RestAPI
 from moto.awslambda.models import LambdaFunction
 from moto.cloudformation import parsing as cfn_parsing
 from moto.cloudformation.models import ChangeSet, CloudFormationBackend
@@ -97,25 +99,14 @@ def install(runtime: LambdaRuntime, clock: RetryClock) -> None:
 
     cfn_parsing.clean_json = clean_json
 
-    original_create_bucket = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-
-    def create_bucket(
-        cls: type,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> FakeBucket:
-        bucket = original_create_bucket(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        config = cloudformation_json.get("Properties", {}).get("NotificationConfiguration")
+    def apply_notifications(bucket: FakeBucket, properties: dict[str, Any], account_id: str) -> None:
+        config = properties.get("NotificationConfiguration")
         if config:
             s3_backends[account_id][bucket.partition].put_bucket_notification_configuration(
                 bucket.name, notification_from_template(config)
             )
-        return bucket
 
-    FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)  # type: ignore[method-assign, assignment]
+    _extend_cfn_create(FakeBucket, after=apply_notifications)
 
     original_apply = ChangeSet.apply
 
@@ -126,23 +117,18 @@ def install(runtime: LambdaRuntime, clock: RetryClock) -> None:
 
     ChangeSet.apply = apply_change_set  # type: ignore[method-assign]
 
-    original_create_method = Method.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-
-    def create_method(
-        cls: type,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Method:
-        integration = cloudformation_json.get("Properties", {}).get("Integration")
+    def default_integration(properties: dict[str, Any]) -> None:
+        integration = properties.get("Integration")
         if integration is not None:
             integration.setdefault("IntegrationHttpMethod", None)
             integration.setdefault("Uri", None)
-        return original_create_method(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
-    Method.create_from_cloudformation_json = classmethod(create_method)  # type: ignore[method-assign, assignment]
+    _extend_cfn_create(Method, before=default_integration)
+
+    def apply_binary_media_types(api: RestAPI, properties: dict[str, Any], account_id: str) -> None:
+        api.binaryMediaTypes = list(properties.get("BinaryMediaTypes", []))
+
+    _extend_cfn_create(RestAPI, after=apply_binary_media_types)
 
     def invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
         self.logs_backend.ensure_log_group(self.logs_group_name)
@@ -184,6 +170,29 @@ _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 def substitute(template: str, values: dict[str, str]) -> str:
     """Fn::Sub's `${name}` for the names in `values`; other references are left for moto."""
     return _SUB_VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def _extend_cfn_create(
+    model: Any,
+    before: Callable[[dict[str, Any]], None] | None = None,
+    after: Callable[[Any, dict[str, Any], str], None] | None = None,
+) -> None:
+    """Runs `before(properties)` ahead of moto creating a resource from a template and
+    `after(resource, properties, account_id)` once it exists."""
+    original = model.create_from_cloudformation_json.__func__
+
+    def create(
+        cls: type, name: str, cloudformation_json: dict[str, Any], account_id: str, region: str, **kw: Any
+    ) -> Any:
+        properties = cloudformation_json.setdefault("Properties", {})
+        if before:
+            before(properties)
+        resource = original(cls, name, cloudformation_json, account_id, region, **kw)
+        if after:
+            after(resource, properties, account_id)
+        return resource
+
+    model.create_from_cloudformation_json = classmethod(create)
 
 
 def notification_from_template(config: dict[str, Any]) -> dict[str, Any]:

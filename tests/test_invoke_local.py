@@ -1,0 +1,67 @@
+"""`sls invoke local` runs every function with the sample events, against the local cloud."""
+
+import hashlib
+import json
+import subprocess
+
+import boto3
+import pytest
+
+from localcloud.deploy import PROJECT, cli_environment, serverless_command
+
+SAMPLE = PROJECT / "samples" / "chelsea.jpg"
+FUNCTIONS = [
+    ("upload", "http-upload.json", lambda r: r["statusCode"] == 201),
+    ("getFileType", "s3-put-jpeg.json", lambda r: r["accepted"] is True and r["format"] == "JPEG"),
+    (
+        "checkDuplicate",
+        "workflow-state.json",
+        lambda r: r["contentHash"] == hashlib.sha256(SAMPLE.read_bytes()).hexdigest(),
+    ),
+    ("copyFile", "workflow-state.json", lambda r: r["key"].startswith("originals/demo/chelsea-")),
+    ("resizeImage", "workflow-state.json", lambda r: r["key"].endswith(".png") and r["width"] == 451),
+    ("makeThumbnail", "workflow-state.json", lambda r: max(r["width"], r["height"]) == 256),
+    ("writeToDynamoDB", "after-process-file.json", lambda r: r["userId"] == "demo"),
+    ("discardOutputs", "workflow-state.json", lambda r: len(r["kept"]) == 3 and r["removed"] == []),
+    ("startWorkflow", "s3-put-jpeg.json", lambda r: r["executions"][0]["key"] == "uploads/demo/chelsea.jpg"),
+    ("deleteFile", "s3-put-jpeg.json", lambda r: r["key"] == "uploads/demo/chelsea.jpg"),
+]
+
+
+SOURCE_BUCKET = "invoke-local-uploads"  # no S3 trigger: the real workflow must not take the sample away
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory, stack):
+    """The sample events, pointed at the test stage's resources and a trigger-less source bucket."""
+    folder = tmp_path_factory.mktemp("events")
+    stage = stack.name.rsplit("-", 1)[1]
+    for path in (PROJECT / "events").glob("*.json"):
+        text = path.read_text().replace("image-converter-local-uploads-123456789012", SOURCE_BUCKET)
+        (folder / path.name).write_text(text.replace("image-converter-local-", f"{stack.name}-"))
+    return folder, stage
+
+
+def invoke(cloud, stage: str, function: str, event) -> dict:
+    result = subprocess.run(
+        [*serverless_command(), "invoke", "local", "-f", function, "-p", str(event), "--stage", stage],
+        cwd=PROJECT,
+        env=cli_environment(cloud.client_environment()),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # the handler's JSON logs come first; the result is the last JSON document printed
+    text = result.stdout.strip()
+    return json.loads(text[text.rindex("\n{") + 1 :] if "\n{" in text else text)
+
+
+def test_every_function_runs_under_invoke_local(cloud, stack, events):
+    folder, stage = events
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=SOURCE_BUCKET)
+    s3.put_object(Bucket=SOURCE_BUCKET, Key="uploads/demo/chelsea.jpg", Body=SAMPLE.read_bytes())
+    for function, event, check in FUNCTIONS:
+        result = invoke(cloud, stage, function, folder / event)
+        assert check(result), (function, result)
