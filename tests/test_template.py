@@ -186,3 +186,10 @@ def test_local_packages_match_the_layer_pins():
         if "==" in line and not line.startswith("#"):
             name, pinned = line.split("==")
             assert version(name) == pinned
+
+
+def test_every_environment_setting_is_documented():
+    root = Path(__file__).resolve().parent.parent
+    used = set(re.findall(r"env:([A-Z_]+)", (root / "serverless.yml").read_text()))
+    documented = set(re.findall(r"^([A-Z_]+)=", (root / ".env.example").read_text(), re.M))
+    assert used and used == documented
