@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export SLS_TELEMETRY_DISABLED := 1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup demo up test lint format package clean
+.PHONY: setup demo up test lint format bench bench-images bench-pipeline clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -36,6 +36,19 @@ format: setup
 
 test: setup lint
 	$(PY) -m pytest
+
+# Benchmarks print figures; they install the comparison tools (pyvips, ImageMagick) themselves.
+$(VENV)/.bench: requirements-bench.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench-images: setup $(VENV)/.bench
+	OMP_NUM_THREADS=1 VIPS_CONCURRENCY=1 $(PY) -m bench.images
+
+bench-pipeline: setup $(VENV)/.bench
+	$(PY) -m bench.pipeline
+
+bench: bench-images bench-pipeline
 
 clean:
 	rm -rf .serverless artifacts .pytest_cache

@@ -16,7 +16,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source = SourceObject.from_state(event)
     bucket, key = config.destination_bucket(), source.outputs(photo_id(event)).png
     with local_copy(source) as path, scratch_file(".png") as png:
-        size = images.to_png(path, png, config.max_image_pixels(), config.png_compress_level())
+        size = images.to_png(path, png, config.max_image_pixels(), config.png_compression())
         written = png.stat().st_size
         aws.upload(png, bucket, key, "image/png", {"source-key": quote(source.key)})
     logger.info("png written", extra={"key": source.key, "to": key, "bytes": written})

@@ -49,13 +49,13 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
 def table(outcomes: list[Outcome]) -> str:
     rows = [("file", "status", "result", "path of states", "outputs written", "time")]
     for o in outcomes:
-        outputs = ", ".join(f"{x['bucket'].split('-')[-2]}/{x['key']} ({x['bytes']} B)" for x in o.outputs)
+        outputs = ", ".join(f"{x['key']} ({x['bytes'] / 1024:,.0f} KiB)" for x in o.outputs)
         rows.append(
             (
                 o.file,
                 o.status,
                 o.result,
-                " > ".join(o.path),
+                o.path_summary,
                 outputs or (o.error or "-")[:80],
                 f"{o.seconds:.2f} s" if o.seconds is not None else "-",
             )

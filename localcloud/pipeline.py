@@ -22,6 +22,7 @@ class Outcome:
     key: str
     status: str = "NOT_STARTED"
     path: list[str] = field(default_factory=list)
+    path_summary: str = ""
     outputs: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     seconds: float | None = None
@@ -101,7 +102,7 @@ class Pipeline:
 
     def _summarise(self, outcome: Outcome, execution: dict[str, Any]) -> None:
         outcome.seconds = (execution["stopDate"] - execution["startDate"]).total_seconds()
-        outcome.path = self.states_entered(execution["executionArn"])
+        outcome.path, outcome.path_summary = self.states_entered(execution["executionArn"])
         if execution["status"] == "SUCCEEDED":
             results = json.loads(execution["output"]).get("results", {})
             outcome.outputs = [
@@ -111,9 +112,29 @@ class Pipeline:
         else:
             outcome.error = f"{execution.get('error', '')}: {execution.get('cause', '')}".strip(": ")
 
-    def states_entered(self, execution_arn: str) -> list[str]:
+    def states_entered(self, execution_arn: str) -> tuple[list[str], str]:
+        """Every state entered, in order, and a summary with each Parallel state's branches
+        folded into it: `ProcessFile(CopyToDestination | ResizeImage | MakeThumbnail)`."""
         events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        entered: list[str] = []
+        summary: list[str] = []
+        branches: list[str] = []
+        depth = 0  # how many Parallel states we are inside
+        for event in events:
+            if event["type"] == "ParallelStateExited":
+                depth -= 1
+                if depth == 0:
+                    summary[-1] += f"({' | '.join(branches)})"
+                    branches = []
+                continue
+            details = event.get("stateEnteredEventDetails")
+            if not details:
+                continue
+            entered.append(details["name"])
+            (branches if depth else summary).append(details["name"])
+            if event["type"] == "ParallelStateEntered":
+                depth += 1
+        return entered, " > ".join(summary)
 
 
 def run(pipeline: Pipeline, files: Iterable[Path], user: str = "demo", **wait_options: Any) -> list[Outcome]:

@@ -47,26 +47,34 @@ def test_the_pixel_limit_is_read_from_the_header(tmp_path):
 def test_conversion_refuses_a_corrupt_jpeg_and_writes_nothing(tmp_path):
     out = tmp_path / "out.png"
     with pytest.raises(InvalidImage, match="corrupt-image"):
-        images.to_png(write(tmp_path, pictures.truncated_jpeg()), out, LIMIT, 1)
+        images.to_png(write(tmp_path, pictures.truncated_jpeg()), out, LIMIT, "fast")
     assert not out.exists() or out.stat().st_size == 0
 
 
 @pytest.mark.parametrize("data", [pictures.jpeg_bytes(), pictures.cmyk_jpeg(), pictures.greyscale_jpeg()])
 def test_png_is_full_size_and_decodes(tmp_path, data):
     out = tmp_path / "out.png"
-    size = images.to_png(write(tmp_path, data), out, LIMIT, 1)
+    size = images.to_png(write(tmp_path, data), out, LIMIT, "fast")
     with Image.open(out) as png:
         png.load()
         assert png.format == "PNG" and png.mode in ("RGB", "L")
         assert png.size == (size["width"], size["height"]) == (451, 300)
 
 
-def test_png_pixels_match_the_decoded_jpeg(tmp_path):
+@pytest.mark.parametrize("compression", ["fast", "small"])
+def test_png_pixels_match_the_decoded_jpeg(tmp_path, compression):
     source = write(tmp_path, pictures.jpeg_bytes())
     out = tmp_path / "out.png"
-    images.to_png(source, out, LIMIT, 1)
+    images.to_png(source, out, LIMIT, compression)
     with Image.open(source) as jpeg, Image.open(out) as png:
         assert jpeg.convert("RGB").tobytes() == png.tobytes()
+
+
+def test_full_size_png_of_an_exif_rotated_photo_is_upright(tmp_path):
+    out = tmp_path / "out.png"
+    size = images.to_png(write(tmp_path, pictures.rotated_jpeg()), out, LIMIT, "fast")
+    with Image.open(out) as png:
+        assert png.size == (size["width"], size["height"]) == (451, 300)  # stored 300x451, sideways
 
 
 def _difference(first: Image.Image, second: Image.Image) -> float:

@@ -58,11 +58,11 @@ def thumbnail_size() -> int:
     return _require_int("THUMBNAIL_SIZE", minimum=16)
 
 
-def png_compress_level() -> int:
-    level = _require_int("PNG_COMPRESS_LEVEL", minimum=0)
-    if level > 9:
-        raise ConfigurationError(f"PNG_COMPRESS_LEVEL must be 0-9, got {level}")
-    return level
+def png_compression() -> str:
+    choice = _require("PNG_COMPRESSION")
+    if choice not in ("fast", "small"):
+        raise ConfigurationError(f"PNG_COMPRESSION must be 'fast' or 'small', got {choice!r}")
+    return choice
 
 
 def max_upload_bytes() -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -92,8 +93,9 @@ def inspect(path: Path, extension: str, max_pixels: int) -> FileType:
 
 
 def _upright(image: Image.Image) -> Image.Image:
-    transposed = ImageOps.exif_transpose(image)
-    return transposed if transposed is not None else image
+    # in_place: otherwise Pillow returns a full copy even when nothing needs rotating.
+    ImageOps.exif_transpose(image, in_place=True)
+    return image
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:
@@ -109,7 +111,16 @@ def _to_srgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def to_png(source: Path, destination: Path, max_pixels: int, compress_level: int) -> dict[str, int]:
+PNG_SETTINGS = {
+    # zlib's run-length strategy on Pillow's filtered rows: about 4x faster than the default
+    # (level 6) for about 9% more bytes; the level hardly matters with it.
+    "fast": {"compress_level": 1, "compress_type": zlib.Z_RLE},
+    # Pillow's default: the smallest files short of optimize=True, about 4 s per 12 MP.
+    "small": {"compress_level": 6},
+}
+
+
+def to_png(source: Path, destination: Path, max_pixels: int, compression: str) -> dict[str, int]:
     """Full-size PNG, upright, colour profile kept. Returns its width and height."""
     with open_image(source, max_pixels) as image:
         _decode(image)
@@ -117,7 +128,7 @@ def to_png(source: Path, destination: Path, max_pixels: int, compress_level: int
         picture = _upright(image)
         if picture.mode not in ("RGB", "L"):
             picture = picture.convert("RGB")  # CMYK (and YCbCr oddities) cannot go into a PNG
-        picture.save(destination, format="PNG", compress_level=compress_level, icc_profile=icc)
+        picture.save(destination, format="PNG", icc_profile=icc, **PNG_SETTINGS[compression])
         return {"width": picture.width, "height": picture.height}
 
 
