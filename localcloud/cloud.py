@@ -10,6 +10,7 @@ import logging
 import os
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,12 @@ class LocalCloud:
 
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        # moto's interpreter logs every caught state error (even an IsPresent check that is
+        # false) with a traceback; executions report their errors through the API anyway.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        # Bucket policies are not enforced locally (moto's CloudFormation skips them).
+        logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::S3::BucketPolicy")
         moto_app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(self.host, self.port, self._wsgi(moto_app), threaded=True)
         self.port = self._server.server_port
