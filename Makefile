@@ -29,6 +29,7 @@ up: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	node --check localcloud/console_static/app.js
 
 format: setup
 	$(VENV)/bin/ruff format .

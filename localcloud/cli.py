@@ -117,7 +117,9 @@ def run_files(args: argparse.Namespace) -> int:
 def up(args: argparse.Namespace) -> int:
     cloud, stack = _start(args)
     env = cloud.client_environment()
-    print(f"\nLocal cloud running at {cloud.endpoint} (stage {args.stage}). Stack outputs:")
+    print(f"\nLocal cloud running at {cloud.endpoint} (stage {args.stage}).")
+    print(f"Execution console: {cloud.console_url}")
+    print("Stack outputs:")
     for name, value in sorted(stack.outputs.items()):
         if not name.endswith(("QualifiedArn", "Hash", "S3Key")):
             print(f"  {name:24} {value}")

@@ -17,7 +17,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from . import apigw, moto_adapter
+from . import apigw, console, moto_adapter
 from .runtime import LambdaRuntime
 
 DEFAULT_ACCOUNT = "123456789012"
@@ -38,12 +38,17 @@ class LocalCloud:
         self.clock = moto_adapter.RetryClock(scale=retry_scale)
         self.max_workers = max_workers_per_function
         self.runtime: LambdaRuntime | None = None
+        self.console: console.Console | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"{self.endpoint}{console.PREFIX}"
 
     def start(self) -> LocalCloud:
         from moto.core.config import default_user_config
@@ -64,6 +69,7 @@ class LocalCloud:
         os.environ["MOTO_PORT"] = str(self.port)
         self.runtime = LambdaRuntime(self.state_dir, self.endpoint, self.max_workers)
         moto_adapter.install(self.runtime, self.clock)
+        self.console = console.Console(self.endpoint)
         self._thread = threading.Thread(target=self._server.serve_forever, name="localcloud", daemon=True)
         self._thread.start()
         return self
@@ -100,6 +106,8 @@ class LocalCloud:
             path = environ.get("PATH_INFO", "")
             if path.startswith("/_localcloud/"):
                 return self._control(Request(environ))(environ, start_response)
+            if path.startswith(console.PREFIX) and self.console:
+                return self.console.handle(Request(environ))(environ, start_response)
             if path.startswith(apigw.PREFIX):
                 return apigw.handle(Request(environ), DEFAULT_ACCOUNT)(environ, start_response)
             return moto_app(environ, start_response)

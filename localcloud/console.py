@@ -1,0 +1,252 @@
+"""The local execution console, served by the local cloud at `/_console/`.
+
+A static page (localcloud/console_static/) over a small JSON API that reads the deployed
+stack through the ordinary AWS APIs of the local cloud: executions and their histories
+(Step Functions), the state machine definition, output previews (S3) and the photo's
+metadata item (DynamoDB). `state_summary` turns an execution history into what the graph
+shows for each state: succeeded, failed, caught, retried, running or not reached.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+import boto3
+from werkzeug.wrappers import Request, Response
+
+PREFIX = "/_console/"
+STATIC = Path(__file__).with_name("console_static")
+MERMAID = Path(__file__).resolve().parent.parent / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
+_TASK_FAILURES = {
+    "LambdaFunctionFailed",
+    "LambdaFunctionTimedOut",
+    "TaskFailed",
+    "TaskTimedOut",
+    "LambdaFunctionScheduleFailed",
+    "LambdaFunctionStartFailed",
+    "TaskSubmitFailed",
+}
+_TASK_ATTEMPTS = {"LambdaFunctionScheduled", "TaskScheduled"}
+
+
+def state_summary(events: list[dict[str, Any]], execution_status: str) -> dict[str, dict[str, Any]]:
+    """Per state name: status, attempts, input, output, error and cause, from the history.
+
+    Task events carry no state name; each is attributed to the state whose *StateEntered
+    event starts its chain of previousEventIds, which keeps Parallel branches apart.
+    """
+    owner: dict[int, str] = {}
+    states: dict[str, dict[str, Any]] = {}
+    for event in events:
+        kind, event_id = event["type"], event["id"]
+        entered = event.get("stateEnteredEventDetails")
+        exited = event.get("stateExitedEventDetails")
+        if entered:
+            name = entered["name"]
+            states[name] = {
+                "status": "running",
+                "attempts": 0,
+                "failures": 0,
+                "type": kind.removesuffix("StateEntered"),
+                "input": _json(entered.get("input")),
+                "output": None,
+                "error": None,
+                "cause": None,
+            }
+            owner[event_id] = name
+            continue
+        name = exited["name"] if exited else owner.get(event.get("previousEventId", 0))
+        if name is None or name not in states:
+            continue
+        owner[event_id] = name
+        state = states[name]
+        if kind in _TASK_ATTEMPTS:
+            state["attempts"] += 1
+            state["last_failed"] = False
+        elif kind in _TASK_FAILURES:
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            state["failures"] += 1
+            state["last_failed"] = True
+            state["error"], state["cause"] = details.get("error"), details.get("cause")
+        elif exited:
+            state["output"] = _json(exited.get("output"))
+            if state.pop("last_failed", False):
+                state["status"] = "caught"
+            else:
+                state["status"] = "retried" if state["failures"] else "succeeded"
+    for state in states.values():
+        state.pop("last_failed", None)
+        if state["type"] == "Fail":
+            state["status"] = "failed"
+            state["error"], state["cause"] = _fail_reason(events)
+        elif state["status"] == "running" and execution_status != "RUNNING":
+            state["status"] = "failed"
+    return states
+
+
+def _fail_reason(events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    for event in reversed(events):
+        details = event.get("executionFailedEventDetails")
+        if details:
+            return details.get("error"), details.get("cause")
+    return None, None
+
+
+def _json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class Console:
+    def __init__(self, endpoint: str, region: str = "us-east-1") -> None:
+        def client(service: str) -> Any:
+            return boto3.client(
+                service,
+                endpoint_url=endpoint,
+                region_name=region,
+                aws_access_key_id="localcloud",
+                aws_secret_access_key="localcloud",
+            )
+
+        self.sfn, self.s3, self.cfn, self.dynamodb = (
+            client(s) for s in ("stepfunctions", "s3", "cloudformation", "dynamodb")
+        )
+
+    def handle(self, request: Request) -> Response:
+        route = request.path.removeprefix(PREFIX)
+        if route in ("", "index.html"):
+            return self._file(STATIC / "index.html")
+        if route.startswith("static/"):
+            return self._file(STATIC / Path(route).name)
+        if route == "vendor/mermaid.min.js":
+            return self._file(MERMAID)
+        if route == "api/stack":
+            return _json_response(self.stack())
+        if route == "api/executions":
+            return _json_response(self.executions(request.args.get("status")))
+        if route == "api/execution":
+            return _json_response(self.execution(request.args["arn"]))
+        if route == "api/object":
+            try:
+                body = self.s3.get_object(Bucket=request.args["bucket"], Key=request.args["key"])
+            except self.s3.exceptions.NoSuchKey:
+                return _json_response({"error": "no such object"}, 404)
+            return Response(body["Body"].read(), mimetype=body.get("ContentType", "application/octet-stream"))
+        return _json_response({"error": f"no route {request.path}"}, 404)
+
+    def _file(self, path: Path) -> Response:
+        if not path.is_file():
+            return _json_response({"error": f"{path.name} is not installed (run make setup)"}, 404)
+        mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return Response(path.read_bytes(), mimetype=mimetype, headers={"Cache-Control": "no-cache"})
+
+    def _exists(self, bucket: str, key: str) -> bool:
+        """Outputs of a failed run were discarded: only what is still there is previewed."""
+        try:
+            self.s3.head_object(Bucket=bucket, Key=key)
+            return True
+        except self.s3.exceptions.ClientError:
+            return False
+
+    def stack(self) -> dict[str, Any]:
+        """The deployed image workflow: its outputs, definition and upload URL."""
+        for stack in self.cfn.describe_stacks()["Stacks"]:
+            outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+            if "ImageWorkflowArn" in outputs:
+                stage = next((t["Value"] for t in stack.get("Tags", []) if t["Key"] == "STAGE"), "local")
+                machine = self.sfn.describe_state_machine(stateMachineArn=outputs["ImageWorkflowArn"])
+                return {
+                    "name": stack["StackName"],
+                    "stage": stage,
+                    "outputs": outputs,
+                    "definition": json.loads(machine["definition"]),
+                    "uploadUrl": f"/_api/{stage}/upload",
+                }
+        return {"name": None}
+
+    def executions(self, status: str | None) -> list[dict[str, Any]]:
+        stack = self.stack()
+        if not stack.get("name"):
+            return []
+        arn = stack["outputs"]["ImageWorkflowArn"]
+        found = []
+        for page in self.sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
+            for item in page["executions"]:
+                if status and item["status"] != status:
+                    continue
+                described = self.sfn.describe_execution(executionArn=item["executionArn"])
+                key = (_json(described.get("input")) or {}).get("s3", {}).get("object", {}).get("key")
+                started, stopped = item["startDate"], item.get("stopDate")
+                found.append(
+                    {
+                        "arn": item["executionArn"],
+                        "name": item["name"],
+                        "key": key,
+                        "status": item["status"],
+                        "start": started.isoformat(),
+                        "seconds": (stopped - started).total_seconds() if stopped else None,
+                    }
+                )
+        return sorted(found, key=lambda e: e["start"], reverse=True)
+
+    def execution(self, arn: str) -> dict[str, Any]:
+        described = self.sfn.describe_execution(executionArn=arn)
+        events = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        states = state_summary(events, described["status"])
+        output = _json(described.get("output")) or {}
+        results = output.get("results") or _latest_results(states)
+        written = (results.get("outputs") or {}).items()
+        previews = [dict(o, kind=kind) for kind, o in written if "key" in o and self._exists(o["bucket"], o["key"])]
+        item = None
+        photo_id = (results.get("uniqueness") or {}).get("contentHash")
+        table = self.stack().get("outputs", {}).get("PhotosTableName")
+        if photo_id and table:
+            raw = self.dynamodb.get_item(TableName=table, Key={"photoId": {"S": photo_id}}).get("Item")
+            if raw:
+                from boto3.dynamodb.types import TypeDeserializer
+
+                item = {k: TypeDeserializer().deserialize(v) for k, v in raw.items()}
+        history = [
+            {
+                "id": e["id"],
+                "type": e["type"],
+                "timestamp": e["timestamp"].isoformat(),
+                "details": next((v for k, v in e.items() if k.endswith("EventDetails")), None),
+            }
+            for e in events
+        ]
+        return {
+            "arn": arn,
+            "name": described["name"],
+            "status": described["status"],
+            "input": _json(described.get("input")),
+            "output": output or None,
+            "error": described.get("error"),
+            "cause": described.get("cause"),
+            "start": described["startDate"].isoformat(),
+            "states": states,
+            "history": history,
+            "previews": previews,
+            "metadata": item,
+        }
+
+
+def _latest_results(states: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """For executions without output (failed, running): the results the states produced."""
+    results: dict[str, Any] = {}
+    for state in states.values():
+        for document in (state.get("output"), state.get("input")):
+            if isinstance(document, dict) and isinstance(document.get("results"), dict):
+                results.update(document["results"])
+    return results
+
+
+def _json_response(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, default=str), status=status, mimetype="application/json")

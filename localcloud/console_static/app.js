@@ -1,0 +1,250 @@
+// Local execution console: executions list (live), execution page (graph coloured by what
+// happened, state details, history, previews, metadata) and an upload form that goes
+// through the project's HTTP upload endpoint.
+"use strict";
+
+const app = document.getElementById("app");
+const POLL_MS = 1500;
+const STATUSES = ["succeeded", "failed", "caught", "retried", "running", "not-reached"];
+const COLOURS = {
+  succeeded: "fill:#dafbe1,stroke:#1a7f37,color:#1a7f37",
+  failed: "fill:#ffebe9,stroke:#cf222e,color:#cf222e",
+  caught: "fill:#fff1e5,stroke:#bc4c00,color:#bc4c00",
+  retried: "fill:#fff8c5,stroke:#7d4e00,color:#7d4e00",
+  running: "fill:#ddf4ff,stroke:#0969da,color:#0969da",
+  "not-reached": "fill:#f6f8fa,stroke:#8c959f,color:#57606a",
+};
+let stack = null;
+let timer = null;
+let renderCount = 0;
+
+mermaid.initialize({ startOnLoad: false, securityLevel: "strict", flowchart: { htmlLabels: false } });
+
+async function api(path) {
+  const response = await fetch(`/_console/api/${path}`);
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value);
+  }
+  for (const child of children.flat()) node.append(child instanceof Node ? child : document.createTextNode(String(child ?? "")));
+  return node;
+}
+
+const badge = (status) => el("span", { class: `badge ${status}`, "data-status": status }, status);
+const pretty = (value) => el("pre", {}, value === null || value === undefined ? "—" : JSON.stringify(value, null, 2));
+const seconds = (value) => (value === null || value === undefined ? "—" : `${value.toFixed(2)} s`);
+
+function route() {
+  clearTimeout(timer);
+  const match = location.hash.match(/^#\/execution\/(.+)$/);
+  if (match) showExecution(decodeURIComponent(match[1]));
+  else showList();
+}
+
+// ---- executions list --------------------------------------------------------------------
+async function showList() {
+  const filter = el("select", { id: "status-filter", "aria-label": "Filter by status", onchange: refresh },
+    el("option", { value: "" }, "all statuses"),
+    ...["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"].map((s) => el("option", { value: s }, s)));
+  const file = el("input", { type: "file", id: "upload-file", accept: "image/jpeg,image/*", required: true });
+  const user = el("input", { type: "text", id: "upload-user", value: "console", pattern: "[A-Za-z0-9_\\-]{1,64}", size: 12 });
+  const message = el("span", { id: "upload-message", role: "status" });
+  const form = el("form", { id: "upload-form", onsubmit: (event) => upload(event, file, user, message) },
+    el("label", {}, "Photo", file), el("label", {}, "User id", user), el("button", { type: "submit" }, "Upload"), message);
+  const body = el("tbody", { id: "executions" });
+  app.replaceChildren(
+    el("div", { class: "toolbar" }, el("label", {}, "Status", filter), form),
+    el("table", {}, el("thead", {}, el("tr", {}, ["File / key", "Status", "Started", "Duration"].map((h) => el("th", { scope: "col" }, h)))), body),
+  );
+  async function refresh() {
+    clearTimeout(timer);
+    try {
+      const executions = await api(`executions?status=${encodeURIComponent(filter.value)}`);
+      body.replaceChildren(...executions.map((e) => el("tr", { "data-status": e.status },
+        el("td", { class: "key" }, el("a", { href: `#/execution/${encodeURIComponent(e.arn)}` }, e.key || e.name)),
+        el("td", {}, badge(e.status)),
+        el("td", {}, new Date(e.start).toLocaleTimeString()),
+        el("td", {}, seconds(e.seconds)))));
+      if (!executions.length) body.replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No executions yet: upload a photo.")));
+    } catch (error) {
+      body.replaceChildren(el("tr", {}, el("td", { colspan: 4, class: "error" }, error.message)));
+    }
+    if (!location.hash.startsWith("#/execution/")) timer = setTimeout(refresh, POLL_MS);
+  }
+  refresh();
+}
+
+async function upload(event, file, user, message) {
+  event.preventDefault();
+  const photo = file.files[0];
+  if (!photo) return;
+  message.textContent = "Uploading…";
+  const response = await fetch(stack.uploadUrl, {
+    method: "POST", body: photo,
+    headers: { "Content-Type": photo.type || "image/jpeg", "X-User-Id": user.value, "X-Filename": photo.name },
+  });
+  const result = await response.json();
+  if (!response.ok) { message.textContent = `Rejected (${response.status}): ${result.error}`; message.className = "error"; return; }
+  message.textContent = `Stored as ${result.key}; waiting for its execution…`;
+  for (let tries = 0; tries < 60; tries++) {
+    const found = (await api("executions")).find((e) => e.key === result.key);
+    if (found) { location.hash = `#/execution/${encodeURIComponent(found.arn)}`; return; }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  message.textContent = `Stored as ${result.key}, but no execution started.`;
+}
+
+// ---- execution page ---------------------------------------------------------------------
+async function showExecution(arn) {
+  let selected = null;
+  let drawn = "";
+  const graph = el("div", { id: "graph", role: "img", "aria-label": "State machine graph" });
+  const stateList = el("ul", { class: "states", id: "state-list", "aria-label": "States" });
+  const details = el("div", { id: "state-details" }, el("p", { class: "muted" }, "Select a state to see its input, output and error."));
+  const header = el("div", { id: "execution-header" });
+  const extras = el("div", { id: "extras" });
+  app.replaceChildren(header, el("div", { class: "layout" },
+    el("div", {}, el("section", { class: "panel" }, el("h2", {}, "Graph"),
+      el("div", { class: "legend" }, STATUSES.map(badge)), graph, el("h2", {}, "States"), stateList)),
+    el("div", {}, el("section", { class: "panel" }, el("h2", {}, "State"), details))), extras);
+
+  async function refresh() {
+    let execution;
+    try { execution = await api(`execution?arn=${encodeURIComponent(arn)}`); }
+    catch (error) { header.replaceChildren(el("p", { class: "error" }, error.message)); return; }
+    const statusOf = (name) => (execution.states[name] || { status: "not-reached" }).status;
+    const names = allStates(stack.definition);
+    header.replaceChildren(el("p", {}, el("a", { href: "#/" }, "← executions")),
+      el("h2", {}, execution.input?.s3?.object?.key || execution.name, " ", el("span", { id: "execution-status" }, badge(execution.status))),
+      execution.error ? el("p", { class: "error", id: "execution-error" }, `${execution.error}: ${execution.cause || ""}`) : "");
+    const key = JSON.stringify(names.map(statusOf));
+    if (key !== drawn) {
+      drawn = key;
+      await drawGraph(graph, stack.definition, statusOf, (name) => select(name));
+    }
+    stateList.replaceChildren(...names.map((name) => el("li", {}, el("button", {
+      type: "button", class: statusOf(name), "data-state": name, "data-status": statusOf(name),
+      "aria-pressed": String(name === selected), onclick: () => select(name),
+    }, `${name} · ${statusOf(name)}`))));
+    if (selected) showState(selected);
+    extras.replaceChildren(
+      el("section", { class: "panel" }, el("h2", {}, "Outputs"), execution.previews.length
+        ? el("div", { class: "previews", id: "previews" }, execution.previews.map((p) => el("figure", {},
+          el("img", { src: `/_console/api/object?bucket=${encodeURIComponent(p.bucket)}&key=${encodeURIComponent(p.key)}`, alt: `${p.kind} of the photo`, loading: "lazy" }),
+          el("figcaption", {}, `${p.kind}: ${p.key}${p.bytes ? ` (${Math.round(p.bytes / 1024)} KiB)` : ""}`))))
+        : el("p", { class: "muted" }, "No outputs written.")),
+      el("section", { class: "panel" }, el("h2", {}, "Metadata item (DynamoDB)"), el("div", { id: "metadata" }, pretty(execution.metadata))),
+      el("section", { class: "panel" }, el("details", {}, el("summary", {}, `Event history (${execution.history.length} events)`),
+        el("table", { id: "history" }, el("tbody", {}, execution.history.map((e) => el("tr", {},
+          el("td", {}, e.id), el("td", {}, e.type), el("td", {}, new Date(e.timestamp).toLocaleTimeString()),
+          el("td", {}, e.details ? el("pre", {}, JSON.stringify(e.details, null, 1)) : ""))))))),
+    );
+    if (execution.status === "RUNNING") timer = setTimeout(refresh, POLL_MS);
+
+    function select(name) {
+      selected = name;
+      for (const button of stateList.querySelectorAll("button")) button.setAttribute("aria-pressed", String(button.dataset.state === name));
+      for (const node of graph.querySelectorAll("[data-state]")) node.classList.toggle("selected", node.dataset.state === name);
+      showState(name);
+    }
+    function showState(name) {
+      const state = execution.states[name];
+      details.replaceChildren(el("h3", { id: "selected-state" }, name, " ", badge(statusOf(name))),
+        state ? el("div", {},
+          el("p", {}, `Type: ${state.type}` + (state.attempts ? ` · attempts: ${state.attempts} (failed: ${state.failures})` : "")),
+          state.error ? el("div", { id: "state-error" }, el("strong", { class: "error" }, state.error), pretty(tryJson(state.cause))) : "",
+          el("h4", {}, "Input"), pretty(state.input), el("h4", {}, "Output"), pretty(state.output))
+          : el("p", { class: "muted" }, "Not reached in this execution."));
+    }
+  }
+  refresh();
+}
+
+function tryJson(text) { try { return JSON.parse(text); } catch { return text; } }
+
+// ---- graph ------------------------------------------------------------------------------
+function allStates(definition) {
+  const names = [];
+  (function collect(states) {
+    for (const [name, state] of Object.entries(states)) {
+      names.push(name);
+      for (const branch of state.Branches || []) collect(branch.States);
+    }
+  })(definition.States);
+  return names;
+}
+
+function describeRule(rule) {
+  if (rule.Or) return rule.Or.map(describeRule).join(" or ");
+  if (rule.And) return rule.And.map(describeRule).join(" and ");
+  if (rule.Not) return `not ${describeRule(rule.Not)}`;
+  const field = (rule.Variable || "").split(".").slice(-2).join(".");
+  const test = Object.keys(rule).find((k) => !["Variable", "Next"].includes(k));
+  return `${field} ${test} ${JSON.stringify(rule[test])}`;
+}
+
+function mermaidText(definition, statusOf) {
+  const ids = new Map();
+  const id = (name) => { if (!ids.has(name)) ids.set(name, `S${ids.size}`); return ids.get(name); };
+  const quote = (text) => `"${String(text).replace(/"/g, "#quot;")}"`;
+  const lines = ["flowchart TD", `  start((" ")) --> ${id(definition.StartAt)}`];
+  const edges = [];
+  const parallel = new Set();  // drawn as subgraphs, which take a style rather than a class
+  (function walk(states, indent) {
+    for (const [name, state] of Object.entries(states)) {
+      if (state.Type === "Parallel") {
+        parallel.add(name);
+        // Branches are independent chains inside one subgraph: the layout puts them side by side.
+        lines.push(`${indent}subgraph ${id(name)} [${quote(`${name} (Parallel)`)}]`, `${indent}  direction TB`);
+        for (const branch of state.Branches) walk(branch.States, `${indent}  `);
+        lines.push(`${indent}end`);
+      } else if (state.Type === "Choice") lines.push(`${indent}${id(name)}{${quote(name)}}`);
+      else if (state.Type === "Fail" || state.Type === "Succeed") lines.push(`${indent}${id(name)}([${quote(name)}])`);
+      else lines.push(`${indent}${id(name)}[${quote(name)}]`);
+      if (state.Next) edges.push(`  ${id(name)} --> ${id(state.Next)}`);
+      for (const rule of state.Choices || []) edges.push(`  ${id(name)} -- ${quote(describeRule(rule))} --> ${id(rule.Next)}`);
+      if (state.Default) edges.push(`  ${id(name)} -- "default" --> ${id(state.Default)}`);
+      for (const katch of state.Catch || []) {
+        const errors = katch.ErrorEquals.filter((e) => e !== "States.ALL");
+        edges.push(`  ${id(name)} -. ${quote(errors.length ? `catch ${errors.join(", ")}` : "catch")} .-> ${id(katch.Next)}`);
+      }
+    }
+  })(definition.States, "  ");
+  lines.push(...edges);
+  for (const [status, colour] of Object.entries(COLOURS)) lines.push(`  classDef ${status} ${colour}`);
+  for (const [name, nodeId] of ids) {
+    if (parallel.has(name)) lines.push(`  style ${nodeId} ${COLOURS[statusOf(name)]}`);
+    else lines.push(`  class ${nodeId} ${statusOf(name)}`);
+  }
+  return { text: lines.join("\n"), ids };
+}
+
+async function drawGraph(container, definition, statusOf, onSelect) {
+  const { text, ids } = mermaidText(definition, statusOf);
+  const { svg } = await mermaid.render(`graph${renderCount++}`, text);
+  container.innerHTML = svg;
+  const byId = new Map([...ids].map(([name, nodeId]) => [nodeId, name]));
+  for (const node of container.querySelectorAll("g.node, g.cluster")) {
+    const nodeId = (node.id.match(/(?:flowchart-)?(S\d+)(?:-\d+)?$/) || [])[1];
+    const name = byId.get(nodeId);
+    if (!name) continue;
+    node.dataset.state = name;
+    node.dataset.status = statusOf(name);
+    node.addEventListener("click", (event) => { event.stopPropagation(); onSelect(name); });
+  }
+}
+
+// ---- start ------------------------------------------------------------------------------
+(async function start() {
+  stack = await api("stack");
+  document.getElementById("stack").textContent = stack.name ? `stack ${stack.name} · stage ${stack.stage}` : "no stack deployed yet";
+  if (!stack.name) { app.textContent = "Deploy the project first (python -m localcloud up)."; return; }
+  window.addEventListener("hashchange", route);
+  route();
+})();
