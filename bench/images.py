@@ -125,13 +125,12 @@ def cold_starts() -> dict[str, float]:
 def handler_path(source: Path, runs: int) -> dict[str, float]:
     """resizeImage and makeThumbnail handlers end to end against the emulator: S3 read,
     convert, S3 write, with the environment the functions declare."""
+    from localcloud.clients import aws_client
     from localcloud.cloud import LocalCloud
 
     with LocalCloud(retry_scale=0) as cloud:
-        os.environ.update(cloud.client_environment())
-        import boto3
-
-        s3 = boto3.client("s3")
+        os.environ.update(cloud.client_environment())  # the handlers' SDK clients read it
+        s3 = aws_client(cloud.client_environment(), "s3")
         for bucket in ("bench-uploads", "bench-photos"):
             s3.create_bucket(Bucket=bucket)
         s3.upload_file(str(source), "bench-uploads", "uploads/bench/photo.jpg")

@@ -1,22 +1,24 @@
 """MakeThumbnail: an upright sRGB JPEG thumbnail (the workshop's thumbnail step)."""
 
 from typing import Any
-from urllib.parse import quote
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .core import aws, config, images
+from .core import config, images
 from .core.observability import logger
-from .core.workflow import SourceObject, local_copy, photo_id, scratch_file
+from .core.workflow import SourceObject, photo_id, store_derived
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source = SourceObject.from_state(event)
-    bucket, key = config.destination_bucket(), source.outputs(photo_id(event)).thumbnail
-    with local_copy(source) as path, scratch_file(".jpg") as thumb:
-        size = images.thumbnail(path, thumb, config.max_image_pixels(), config.thumbnail_size())
-        written = thumb.stat().st_size
-        aws.upload(thumb, bucket, key, "image/jpeg", {"source-key": quote(source.key)})
-    logger.info("thumbnail written", extra={"key": source.key, "to": key, **size})
-    return {"kind": "thumbnail", "bucket": bucket, "key": key, "bytes": written, **size}
+    max_pixels, size = config.max_image_pixels(), config.thumbnail_size()
+    written = store_derived(
+        source,
+        config.destination_bucket(),
+        source.outputs(photo_id(event)).thumbnail,
+        "image/jpeg",
+        lambda path, thumb: images.thumbnail(path, thumb, max_pixels, size),
+    )
+    logger.info("thumbnail written", extra={"key": source.key, **written})
+    return {"kind": "thumbnail", **written}

@@ -75,13 +75,7 @@ def demo(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         # Waves: a duplicate is only a duplicate once the first copy has been recorded.
         for wave in manifest["waves"]:
-            files = {
-                pipeline.upload(
-                    SAMPLES / item["file"],
-                    key=None if "as" not in item else f"{stack.outputs['UploadPrefix']}demo/{item['as']}",
-                ): item["file"]
-                for item in wave
-            }
+            files = {pipeline.upload(SAMPLES / item["file"], name=item.get("as")): item["file"] for item in wave}
             _say(f"uploaded {len(files)} files; waiting for their executions ...")
             outcomes += pipeline.wait(files, timeout=args.timeout, progress=_progress(False))
         elapsed = time.perf_counter() - started

@@ -69,7 +69,7 @@ class LocalCloud:
         os.environ["MOTO_PORT"] = str(self.port)
         self.runtime = LambdaRuntime(self.state_dir, self.endpoint, self.max_workers)
         moto_adapter.install(self.runtime, self.clock)
-        self.console = console.Console(self.endpoint)
+        self.console = console.Console(self.client_environment())
         self._thread = threading.Thread(target=self._server.serve_forever, name="localcloud", daemon=True)
         self._thread.start()
         return self

@@ -14,8 +14,11 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-import boto3
+from boto3.dynamodb.types import TypeDeserializer
 from werkzeug.wrappers import Request, Response
+
+from .clients import aws_client
+from .pipeline import ExecutionKeys
 
 PREFIX = "/_console/"
 STATIC = Path(__file__).with_name("console_static")
@@ -105,19 +108,11 @@ def _json(text: str | None) -> Any:
 
 
 class Console:
-    def __init__(self, endpoint: str, region: str = "us-east-1") -> None:
-        def client(service: str) -> Any:
-            return boto3.client(
-                service,
-                endpoint_url=endpoint,
-                region_name=region,
-                aws_access_key_id="localcloud",
-                aws_secret_access_key="localcloud",
-            )
-
+    def __init__(self, cloud_env: dict[str, str]) -> None:
         self.sfn, self.s3, self.cfn, self.dynamodb = (
-            client(s) for s in ("stepfunctions", "s3", "cloudformation", "dynamodb")
+            aws_client(cloud_env, s) for s in ("stepfunctions", "s3", "cloudformation", "dynamodb")
         )
+        self.keys = ExecutionKeys(self.sfn)
 
     def handle(self, request: Request) -> Response:
         route = request.path.removeprefix(PREFIX)
@@ -181,8 +176,7 @@ class Console:
             for item in page["executions"]:
                 if status and item["status"] != status:
                     continue
-                described = self.sfn.describe_execution(executionArn=item["executionArn"])
-                key = (_json(described.get("input")) or {}).get("s3", {}).get("object", {}).get("key")
+                key = self.keys.of(item["executionArn"])
                 started, stopped = item["startDate"], item.get("stopDate")
                 found.append(
                     {
@@ -210,8 +204,6 @@ class Console:
         if photo_id and table:
             raw = self.dynamodb.get_item(TableName=table, Key={"photoId": {"S": photo_id}}).get("Item")
             if raw:
-                from boto3.dynamodb.types import TypeDeserializer
-
                 item = {k: TypeDeserializer().deserialize(v) for k, v in raw.items()}
         history = [
             {

@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import yaml
+
+from .clients import aws_client
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,7 @@ def cli_environment(cloud_env: dict[str, str]) -> dict[str, str]:
 
 def deploy(cloud_env: dict[str, str], stage: str = "local", log: Path | None = None) -> Stack:
     started = time.perf_counter()
-    command = [*serverless_command(), "deploy", "--stage", stage, *os.environ.get("LOCALCLOUD_SLS_ARGS", "").split()]
+    command = [*serverless_command(), "deploy", "--stage", stage]
     result = subprocess.run(command, cwd=PROJECT, env=cli_environment(cloud_env), capture_output=True, text=True)
     if log:
         log.write_text(result.stdout + result.stderr)
@@ -58,12 +59,5 @@ def deploy(cloud_env: dict[str, str], stage: str = "local", log: Path | None = N
 
 
 def stack_outputs(cloud_env: dict[str, str], stack_name: str) -> dict[str, str]:
-    client = boto3.client(
-        "cloudformation",
-        endpoint_url=cloud_env["AWS_ENDPOINT_URL"],
-        region_name=cloud_env["AWS_REGION"],
-        aws_access_key_id=cloud_env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=cloud_env["AWS_SECRET_ACCESS_KEY"],
-    )
-    stack = client.describe_stacks(StackName=stack_name)["Stacks"][0]
+    stack = aws_client(cloud_env, "cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}

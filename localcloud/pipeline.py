@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
+from .clients import aws_client
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -43,24 +43,33 @@ class Outcome:
         return asdict(self) | {"result": self.result}
 
 
+class ExecutionKeys:
+    """The uploaded key each execution works on, read once per execution (an execution's
+    input never changes, and ListExecutions does not return it)."""
+
+    def __init__(self, sfn: Any) -> None:
+        self.sfn = sfn
+        self._keys: dict[str, str | None] = {}
+
+    def of(self, execution_arn: str) -> str | None:
+        if execution_arn not in self._keys:
+            described = self.sfn.describe_execution(executionArn=execution_arn)
+            state = json.loads(described.get("input") or "{}")
+            self._keys[execution_arn] = state.get("s3", {}).get("object", {}).get("key")
+        return self._keys[execution_arn]
+
+
 class Pipeline:
     def __init__(self, cloud_env: dict[str, str], outputs: dict[str, str]) -> None:
-        def client(service: str) -> Any:
-            return boto3.client(
-                service,
-                endpoint_url=cloud_env["AWS_ENDPOINT_URL"],
-                region_name=cloud_env["AWS_REGION"],
-                aws_access_key_id=cloud_env["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=cloud_env["AWS_SECRET_ACCESS_KEY"],
-            )
-
-        self.s3, self.sfn = client("s3"), client("stepfunctions")
+        self.s3, self.sfn = aws_client(cloud_env, "s3"), aws_client(cloud_env, "stepfunctions")
+        self.keys = ExecutionKeys(self.sfn)
         self.upload_bucket = outputs["UploadBucketName"]
         self.upload_prefix = outputs["UploadPrefix"]
         self.state_machine_arn = outputs["ImageWorkflowArn"]
 
-    def upload(self, path: Path, key: str | None = None, user: str = "demo") -> str:
-        key = key or f"{self.upload_prefix}{user}/{path.name}"
+    def upload(self, path: Path, name: str | None = None, user: str = "demo") -> str:
+        """Uploads a file as `<upload prefix><user>/<name>` (its own name by default)."""
+        key = f"{self.upload_prefix}{user}/{name or path.name}"
         self.s3.upload_file(str(path), self.upload_bucket, key)
         return key
 
@@ -69,9 +78,7 @@ class Pipeline:
         pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
         for page in pages:
             for execution in page["executions"]:
-                described = self.sfn.describe_execution(executionArn=execution["executionArn"])
-                key = json.loads(described["input"])["s3"]["object"]["key"]
-                found.setdefault(key, []).append(described)
+                found.setdefault(self.keys.of(execution["executionArn"]), []).append(execution)
         return found
 
     def wait(
@@ -92,7 +99,7 @@ class Pipeline:
                 outcome = outcomes[key]
                 outcome.status, outcome.execution_arn = latest["status"], latest["executionArn"]
                 if latest["status"] in TERMINAL:
-                    self._summarise(outcome, latest)
+                    self._summarise(outcome, self.sfn.describe_execution(executionArn=latest["executionArn"]))
                     done.add(key)
                     if progress:
                         progress(outcome, len(done), len(outcomes))

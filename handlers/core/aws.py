@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from .errors import DuplicatePhoto, SourceObjectMissing
@@ -121,15 +122,12 @@ def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) 
         return arn, False
 
 
-def _marshal(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeSerializer
+_SERIALIZER, _DESERIALIZER = TypeSerializer(), TypeDeserializer()
 
-    serializer = TypeSerializer()
-    return {name: serializer.serialize(value) for name, value in item.items()}
+
+def _marshal(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _SERIALIZER.serialize(value) for name, value in item.items()}
 
 
 def _unmarshal(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    return {name: deserializer.deserialize(value) for name, value in item.items()}
+    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}

@@ -29,8 +29,8 @@ def find_duplicate(
     fields = [KEY, "perceptualHash"]
     for photo in aws.query_index(table, BY_USER_INDEX, "userId", user_id, fields):
         other = photo.get("perceptualHash")
-        if other and images.hamming_distance(other, perceptual_hash) <= max_distance:
-            distance = images.hamming_distance(other, perceptual_hash)
+        distance = images.hamming_distance(other, perceptual_hash) if other else None
+        if distance is not None and distance <= max_distance:
             return found | {"duplicate": True, "match": "near", "of": photo[KEY], "distance": distance}
     return found
 

@@ -4,13 +4,14 @@ from here, and the local file it works on lives in a per-invocation temporary fo
 
 from __future__ import annotations
 
+import posixpath
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote, unquote_plus
 
 from . import aws, config, keys
 
@@ -82,3 +83,21 @@ def local_copy(source: SourceObject) -> Iterator[Path]:
 def scratch_file(suffix: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="output-") as folder:
         yield Path(folder) / f"output{suffix}"
+
+
+def store_derived(
+    source: SourceObject,
+    bucket: str,
+    key: str,
+    content_type: str,
+    convert: Callable[[Path, Path], dict[str, int]],
+) -> dict[str, Any]:
+    """Downloads the source, lets `convert(source_path, output_path)` write an output file,
+    uploads it in one PUT (never a partial object) and describes what was written."""
+    suffix = posixpath.splitext(key)[1]
+    with local_copy(source) as path, scratch_file(suffix) as output:
+        size = convert(path, output)
+        written = output.stat().st_size
+        # S3 metadata must be ASCII: keys may not be.
+        aws.upload(output, bucket, key, content_type, {"source-key": quote(source.key)})
+    return {"bucket": bucket, "key": key, "bytes": written, **size}
