@@ -122,9 +122,17 @@ def test_one_role_per_function_with_scoped_actions(template):
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
     assert len(functions) == 10 and len(roles) == 10
     for role_id in (json.loads(r)["Fn::GetAtt"][0] for r in roles):
-        for policy in template["Resources"][role_id]["Properties"]["Policies"]:
-            for statement in policy["PolicyDocument"]["Statement"]:
-                assert "*" not in statement["Action"]
+        statements = [
+            s
+            for p in template["Resources"][role_id]["Properties"]["Policies"]
+            for s in p["PolicyDocument"]["Statement"]
+        ]
+        actions = [a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+        assert not any(a == "*" or a.endswith(":*") for a in actions)
+        assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= set(actions)  # active tracing
+        for statement in statements:  # only X-Ray (which has no resources) may name every resource
+            if statement["Resource"] == "*":
+                assert {a.split(":")[0] for a in statement["Action"]} == {"xray"}
 
 
 def test_validation_is_on_and_resources_are_secured(template):
