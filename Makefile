@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export SLS_TELEMETRY_DISABLED := 1
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup demo up test lint format bench bench-images bench-pipeline clean
+.PHONY: setup demo up package test lint format bench bench-images bench-pipeline clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -25,6 +25,9 @@ demo: setup
 
 up: setup
 	$(PY) -m localcloud up
+
+package: setup
+	$(PY) -m localcloud package --stage $(or $(STAGE),dev)
 
 lint: setup
 	$(VENV)/bin/ruff check .

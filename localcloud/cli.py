@@ -3,6 +3,7 @@
 demo               deploy, process the bundled sample photos, print a summary table
 run [--json] FILE  deploy, process your own files
 up [--port N]      deploy and keep the local cloud running for any AWS client
+package [--stage]  `sls package` with no AWS account (against a throwaway local cloud)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 from .cloud import LocalCloud
-from .deploy import PROJECT, Stack, deploy
+from .deploy import PROJECT, Stack, deploy, package
 from .pipeline import Outcome, Pipeline, run
 
 SAMPLES = PROJECT / "samples"
@@ -134,6 +135,13 @@ def up(args: argparse.Namespace) -> int:
     return 0
 
 
+def package_only(args: argparse.Namespace) -> int:
+    with LocalCloud() as cloud:
+        folder = package(cloud.client_environment(), args.stage, Path(args.out).resolve())
+    print(f"packaged stage '{args.stage}' into {folder}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m localcloud", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -155,5 +163,9 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument("files", nargs="+")
         if name == "up":
             command.add_argument("--port", type=int, default=int(os.environ.get("LOCALCLOUD_PORT", "4566")))
+    packaging = commands.add_parser("package", help="sls package, with no AWS account")
+    packaging.set_defaults(function=package_only)
+    packaging.add_argument("--stage", default="dev")
+    packaging.add_argument("--out", default=".serverless", help="folder for the artifacts (default .serverless)")
     args = parser.parse_args(argv)
     return args.function(args)

@@ -46,14 +46,25 @@ def cli_environment(cloud_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def deploy(cloud_env: dict[str, str], stage: str = "local", log: Path | None = None) -> Stack:
-    started = time.perf_counter()
-    command = [*serverless_command(), "deploy", "--stage", stage]
+def _serverless(cloud_env: dict[str, str], *arguments: str, log: Path | None = None) -> None:
+    command = [*serverless_command(), *arguments]
     result = subprocess.run(command, cwd=PROJECT, env=cli_environment(cloud_env), capture_output=True, text=True)
     if log:
         log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
-        raise RuntimeError(f"`{' '.join(command[1:])}` failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        raise RuntimeError(f"`sls {' '.join(arguments)}` failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+
+
+def package(cloud_env: dict[str, str], stage: str, folder: Path) -> Path:
+    """`sls package`: it asks AWS for the account id and (because of the layer) for the
+    deployed stack, so it runs against the local cloud; no AWS credentials are involved."""
+    _serverless(cloud_env, "package", "--stage", stage, "--package", str(folder))
+    return folder
+
+
+def deploy(cloud_env: dict[str, str], stage: str = "local", log: Path | None = None) -> Stack:
+    started = time.perf_counter()
+    _serverless(cloud_env, "deploy", "--stage", stage, log=log)
     name = f"{service_name()}-{stage}"
     return Stack(name, stack_outputs(cloud_env, name), time.perf_counter() - started)
 
