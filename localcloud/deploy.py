@@ -22,6 +22,7 @@ class Stack:
     name: str
     outputs: dict[str, str]
     seconds: float
+    package_dir: Path
 
 
 def service_name() -> str:
@@ -62,11 +63,21 @@ def package(cloud_env: dict[str, str], stage: str, folder: Path) -> Path:
     return folder
 
 
-def deploy(cloud_env: dict[str, str], stage: str = "local", log: Path | None = None) -> Stack:
+def deploy(
+    cloud_env: dict[str, str], stage: str = "local", log: Path | None = None, package_dir: Path | None = None
+) -> Stack:
+    """`sls deploy`; with `package_dir`, packaged into that folder first and deployed from it,
+    so the artifacts stay put whatever else runs `sls` in the project meanwhile."""
     started = time.perf_counter()
-    _serverless(cloud_env, "deploy", "--stage", stage, log=log)
+    if package_dir:
+        package(cloud_env, stage, package_dir)
+        _serverless(cloud_env, "deploy", "--stage", stage, "--package", str(package_dir), log=log)
+    else:
+        _serverless(cloud_env, "deploy", "--stage", stage, log=log)
     name = f"{service_name()}-{stage}"
-    return Stack(name, stack_outputs(cloud_env, name), time.perf_counter() - started)
+    return Stack(
+        name, stack_outputs(cloud_env, name), time.perf_counter() - started, package_dir or PROJECT / ".serverless"
+    )
 
 
 def stack_outputs(cloud_env: dict[str, str], stack_name: str) -> dict[str, str]:

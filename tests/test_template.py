@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / ".serverless"
 TASK_RETRY = [
     {"ErrorEquals": ["InvalidImage", "SourceObjectMissing", "DuplicatePhoto"], "MaxAttempts": 0},
     {
@@ -28,7 +27,7 @@ TASK_RETRY = [
 
 @pytest.fixture(scope="module")
 def template(stack) -> dict:
-    return json.loads((PACKAGE / "cloudformation-template-update-stack.json").read_text())
+    return json.loads((stack.package_dir / "cloudformation-template-update-stack.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +174,8 @@ def test_cfn_lint_finds_no_errors(template):
     assert [str(m) for m in matches if m.rule.id.startswith("E")] == []
 
 
-def test_layer_is_built_for_the_lambda_runtime_not_this_machine():
-    with zipfile.ZipFile(PACKAGE / "pythonRequirements.zip") as layer:
+def test_layer_is_built_for_the_lambda_runtime_not_this_machine(stack):
+    with zipfile.ZipFile(stack.package_dir / "pythonRequirements.zip") as layer:
         names = layer.namelist()
         extension = [n for n in names if re.fullmatch(r"python/PIL/_imaging\.cpython-.*\.so", n)]
         assert extension == ["python/PIL/_imaging.cpython-312-aarch64-linux-gnu.so"]
