@@ -144,6 +144,9 @@ def test_validation_is_on_and_resources_are_secured(template):
             continue
         assert properties["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
         assert "BucketEncryption" in properties
+    upload_bucket = next(r for r in buckets if "uploads" in json.dumps(r["Properties"]["BucketName"]))
+    for rule in upload_bucket["Properties"]["LifecycleConfiguration"]["Rules"]:
+        assert "ExpirationInDays" not in rule  # a failed run's upload is the only copy of the photo
     policies = [r for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"]
     assert sum("aws:SecureTransport" in json.dumps(p) for p in policies) >= 2
     table = resources["PhotosTable"]["Properties"]
