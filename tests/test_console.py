@@ -8,13 +8,14 @@ import os
 import shutil
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import boto3
 import pytest
 
 from tests import images as pictures
 
-SCREENSHOTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 if not (CHROMIUM and CHROMEDRIVER):
     if os.environ.get("REQUIRE_BROWSER"):
