@@ -32,6 +32,7 @@ _TASK_FAILURES = {
     "LambdaFunctionStartFailed",
     "TaskSubmitFailed",
 }
+_DESERIALIZER = TypeDeserializer()
 _TASK_ATTEMPTS = {"LambdaFunctionScheduled", "TaskScheduled"}
 
 
@@ -150,27 +151,36 @@ class Console:
         except self.s3.exceptions.ClientError:
             return False
 
-    def stack(self) -> dict[str, Any]:
-        """The deployed image workflow: its outputs, definition and upload URL."""
+    def _workflow_stack(self) -> tuple[dict[str, Any], dict[str, str]] | None:
+        """The first deployed stack with the image workflow, and its outputs."""
         for stack in self.cfn.describe_stacks()["Stacks"]:
             outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
             if "ImageWorkflowArn" in outputs:
-                stage = next((t["Value"] for t in stack.get("Tags", []) if t["Key"] == "STAGE"), "local")
-                machine = self.sfn.describe_state_machine(stateMachineArn=outputs["ImageWorkflowArn"])
-                return {
-                    "name": stack["StackName"],
-                    "stage": stage,
-                    "outputs": outputs,
-                    "definition": json.loads(machine["definition"]),
-                    "uploadUrl": f"/_api/{stage}/upload",
-                }
-        return {"name": None}
+                return stack, outputs
+        return None
+
+    def stack(self) -> dict[str, Any]:
+        """The deployed image workflow: its outputs, definition and upload URL (read once
+        when the page loads; the polled routes below need only the outputs)."""
+        found = self._workflow_stack()
+        if not found:
+            return {"name": None}
+        stack, outputs = found
+        stage = next((t["Value"] for t in stack.get("Tags", []) if t["Key"] == "STAGE"), "local")
+        machine = self.sfn.describe_state_machine(stateMachineArn=outputs["ImageWorkflowArn"])
+        return {
+            "name": stack["StackName"],
+            "stage": stage,
+            "outputs": outputs,
+            "definition": json.loads(machine["definition"]),
+            "uploadUrl": f"/_api/{stage}/upload",
+        }
 
     def executions(self, status: str | None) -> list[dict[str, Any]]:
-        stack = self.stack()
-        if not stack.get("name"):
+        found_stack = self._workflow_stack()
+        if not found_stack:
             return []
-        arn = stack["outputs"]["ImageWorkflowArn"]
+        arn = found_stack[1]["ImageWorkflowArn"]
         found = []
         for page in self.sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
             for item in page["executions"]:
@@ -200,11 +210,12 @@ class Console:
         previews = [dict(o, kind=kind) for kind, o in written if "key" in o and self._exists(o["bucket"], o["key"])]
         item = None
         photo_id = (results.get("uniqueness") or {}).get("contentHash")
-        table = self.stack().get("outputs", {}).get("PhotosTableName")
+        found_stack = self._workflow_stack()
+        table = found_stack[1].get("PhotosTableName") if found_stack else None
         if photo_id and table:
             raw = self.dynamodb.get_item(TableName=table, Key={"photoId": {"S": photo_id}}).get("Item")
             if raw:
-                item = {k: TypeDeserializer().deserialize(v) for k, v in raw.items()}
+                item = {k: _DESERIALIZER.deserialize(v) for k, v in raw.items()}
         history = [
             {
                 "id": e["id"],
