@@ -139,8 +139,6 @@ class LocalCloud:
                     "peakConcurrency": stats.peak_concurrency,
                 }
             )
-        if route == "idle":
-            return _json({"idle": self.runtime.wait_idle(float(request.args.get("timeout", "60")))})
         return _json({"error": f"no route {request.path}"}, 404)
 
 

@@ -25,7 +25,7 @@ import time
 import uuid
 import zipfile
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,7 +155,6 @@ class LambdaRuntime:
         self._lock = threading.Lock()
         self._active = 0
         self._async = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda-async")
-        self._pending: set[Future[Any]] = set()
 
     # -- invoking ---------------------------------------------------------------------
     def invoke(self, function: Any, event: Any) -> Invocation:
@@ -188,32 +187,15 @@ class LambdaRuntime:
 
     def invoke_async(self, function: Any, event: Any, retries: int = 2) -> None:
         """An Event invocation (as S3 notifications make): queued, and retried twice on a
-        function error as Lambda does for asynchronous invocations."""
+        function error as Lambda does for asynchronous invocations (at once here; Lambda
+        waits about one and then two minutes)."""
 
         def run() -> None:
             for _ in range(retries + 1):
                 if not self.invoke(function, event).errored:
                     return
 
-        future = self._async.submit(run)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future[Any]) -> None:
-        with self._lock:
-            self._pending.discard(future)
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Waits until every queued asynchronous invocation has finished."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            with self._lock:
-                pending = list(self._pending)
-            if not pending:
-                return True
-            pending[0].result(timeout=max(0.0, deadline - time.time()))
-        return False
+        self._async.submit(run)
 
     # -- faults -----------------------------------------------------------------------
     def inject_fault(self, function_name: str, error: str, message: str, times: int) -> None:
