@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .cloud import LocalCloud
@@ -27,7 +28,6 @@ MANIFEST = SAMPLES / "manifest.json"
 
 
 def _start(args: argparse.Namespace, quiet: bool = False) -> tuple[LocalCloud, Stack]:
-    os.environ.setdefault("SLS_TELEMETRY_DISABLED", "1")
     cloud = LocalCloud(port=getattr(args, "port", 0), retry_scale=args.retry_scale).start()
     _say(f"local cloud on {cloud.endpoint}; deploying stage '{args.stage}' with sls deploy ...", quiet)
     stack = deploy(cloud.client_environment(), args.stage)
@@ -40,7 +40,7 @@ def _say(message: str, quiet: bool = False) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+def _progress(quiet: bool) -> Callable[[Outcome, int, int], None]:
     def report(outcome: Outcome, done: int, total: int) -> None:
         _say(f"  [{done}/{total}] {outcome.file}: {outcome.status} ({outcome.result})", quiet)
 
