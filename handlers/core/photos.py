@@ -17,7 +17,8 @@ def find_duplicate(
     table: str, content_hash: str, perceptual_hash: str, user_id: str, max_distance: int
 ) -> dict[str, Any]:
     """Exact duplicates anywhere (same bytes), near duplicates among the uploader's own
-    photos (perceptual hashes at most `max_distance` bits apart)."""
+    photos (perceptual hashes at most `max_distance` bits apart). `of` is the recorded
+    photo's id and `ofKey` the upload it was recorded from, so a notice can name it."""
     found: dict[str, Any] = {
         "duplicate": False,
         "contentHash": content_hash,
@@ -25,13 +26,14 @@ def find_duplicate(
     }
     existing = aws.get_item(table, {KEY: content_hash})
     if existing:
-        return found | {"duplicate": True, "match": "exact", "of": existing[KEY]}
-    fields = [KEY, "perceptualHash"]
+        return found | {"duplicate": True, "match": "exact", "of": existing[KEY], "ofKey": existing.get("sourceKey")}
+    fields = [KEY, "perceptualHash", "sourceKey"]
     for photo in aws.query_index(table, BY_USER_INDEX, "userId", user_id, fields):
         other = photo.get("perceptualHash")
         distance = images.hamming_distance(other, perceptual_hash) if other else None
         if distance is not None and distance <= max_distance:
-            return found | {"duplicate": True, "match": "near", "of": photo[KEY], "distance": distance}
+            near = {"match": "near", "of": photo[KEY], "ofKey": photo.get("sourceKey"), "distance": distance}
+            return found | {"duplicate": True, **near}
     return found
 
 
