@@ -5,6 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export SLS_TELEMETRY_DISABLED := 1
 export AWS_EC2_METADATA_DISABLED := true
+# The Serverless CLI and its plugins need a Node.js LTS (>= 22): package.json pins one as a
+# dependency (node_modules/.bin/node, which npx and the local cloud put first on PATH). Where
+# the machine's own Node is older, npm ci itself runs on that pinned version, fetched by npm.
+NODE_PIN := $(shell python3 -c "import json; print(json.load(open('package.json'))['devDependencies']['node'])")
+NODE_IS_LTS := $(shell node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 22)' 2>/dev/null && echo yes)
+NPM := $(if $(NODE_IS_LTS),npm,npm exec --yes --package=node@$(NODE_PIN) -- npm)
 
 .PHONY: setup demo up package test lint format bench bench-images bench-pipeline clean
 
@@ -14,10 +20,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@# the project folder on the venv's path: `python -m localcloud` works from any folder
+	$(PY) -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "image-converter.pth").write_text("$(CURDIR)\n")'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	$(NPM) ci --no-audit --no-fund
 	touch $@
 
 demo: setup
@@ -55,4 +63,4 @@ bench-pipeline: setup $(VENV)/.bench
 bench: bench-images bench-pipeline
 
 clean:
-	rm -rf .serverless artifacts .pytest_cache
+	rm -rf .serverless .localcloud build artifacts .pytest_cache

@@ -303,8 +303,9 @@ def main() -> int:
     starts = cold_starts()
     for module, seconds in starts.items():
         print(f"  {module:20} {seconds * 1000:6.0f} ms")
-    layer = PROJECT / ".serverless" / "pythonRequirements.zip"
-    if layer.exists():
+    # the layer of the last stage packaged or deployed, if any
+    layers = sorted((PROJECT / "build").glob("*/pythonRequirements.zip"), key=lambda p: p.stat().st_mtime)
+    for layer in layers[-1:]:
         print(f"  layer: {layer.stat().st_size / 2**20:.1f} MiB zipped")
 
     print("\n== handler path against the local cloud (S3 read -> convert -> S3 write), 12 MP ==")

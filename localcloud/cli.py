@@ -1,9 +1,15 @@
-"""The local cloud's command line.
+"""The local cloud's command line: `python -m localcloud COMMAND`, from any folder.
 
-demo               deploy, process the bundled sample photos, print a summary table
-run [--json] FILE  deploy, process your own files
-up [--port N]      deploy and keep the local cloud running for any AWS client
-package [--stage]  `sls package` with no AWS account (against a throwaway local cloud)
+Each of these starts its own local cloud and deploys the project with `sls deploy`:
+  demo                  the bundled sample photos, with a table of what became of each
+  run FILE|FOLDER ...   your own photos (--json for every detail, --out DIR keeps the outputs)
+  up                    keep the cloud running, for any AWS client and the console
+  package               `sls package` with no AWS account (artifacts for inspection)
+
+These work against a cloud that `up` keeps running (AWS_ENDPOINT_URL, or --port):
+  executions            every upload of the stage and what became of it (--wait: until done)
+  logs FUNCTION         a function's log (what `aws logs tail` shows with AWS CLI v2)
+  invoke FUNCTION PHOTO one function of your working tree, with `sls invoke local`
 """
 
 from __future__ import annotations
@@ -16,15 +22,64 @@ import signal
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from .cloud import LocalCloud
-from .deploy import PROJECT, Stack, deploy, package
-from .pipeline import Outcome, Pipeline, run
+from . import invoke, report
+from .clients import aws_client
+from .cloud import DEFAULT_ACCOUNT, LocalCloud
+from .deploy import PROJECT, Stack, deploy, package, service_name, stack_outputs, stage_folder
+from .pipeline import Outcome, Pipeline
 
 SAMPLES = PROJECT / "samples"
 MANIFEST = SAMPLES / "manifest.json"
+DEFAULT_PORT = 4566
+
+
+# -- arguments -----------------------------------------------------------------------------
+def port_number(text: str) -> int:
+    """A TCP port; 0 means any free port."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535; 0 = any free port)")
+    return port
+
+
+def default_port() -> int:
+    value = os.environ.get("LOCALCLOUD_PORT", str(DEFAULT_PORT))
+    try:
+        return port_number(value)
+    except argparse.ArgumentTypeError as error:
+        raise SystemExit(f"LOCALCLOUD_PORT: {error}") from None
+
+
+def photo_paths(names: list[str]) -> list[Path]:
+    """Files as given, and the files directly inside each folder given (sorted)."""
+    paths: list[Path] = []
+    for name in names:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            if not found:
+                raise SystemExit(f"no files in folder {name}")
+            paths += found
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise SystemExit(f"no such file or folder: {name}")
+    return paths
+
+
+# -- commands that start their own cloud ------------------------------------------------------
+def _say(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
 
 
 def _start(args: argparse.Namespace, quiet: bool = False) -> tuple[LocalCloud, Stack]:
@@ -35,36 +90,11 @@ def _start(args: argparse.Namespace, quiet: bool = False) -> tuple[LocalCloud, S
     return cloud, stack
 
 
-def _say(message: str, quiet: bool = False) -> None:
-    if not quiet:
-        print(message, file=sys.stderr, flush=True)
-
-
 def _progress(quiet: bool) -> Callable[[Outcome, int, int], None]:
-    def report(outcome: Outcome, done: int, total: int) -> None:
-        _say(f"  [{done}/{total}] {outcome.file}: {outcome.status} ({outcome.result})", quiet)
+    def report_one(outcome: Outcome, done: int, total: int) -> None:
+        _say(report.progress_line(outcome, done, total), quiet)
 
-    return report
-
-
-def table(outcomes: list[Outcome]) -> str:
-    rows = [("file", "status", "result", "path of states", "outputs written", "time")]
-    for o in outcomes:
-        outputs = ", ".join(f"{x['key']} ({x['bytes'] / 1024:,.0f} KiB)" for x in o.outputs)
-        rows.append(
-            (
-                o.file,
-                o.status,
-                o.result,
-                o.path_summary,
-                outputs or (o.error or "-")[:80],
-                f"{o.seconds:.2f} s" if o.seconds is not None else "-",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return report_one
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -76,57 +106,81 @@ def demo(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         # Waves: a duplicate is only a duplicate once the first copy has been recorded.
         for wave in manifest["waves"]:
-            files = {pipeline.upload(SAMPLES / item["file"], name=item.get("as")): item["file"] for item in wave}
-            _say(f"uploaded {len(files)} files; waiting for their executions ...")
+            files = {}  # uploaded key -> the name it was uploaded as
+            for item in wave:
+                name = item.get("as") or item["file"]
+                files[pipeline.upload(SAMPLES / item["file"], name=name)] = name
+            _say(f"uploaded {report.plural(len(files), 'file')}; waiting for the workflow ...")
             outcomes += pipeline.wait(files, timeout=args.timeout, progress=_progress(False))
         elapsed = time.perf_counter() - started
-        print(table(outcomes))
+        print(report.outcomes_table(outcomes))
+        print(f"Outputs were in s3://{stack.outputs['DestinationBucketName']}/ (`run --out DIR` keeps them).")
         expected = [item["expect"] for wave in manifest["waves"] for item in wave]
-        ok = [o.result for o in outcomes] == expected
-        print(f"\n{len(outcomes)} uploads in {elapsed:.1f} s; every outcome as designed: {'yes' if ok else 'NO'}")
-        if not ok:
-            for o, want in zip(outcomes, expected, strict=False):
-                if o.result != want:
-                    print(f"  {o.file}: expected {want}, got {o.result} {o.error or ''}")
+        ok = [o.result.kind for o in outcomes] == expected
+        verdict = "yes" if ok else "NO"
+        print(f"\n{report.plural(len(outcomes), 'upload')} in {elapsed:.1f} s; every outcome as designed: {verdict}")
+        for outcome, want in zip(outcomes, expected, strict=True):
+            if outcome.result.kind != want:
+                print(f"  {outcome.file}: expected {want}, got {outcome.result}")
         return 0 if ok else 1
     finally:
         cloud.stop()
 
 
 def run_files(args: argparse.Namespace) -> int:
-    paths = [Path(name) for name in args.files]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        print(f"no such file: {', '.join(missing)}", file=sys.stderr)
-        return 2
+    paths = photo_paths(args.files)
     cloud, stack = _start(args, quiet=args.json)
     try:
-        pipeline = Pipeline(cloud.client_environment(), stack.outputs)
-        outcomes = run(pipeline, paths, user=args.user, timeout=args.timeout, progress=_progress(args.json))
-        print(json.dumps([o.to_dict() for o in outcomes], indent=2) if args.json else table(outcomes))
+        env = cloud.client_environment()
+        pipeline = Pipeline(env, stack.outputs)
+        uploads = {pipeline.upload(path, user=args.user): path.name for path in paths}
+        outcomes = pipeline.wait(uploads, timeout=args.timeout, progress=_progress(args.json))
+        if args.out:
+            save_outputs(env, stack, outcomes, Path(args.out))
+            _say(f"saved what the workflow wrote under {args.out}/", args.json)
+        print(json.dumps([o.to_dict() for o in outcomes], indent=2) if args.json else report.outcomes_table(outcomes))
         return 0 if all(o.status == "SUCCEEDED" for o in outcomes) else 1
     finally:
         cloud.stop()
 
 
+def save_outputs(cloud_env: dict[str, str], stack: Stack, outcomes: list[Outcome], folder: Path) -> None:
+    """Per upload, a folder with the outputs as written (original copy, PNG, thumbnail), the
+    photo's metadata item and the result, so they outlive the cloud."""
+    s3, dynamodb = aws_client(cloud_env, "s3"), aws_client(cloud_env, "dynamodb")
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    used: set[str] = set()
+    for outcome in outcomes:
+        name = Path(outcome.file).stem
+        while name in used:
+            name += "_"
+        used.add(name)
+        target = folder / name
+        target.mkdir(parents=True, exist_ok=True)
+        for output in outcome.outputs:
+            suffix = Path(output["key"]).suffix
+            s3.download_file(output["bucket"], output["key"], str(target / f"{output['kind']}{suffix}"))
+        if outcome.photo_id and outcome.outputs:
+            table = stack.outputs["PhotosTableName"]
+            raw = dynamodb.get_item(TableName=table, Key={"photoId": {"S": outcome.photo_id}}).get("Item") or {}
+            item = {k: deserializer.deserialize(v) for k, v in raw.items()}
+            (target / "metadata.json").write_text(json.dumps(item, indent=2, default=_json_number) + "\n")
+        (target / "result.json").write_text(json.dumps(outcome.to_dict(), indent=2) + "\n")
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set):
+        return sorted(value)
+    raise TypeError(f"not JSON: {value!r}")
+
+
 def up(args: argparse.Namespace) -> int:
     cloud, stack = _start(args)
-    env = cloud.client_environment()
-    print(f"\nLocal cloud running at {cloud.endpoint} (stage {args.stage}).")
-    print(f"Execution console: {cloud.console_url}")
-    print("Stack outputs:")
-    for name, value in sorted(stack.outputs.items()):
-        if not name.endswith(("QualifiedArn", "Hash", "S3Key")):
-            print(f"  {name:24} {value}")
-    print("\nUse it from another shell:")
-    print("  " + " ".join(f"export {k}={v}" for k, v in env.items() if k != "AWS_DEFAULT_REGION"))
-    print(
-        f"  aws s3 cp samples/chelsea.jpg s3://{stack.outputs['UploadBucketName']}/{stack.outputs['UploadPrefix']}me/chelsea.jpg"
-    )
-    print(f"  aws stepfunctions list-executions --state-machine-arn {stack.outputs['ImageWorkflowArn']}")
-    headers = "-H 'Content-Type: image/jpeg' -H 'X-User-Id: me'"
-    print(f"  curl -X POST --data-binary @samples/coffee.jpg {headers} {cloud.endpoint}/_api/{args.stage}/upload")
-    print("\nCtrl-C stops it.", flush=True)
+    print(up_banner(cloud.endpoint, args.stage, stack), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
@@ -135,37 +189,181 @@ def up(args: argparse.Namespace) -> int:
     return 0
 
 
+def another_shell(endpoint: str, stage: str, outputs: dict[str, str]) -> list[list[str]]:
+    """The commands `up` suggests (the README's block runs the same ones, and more)."""
+    env = LocalCloud.client_environment_for(endpoint)
+    upload = f"s3://{outputs['UploadBucketName']}/{outputs['UploadPrefix']}me/chelsea.jpg"
+    stage_args = [] if stage == "local" else ["--stage", stage]
+    return [
+        [".", ".venv/bin/activate"],
+        ["export", *(f"{name}={value}" for name, value in env.items() if name != "AWS_EC2_METADATA_DISABLED")],
+        ["aws", "s3", "cp", "samples/chelsea.jpg", upload],
+        ["python", "-m", "localcloud", "executions", "--wait", *stage_args],
+        ["python", "-m", "localcloud", "logs", "resizeImage", *stage_args],
+        ["python", "-m", "localcloud", "invoke", "makeThumbnail", "samples/rocket.jpg", *stage_args],
+        [
+            "curl", "-sS", "-X", "POST", "--data-binary", "@samples/coffee.jpg",
+            "-H", "Content-Type: image/jpeg", "-H", "X-User-Id: me", f"{endpoint}/_api/{stage}/upload",
+        ],
+    ]  # fmt: skip
+
+
+def up_banner(endpoint: str, stage: str, stack: Stack) -> str:
+    lines = [
+        "",
+        f"Local cloud running at {endpoint} (stage {stage}, stack {stack.name}).",
+        f"  console      {endpoint}/_console/",
+        f"  upload API   POST {endpoint}/_api/{stage}/upload  (locally; on AWS: the execute-api URL)",
+        "Stack outputs:",
+    ]
+    # ServiceEndpoint is the execute-api URL, which only exists on AWS.
+    shown = {
+        name: value
+        for name, value in sorted(stack.outputs.items())
+        if not name.endswith(("QualifiedArn", "Hash", "S3Key")) and name != "ServiceEndpoint"
+    }
+    width = max(map(len, shown), default=0)
+    for name, value in shown.items():
+        row = f"  {name:{width}}  {value}"
+        lines += [row] if len(row) <= report.WIDTH else [f"  {name}", f"      {value}"]
+    lines.append("\nFrom another shell, in the project folder (the README's 'Run it locally' has more):")
+    for words in another_shell(endpoint, stage, stack.outputs):
+        lines += report.command_lines(words)
+    lines.append("\nCtrl-C stops it (everything in it is gone then).")
+    return "\n".join(lines)
+
+
 def package_only(args: argparse.Namespace) -> int:
     with LocalCloud() as cloud:
-        folder = package(cloud.client_environment(), args.stage, Path(args.out).resolve())
+        folder = package(cloud.client_environment(), args.stage, Path(args.out or stage_folder(args.stage)).resolve())
+    placeholders = sum(path.read_text(errors="ignore").count(DEFAULT_ACCOUNT) for path in folder.glob("*.json"))
     print(f"packaged stage '{args.stage}' into {folder}")
+    print(
+        f"For inspection only: the templates name the local cloud's placeholder account {DEFAULT_ACCOUNT}"
+        f" ({placeholders} places).\nTo package for your account, with AWS credentials:"
+        f" npx sls package --stage {args.stage}"
+    )
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+# -- commands against a running cloud -------------------------------------------------------------
+def running_cloud(args: argparse.Namespace) -> tuple[dict[str, str], str]:
+    """The environment for the cloud `up` runs (AWS_ENDPOINT_URL, else --port), and the stack."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{args.port}"
+    try:
+        with urllib.request.urlopen(f"{endpoint}/_localcloud/health", timeout=5) as answer:
+            json.loads(answer.read())
+    except (OSError, ValueError):
+        raise SystemExit(f"no local cloud at {endpoint}: start one with `make up` in another shell") from None
+    return LocalCloud.client_environment_for(endpoint), f"{service_name()}-{args.stage}"
+
+
+def _outputs(cloud_env: dict[str, str], stack_name: str) -> dict[str, str]:
+    try:
+        return stack_outputs(cloud_env, stack_name)
+    except Exception as error:  # botocore's ClientError: the stack is not there
+        raise SystemExit(f"stack {stack_name} is not deployed in this cloud ({error})") from None
+
+
+def executions(args: argparse.Namespace) -> int:
+    cloud_env, stack_name = running_cloud(args)
+    pipeline = Pipeline(cloud_env, _outputs(cloud_env, stack_name))
+    outcomes = pipeline.every_upload(timeout=args.timeout if args.wait else 0)
+    if args.json:
+        print(json.dumps([o.to_dict() for o in outcomes], indent=2))
+    else:
+        print(report.outcomes_table(outcomes) if outcomes else "no uploads yet")
+    return 0 if all(o.status in ("SUCCEEDED", "RUNNING") for o in outcomes) else 1
+
+
+def logs(args: argparse.Namespace) -> int:
+    cloud_env, stack_name = running_cloud(args)
+    client = aws_client(cloud_env, "logs")
+    group = f"/aws/lambda/{stack_name}-{args.function}"
+    since = int((time.time() - args.since * 60) * 1000)
+    seen: set[str] = set()
+    while True:
+        try:
+            pages = client.get_paginator("filter_log_events").paginate(logGroupName=group, startTime=since)
+            events = [event for page in pages for event in page["events"]]
+        except client.exceptions.ResourceNotFoundException:
+            raise SystemExit(
+                f"no log group {group}: has {args.function} run yet? (functions: {', '.join(invoke.FUNCTIONS)})"
+            ) from None
+        for event in sorted(events, key=lambda e: e["timestamp"]):
+            if event["eventId"] not in seen:
+                seen.add(event["eventId"])
+                print(event["message"].rstrip("\n"), flush=True)
+        if not args.follow:
+            return 0
+        time.sleep(1)
+
+
+def invoke_function(args: argparse.Namespace) -> int:
+    cloud_env, stack_name = running_cloud(args)
+    [photo] = photo_paths([args.photo])
+    outputs = _outputs(cloud_env, stack_name)
+    try:
+        event = invoke.build_event(cloud_env, stack_name, args.function, photo, args.user, outputs["UploadPrefix"])
+    except invoke.InvokeError as error:
+        raise SystemExit(str(error)) from None
+    return invoke.invoke_local(cloud_env, args.stage, args.function, event)
+
+
+# -- the parser -------------------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(
         prog="python -m localcloud", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    port_help = f"port of the local cloud (default: $LOCALCLOUD_PORT, else {DEFAULT_PORT}; 0 = any free port)"
+
+    def command(name: str, function: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.set_defaults(command_function=function)
+        sub.add_argument("--stage", default="local", help="stage (default: local)")
+        return sub
+
     for name, function, text in (
-        ("demo", demo, "the bundled samples"),
-        ("run", run_files, "your files"),
-        ("up", up, "keep running"),
+        ("demo", demo, "deploy, run the bundled sample photos, print what became of each"),
+        ("run", run_files, "deploy, run your own photos (files or folders)"),
+        ("up", up, "deploy and keep the local cloud running"),
     ):
-        command = commands.add_parser(name, help=text)
-        command.set_defaults(function=function)
-        command.add_argument("--stage", default="local", help="stage to deploy (default: local)")
-        command.add_argument("--retry-scale", type=float, default=1.0, help="multiply Retry waits (0 = no wait)")
-        command.add_argument("--timeout", type=float, default=180, help="seconds to wait for executions")
+        sub = command(name, function, text)
+        sub.add_argument("--retry-scale", type=float, default=1.0, help="multiply Retry waits (0 = no wait)")
+        sub.add_argument("--timeout", type=float, default=180, help="seconds to wait for executions (default 180)")
         if name == "run":
-            command.add_argument("--json", action="store_true", help="print results as JSON")
-            command.add_argument("--user", default="cli", help="user id for the upload keys")
-            command.add_argument("files", nargs="+")
+            sub.add_argument("--json", action="store_true", help="print every detail as JSON")
+            sub.add_argument("--user", default="cli", help="user id in the upload keys (default: cli)")
+            sub.add_argument("--out", metavar="DIR", help="save what the workflow wrote, per photo, under DIR")
+            sub.add_argument("files", nargs="+", metavar="FILE|FOLDER")
         if name == "up":
-            command.add_argument("--port", type=int, default=int(os.environ.get("LOCALCLOUD_PORT", "4566")))
-    packaging = commands.add_parser("package", help="sls package, with no AWS account")
-    packaging.set_defaults(function=package_only)
-    packaging.add_argument("--stage", default="dev")
-    packaging.add_argument("--out", default=".serverless", help="folder for the artifacts (default .serverless)")
-    args = parser.parse_args(argv)
-    return args.function(args)
+            sub.add_argument("--port", type=port_number, default=default_port(), help=port_help)
+
+    sub = commands.add_parser("package", help="sls package with no AWS account (for inspection)")
+    sub.set_defaults(command_function=package_only)
+    sub.add_argument("--stage", default="dev", help="stage (default: dev)")
+    sub.add_argument("--out", help="folder for the artifacts (default: build/STAGE)")
+
+    sub = command("executions", executions, "every upload of the stage and what became of it")
+    sub.add_argument("--wait", action="store_true", help="until every upload in the bucket has finished")
+    sub.add_argument("--timeout", type=float, default=120, help="seconds --wait waits at most (default 120)")
+    sub.add_argument("--json", action="store_true", help="print every detail as JSON")
+    sub = command("logs", logs, "a function's log in the running cloud")
+    sub.add_argument("function", help=f"one of: {', '.join(invoke.FUNCTIONS)}")
+    sub.add_argument("--since", type=float, default=60, metavar="MINUTES", help="how far back (default 60)")
+    sub.add_argument("--follow", "-f", action="store_true", help="keep printing new lines (Ctrl-C stops)")
+    sub = command("invoke", invoke_function, "one function of your working tree, with sls invoke local")
+    sub.add_argument("function", help=f"one of: {', '.join(invoke.FUNCTIONS)}")
+    sub.add_argument("photo", help="the photo to run it on")
+    sub.add_argument("--user", default="me", help="user id in the upload key (default: me)")
+    for name in ("executions", "logs", "invoke"):
+        commands.choices[name].add_argument("--port", type=port_number, default=default_port(), help=port_help)
+    return main_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        return args.command_function(args)
+    return 130

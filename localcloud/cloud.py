@@ -59,8 +59,9 @@ class LocalCloud:
         # moto's interpreter logs every caught state error (even an IsPresent check that is
         # false) with a traceback; executions report their errors through the API anyway.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-        # Bucket policies are not enforced locally (moto's CloudFormation skips them).
-        logging.getLogger("moto.cloudformation.parsing").setLevel(logging.ERROR)
+        # Bucket policies are not enforced locally (moto's CloudFormation skips them, saying so
+        # on every deploy through its top-level logger; the README says it once).
+        logging.getLogger("moto").addFilter(_skip_bucket_policy_notice)
         warnings.filterwarnings("ignore", message="Tried to parse AWS::S3::BucketPolicy")
         moto_app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(self.host, self.port, self._wsgi(moto_app), threaded=True)
@@ -91,8 +92,14 @@ class LocalCloud:
 
     def client_environment(self) -> dict[str, str]:
         """What an AWS client (SDK, CLI, Serverless) needs in its environment to use this cloud."""
+        return self.client_environment_for(self.endpoint)
+
+    @staticmethod
+    def client_environment_for(endpoint: str) -> dict[str, str]:
+        """The same for a local cloud at `endpoint` (another process's). AWS CLI v1 reads
+        only AWS_DEFAULT_REGION, the SDKs and CLI v2 AWS_REGION: both are set."""
         return {
-            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ENDPOINT_URL": endpoint,
             "AWS_ACCESS_KEY_ID": "localcloud",
             "AWS_SECRET_ACCESS_KEY": "localcloud",
             "AWS_REGION": "us-east-1",
@@ -140,6 +147,10 @@ class LocalCloud:
                 }
             )
         return _json({"error": f"no route {request.path}"}, 404)
+
+
+def _skip_bucket_policy_notice(record: logging.LogRecord) -> bool:
+    return not (record.args and "AWS::S3::BucketPolicy" in record.args)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:

@@ -38,11 +38,14 @@ def serverless_command() -> list[str]:
 
 
 def cli_environment(cloud_env: dict[str, str]) -> dict[str, str]:
-    """The Serverless CLI's environment: the cloud's endpoint and this interpreter's bin
-    folder first on PATH (the layer build runs its pip)."""
+    """The Serverless CLI's environment: the cloud's endpoint, the pinned Node.js and this
+    interpreter first on PATH."""
     env = dict(os.environ)
     env.update(cloud_env)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # The Node.js that package.json pins (node_modules/.bin/node) runs the CLI, whatever the
+    # machine's own Node is; this interpreter's bin folder provides the pip the layer build runs.
+    bins = (PROJECT / "node_modules" / ".bin", Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([*map(str, bins), env.get("PATH", "")])
     env.update({"SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off", "NODE_NO_WARNINGS": "1"})
     return env
 
@@ -63,21 +66,24 @@ def package(cloud_env: dict[str, str], stage: str, folder: Path) -> Path:
     return folder
 
 
+def stage_folder(stage: str) -> Path:
+    """Where a stage's artifacts go: one folder per stage, so packaging or deploying one
+    stage never overwrites another's. (`sls` itself builds in `.serverless/` and moves the
+    artifacts here: this cannot be inside it.)"""
+    return PROJECT / "build" / stage
+
+
 def deploy(
     cloud_env: dict[str, str], stage: str = "local", log: Path | None = None, package_dir: Path | None = None
 ) -> Stack:
-    """`sls deploy`; with `package_dir`, packaged into that folder first and deployed from it,
+    """`sls package` into the stage's folder (or `package_dir`), then `sls deploy` from it,
     so the artifacts stay put whatever else runs `sls` in the project meanwhile."""
     started = time.perf_counter()
-    if package_dir:
-        package(cloud_env, stage, package_dir)
-        _serverless(cloud_env, "deploy", "--stage", stage, "--package", str(package_dir), log=log)
-    else:
-        _serverless(cloud_env, "deploy", "--stage", stage, log=log)
+    folder = package_dir or stage_folder(stage)
+    package(cloud_env, stage, folder)
+    _serverless(cloud_env, "deploy", "--stage", stage, "--package", str(folder), log=log)
     name = f"{service_name()}-{stage}"
-    return Stack(
-        name, stack_outputs(cloud_env, name), time.perf_counter() - started, package_dir or PROJECT / ".serverless"
-    )
+    return Stack(name, stack_outputs(cloud_env, name), time.perf_counter() - started, folder)
 
 
 def stack_outputs(cloud_env: dict[str, str], stack_name: str) -> dict[str, str]:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .clients import aws_client
+from .results import FAILED, RUNNING, Result, result_of
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
@@ -21,26 +22,21 @@ class Outcome:
     file: str
     key: str
     status: str = "NOT_STARTED"
+    result: Result = field(default_factory=lambda: Result(FAILED, "no execution started for this upload"))
     path: list[str] = field(default_factory=list)
     path_summary: str = ""
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    photo_id: str | None = None
     error: str | None = None
     seconds: float | None = None
+    started: str | None = None
     execution_arn: str | None = None
 
-    @property
-    def result(self) -> str:
-        """processed, rejected, duplicate or failed: what the design says happened."""
-        if self.status != "SUCCEEDED":
-            return "failed"
-        if "NotifyRejected" in self.path:
-            return "rejected"
-        if "NotifyDuplicate" in self.path:
-            return "duplicate"
-        return "processed"
-
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"result": self.result}
+        """JSON-able, with the result spelled out: `result` (processed / rejected / duplicate /
+        failed), `reason` (why, or of which upload) and `summary` (both in one phrase)."""
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "result"}
+        return fields | self.result.to_dict()
 
 
 class ExecutionKeys:
@@ -87,34 +83,56 @@ class Pipeline:
         timeout: float = 120,
         progress: Callable[[Outcome, int, int], None] | None = None,
     ) -> list[Outcome]:
-        """Waits until the execution of every uploaded key (key -> file) has ended."""
+        """Waits until the execution of every uploaded key (key -> file) has ended, or the
+        timeout; looks at least once (timeout 0: how things stand now)."""
         outcomes = {key: Outcome(file=file, key=key) for key, file in uploads.items()}
         done: set[str] = set()
         deadline = time.monotonic() + timeout
-        while len(done) < len(outcomes) and time.monotonic() < deadline:
+        while True:
             for key, executions in self.executions_by_key().items():
                 if key not in outcomes or key in done:
                     continue
                 latest = max(executions, key=lambda e: e["startDate"])
                 outcome = outcomes[key]
                 outcome.status, outcome.execution_arn = latest["status"], latest["executionArn"]
-                if latest["status"] in TERMINAL:
-                    self._summarise(outcome, self.sfn.describe_execution(executionArn=latest["executionArn"]))
-                    done.add(key)
-                    if progress:
-                        progress(outcome, len(done), len(outcomes))
-            if len(done) < len(outcomes):
-                time.sleep(0.2)
-        return list(outcomes.values())
+                outcome.started = latest["startDate"].isoformat()
+                if latest["status"] not in TERMINAL:
+                    outcome.result = Result(RUNNING)
+                    continue
+                self._summarise(outcome, self.sfn.describe_execution(executionArn=latest["executionArn"]))
+                done.add(key)
+                if progress:
+                    progress(outcome, len(done), len(outcomes))
+            if len(done) == len(outcomes) or time.monotonic() >= deadline:
+                return list(outcomes.values())
+            time.sleep(0.2)
+
+    def waiting_uploads(self) -> list[str]:
+        """Keys under the upload prefix still in the bucket: not taken up yet, in progress,
+        or kept because their run failed (the workflow deletes what it has finished with)."""
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.upload_bucket, Prefix=self.upload_prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def every_upload(
+        self, timeout: float = 0, progress: Callable[[Outcome, int, int], None] | None = None
+    ) -> list[Outcome]:
+        """Every upload the stage has seen (an execution, or still waiting in the bucket),
+        after waiting up to `timeout` for all of them to end; oldest first."""
+        keys = [key for key in self.executions_by_key() if key] + self.waiting_uploads()
+        uploads = {key: key.removeprefix(self.upload_prefix) for key in dict.fromkeys(keys)}
+        outcomes = self.wait(uploads, timeout=timeout, progress=progress)
+        return sorted(outcomes, key=lambda o: (o.started is None, o.started or "", o.key))
 
     def _summarise(self, outcome: Outcome, execution: dict[str, Any]) -> None:
         outcome.seconds = (execution["stopDate"] - execution["startDate"]).total_seconds()
         outcome.path, outcome.path_summary = self.states_entered(execution["executionArn"])
+        outcome.result = result_of(execution)
         if execution["status"] == "SUCCEEDED":
             results = json.loads(execution["output"]).get("results", {})
+            outcome.photo_id = (results.get("uniqueness") or {}).get("contentHash")
             outcome.outputs = [
-                {"bucket": o["bucket"], "key": o["key"], "bytes": o.get("bytes")}
-                for o in results.get("outputs", {}).values()
+                {"kind": kind, "bucket": o["bucket"], "key": o["key"], "bytes": o.get("bytes")}
+                for kind, o in results.get("outputs", {}).items()
             ]
         else:
             outcome.error = f"{execution.get('error', '')}: {execution.get('cause', '')}".strip(": ")

@@ -1,0 +1,131 @@
+"""`python -m localcloud invoke FUNCTION PHOTO`: one function of your working tree, run by
+`sls invoke local` against the running local cloud, on a real photo, with the event the
+function gets in the workflow.
+
+Two things make the hand-written way (`sls invoke local -p events/...`) fail locally:
+- a photo uploaded to the stage's upload bucket is taken by the workflow and deleted before
+  the function runs, so the photo is staged in a bucket of its own, with no trigger;
+- most functions read what earlier steps found (file type, content hash, outputs), so the
+  steps before the function run first (the deployed ones) and their results go into the
+  event at the ResultPath each Task has in serverless.yml.
+The event is saved under `.localcloud/events/`, to re-run or edit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+from .clients import aws_client
+from .deploy import PROJECT, cli_environment, serverless_command
+
+EVENTS = PROJECT / ".localcloud" / "events"
+
+# The workflow's Tasks in order, with where each one's result lands in the state
+# (serverless.yml: GetFileType -> $.results.fileType, ..., ProcessFile -> $.results.outputs).
+STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("getFileType", ("fileType",)),
+    ("checkDuplicate", ("uniqueness",)),
+    ("copyFile", ("outputs", "original")),
+    ("resizeImage", ("outputs", "png")),
+    ("makeThumbnail", ("outputs", "thumbnail")),
+)
+# What each function needs before it runs: the steps whose results its event must carry.
+NEEDS: dict[str, int] = {
+    "getFileType": 0,
+    "deleteFile": 0,
+    "checkDuplicate": 1,
+    "copyFile": 2,
+    "resizeImage": 2,
+    "makeThumbnail": 2,
+    "writeToDynamoDB": 5,
+    "discardOutputs": 5,
+}
+FUNCTIONS = ("upload", "startWorkflow", *NEEDS)
+
+
+class InvokeError(Exception):
+    """Something the user can fix: an unknown function, no stack, a step that failed."""
+
+
+def staging_bucket(stack_name: str) -> str:
+    return f"{stack_name}-invoke-local"
+
+
+def stage_photo(cloud_env: dict[str, str], stack_name: str, key: str, photo: Path) -> str:
+    """Puts the photo where no trigger takes it; returns the bucket."""
+    s3 = aws_client(cloud_env, "s3")
+    bucket = staging_bucket(stack_name)
+    s3.create_bucket(Bucket=bucket)
+    s3.upload_file(str(photo), bucket, key)
+    return bucket
+
+
+def build_event(
+    cloud_env: dict[str, str], stack_name: str, function: str, photo: Path, user: str, upload_prefix: str
+) -> dict[str, Any]:
+    if function not in FUNCTIONS:
+        raise InvokeError(f"no function {function!r}: choose one of {', '.join(FUNCTIONS)}")
+    key = f"{upload_prefix}{user}/{photo.name}"
+    if function == "upload":
+        return _api_event(photo, user)
+    bucket = stage_photo(cloud_env, stack_name, key, photo)
+    if function == "startWorkflow":
+        return _s3_event(bucket, key, photo.stat().st_size)
+    state: dict[str, Any] = {
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": photo.stat().st_size}},
+        "userId": user,
+    }
+    lambda_client = aws_client(cloud_env, "lambda")
+    results: dict[str, Any] = {}
+    for step, path in STEPS[: NEEDS[function]]:
+        answer = lambda_client.invoke(
+            FunctionName=f"{stack_name}-{step}", Payload=json.dumps(state | {"results": results}).encode()
+        )
+        payload = json.loads(answer["Payload"].read() or b"null")
+        if answer.get("FunctionError"):
+            raise InvokeError(f"{step} (run first, deployed) failed: {payload}")
+        _put(results, path, payload)
+    return state | ({"results": results} if results else {})
+
+
+def _put(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for name in path[:-1]:
+        tree = tree.setdefault(name, {})
+    tree[path[-1]] = value
+
+
+def _api_event(photo: Path, user: str) -> dict[str, Any]:
+    return {
+        "resource": "/upload",
+        "path": "/upload",
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "image/jpeg", "X-User-Id": user, "X-Filename": photo.name},
+        "queryStringParameters": None,
+        "requestContext": {"resourcePath": "/upload", "httpMethod": "POST"},
+        "body": base64.b64encode(photo.read_bytes()).decode(),
+        "isBase64Encoded": True,
+    }
+
+
+def _s3_event(bucket: str, key: str, size: int) -> dict[str, Any]:
+    # S3 URL-encodes keys in events; the sequencer orders events of one key (a new one per call).
+    obj = {"key": quote_plus(key), "size": size, "sequencer": f"{time.time_ns():016X}"}
+    s3 = {"bucket": {"name": bucket}, "object": obj}
+    return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": s3}]}
+
+
+def invoke_local(cloud_env: dict[str, str], stage: str, function: str, event: dict[str, Any]) -> int:
+    """Saves the event and runs `sls invoke local` with it; its output goes to this terminal."""
+    EVENTS.mkdir(parents=True, exist_ok=True)
+    path = EVENTS / f"{function}.json"
+    path.write_text(json.dumps(event, indent=2))
+    command = [*serverless_command(), "invoke", "local", "--stage", stage, "-f", function, "-p", str(path)]
+    shown = path.relative_to(PROJECT)
+    print(f"$ npx sls invoke local --stage {stage} -f {function} -p {shown}", flush=True)
+    return subprocess.run(command, cwd=PROJECT, env=cli_environment(cloud_env)).returncode

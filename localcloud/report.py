@@ -1,0 +1,81 @@
+"""What the command line prints: tables and command lines that fit a 100-column terminal.
+Cells wrap (at most a few lines) and are shortened with an ellipsis beyond that; the full
+detail stays in `run --json`."""
+
+from __future__ import annotations
+
+import shlex
+import textwrap
+from collections.abc import Sequence
+
+from .pipeline import Outcome
+
+WIDTH = 100  # columns a line may take, all included
+GAP = "  "
+
+
+KEEP = "\N{NO-BREAK SPACE}"  # a space that `fit` never wraps at (printed as a plain space)
+
+
+def fit(text: str, width: int, lines: int = 2) -> list[str]:
+    """`text` wrapped to `width`, at most `lines` lines, the last one ending in … if cut."""
+    wrapped = textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+    # A long word (a key, an ARN) is cut by textwrap at the width already.
+    if len(wrapped) > lines:
+        wrapped = [*wrapped[: lines - 1], wrapped[lines - 1][: width - 1] + "…"]
+    return [line.replace(KEEP, " ") for line in wrapped]
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int], lines: int = 2) -> str:
+    """Left-aligned columns no wider than `widths` (each shrinks to its longest cell)."""
+    assert sum(widths) + len(GAP) * (len(widths) - 1) <= WIDTH, "the columns must fit the terminal"
+    cells = [[fit(cell, width, lines) for cell, width in zip(row, widths, strict=True)] for row in rows]
+    used = [max([len(header[i])] + [len(line) for row in cells for line in row[i]]) for i in range(len(widths))]
+    out = [GAP.join(h.ljust(w) for h, w in zip(header, used, strict=True)).rstrip()]
+    out.append(GAP.join("-" * w for w in used))
+    for row in cells:
+        for n in range(max(len(cell) for cell in row)):
+            parts = [(cell[n] if n < len(cell) else "").ljust(w) for cell, w in zip(row, used, strict=True)]
+            out.append(GAP.join(parts).rstrip())
+    return "\n".join(out)
+
+
+def _kib(size: int | None) -> str:
+    return f"{(size or 0) / 1024:,.0f}{KEEP}KiB"
+
+
+def outcomes_table(outcomes: Sequence[Outcome]) -> str:
+    """One row per upload: what it was called, what became of it and why, what it wrote."""
+    rows = [
+        (
+            o.file,
+            str(o.result),
+            ", ".join(f"{x['kind']}{KEEP}{_kib(x['bytes'])}" for x in o.outputs) or "-",
+            f"{o.seconds:.1f} s" if o.seconds is not None else "-",
+        )
+        for o in outcomes
+    ]
+    return table(("file", "result", "written", "time"), rows, (18, 38, 30, 6))
+
+
+def progress_line(outcome: Outcome, done: int, total: int) -> str:
+    time = f" ({outcome.seconds:.1f} s)" if outcome.seconds is not None else ""
+    return fit(f"  [{done}/{total}] {outcome.file}: {outcome.result}{time}", WIDTH, lines=1)[0]
+
+
+def command_lines(words: Sequence[str], indent: str = "  ") -> list[str]:
+    """A shell command split over lines with ` \\` continuations, each line within WIDTH,
+    so it still runs when pasted into bash."""
+    quoted = [shlex.quote(word) for word in words]
+    lines, current = [], indent + quoted[0]
+    for word in quoted[1:]:
+        if len(current) + 1 + len(word) + 2 > WIDTH:
+            lines.append(current + " \\")
+            current = indent + "    " + word
+        else:
+            current += " " + word
+    return [*lines, current]
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
