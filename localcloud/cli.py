@@ -202,7 +202,7 @@ def another_shell(endpoint: str, stage: str, outputs: dict[str, str]) -> list[li
         ["python", "-m", "localcloud", "logs", "resizeImage", *stage_args],
         ["python", "-m", "localcloud", "invoke", "makeThumbnail", "samples/rocket.jpg", *stage_args],
         [
-            "curl", "-sS", "-X", "POST", "--data-binary", "@samples/coffee.jpg",
+            "curl", "-sS", "-w", "\\n", "-X", "POST", "--data-binary", "@samples/coffee.jpg",
             "-H", "Content-Type: image/jpeg", "-H", "X-User-Id: me", f"{endpoint}/_api/{stage}/upload",
         ],
     ]  # fmt: skip

@@ -32,9 +32,7 @@ def cloud() -> Iterator[LocalCloud]:
 @pytest.fixture(scope="session")
 def stack(cloud: LocalCloud) -> Stack:
     ARTIFACTS.mkdir(exist_ok=True)
-    return deploy(
-        cloud.client_environment(), "test", log=ARTIFACTS / "deploy.log", package_dir=ARTIFACTS / "package-test"
-    )
+    return deploy(cloud.client_environment(), "test", log=ARTIFACTS / "deploy.log")
 
 
 @pytest.fixture(scope="session")

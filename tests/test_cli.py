@@ -149,3 +149,26 @@ def execution(status: str, output: dict | None = None, **fields: str) -> dict:
 )
 def test_every_result_says_why(described, summary):
     assert str(result_of(described)) == summary
+
+
+def test_the_serverless_cli_runs_on_the_pinned_node_lts_without_warnings(cloud, stack):
+    """`npx sls info` as the README types it (it builds AWS SDK clients, which warn on an old
+    Node), from a shell whose own Node may be older."""
+    package = json.loads((PROJECT / "package.json").read_text())
+    pinned = package["devDependencies"]["node"]
+    assert int(pinned.split(".")[0]) >= 22 and package["engines"]["node"] == ">=22"
+    assert "Node.js 22" in (PROJECT / "README.md").read_text()
+    env = os.environ | cloud.client_environment() | {"SLS_TELEMETRY_DISABLED": "1"}
+    version = subprocess.run(["npx", "node", "--version"], cwd=PROJECT, env=env, capture_output=True, text=True)
+    assert version.stdout.strip() == f"v{pinned}"
+    info = ["info", "--stage", "test"]
+    done = subprocess.run(["npx", "sls", *info], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert stack.name in done.stdout
+    assert "Warning" not in done.stdout + done.stderr, done.stderr
+    # The control: the machine's own Node, if older, is what the pin saves users from.
+    system_node = subprocess.run(["node", "-p", "process.versions.node"], capture_output=True, text=True).stdout
+    if int(system_node.split(".")[0]) < 22:
+        sls = str(PROJECT / "node_modules" / ".bin" / "sls")
+        old = subprocess.run(["node", sls, *info], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120)
+        assert "NodeVersionSupportWarning" in old.stderr

@@ -2,7 +2,9 @@
 
 import hashlib
 import json
+import os
 import subprocess
+import sys
 
 import boto3
 import pytest
@@ -65,3 +67,46 @@ def test_every_function_runs_under_invoke_local(cloud, stack, events):
     for function, event, check in FUNCTIONS:
         result = invoke(cloud, stage, function, folder / event)
         assert check(result), (function, result)
+
+
+def localcloud_invoke(cloud, stage: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "localcloud", "invoke", *args, "--stage", stage],
+        cwd=PROJECT,
+        env=os.environ | cloud.client_environment(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_invoke_runs_a_function_with_the_event_it_gets_in_the_workflow(cloud, stack, unique):
+    """writeToDynamoDB needs what five steps found: `invoke` runs them (deployed) first, on
+    a photo staged where no trigger takes it, then the function with `sls invoke local`."""
+    stage = stack.name.rsplit("-", 1)[1]
+    done = localcloud_invoke(
+        cloud, stage, "writeToDynamoDB", str(PROJECT / "samples" / "astronaut.jpg"), "--user", unique
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    event = json.loads((PROJECT / ".localcloud" / "events" / "writeToDynamoDB.json").read_text())
+    assert set(event["results"]) == {"fileType", "uniqueness", "outputs"}
+    assert set(event["results"]["outputs"]) == {"original", "png", "thumbnail"}
+    table = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
+    item = table.get_item(Key={"photoId": event["results"]["uniqueness"]["contentHash"]})["Item"]
+    assert item["userId"] == unique and item["pngKey"] == event["results"]["outputs"]["png"]["key"]
+
+
+def test_invoke_names_what_is_wrong(cloud, stack):
+    stage = stack.name.rsplit("-", 1)[1]
+    unknown = localcloud_invoke(cloud, stage, "resize", str(PROJECT / "samples" / "rocket.jpg"))
+    assert unknown.returncode != 0 and "no function 'resize': choose one of" in unknown.stderr
+    missing = localcloud_invoke(cloud, stage, "resizeImage", "no-such.jpg")
+    assert missing.returncode != 0 and "no such file or folder: no-such.jpg" in missing.stderr
+    nowhere = subprocess.run(
+        [sys.executable, "-m", "localcloud", "logs", "resizeImage"],
+        env=os.environ | {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert nowhere.returncode != 0 and "no local cloud at http://127.0.0.1:9: start one with" in nowhere.stderr
