@@ -68,6 +68,8 @@ def test_commands_that_start_their_own_cloud(tmp_path):
         done = run_block(one_shot, users_shell(), timeout=900)
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
         assert "every outcome as designed: yes" in done.stdout
+        assert "uploaded 1 file;" in done.stderr and "uploaded 6 files;" in done.stderr
+        assert re.search(r"chelsea-again\.jpg\s+duplicate of uploads/demo/chelsea\.jpg", done.stdout)
         # run --json: every outcome says why
         outcomes = json.loads(done.stdout[done.stdout.index("\n[") :].split("\n]")[0] + "\n]")
         by_file = {o["file"]: o for o in outcomes}
