@@ -1,4 +1,4 @@
-"""The local cloud's own parts: the moto adaptations and the Lambda runtime."""
+"""The local Lambda runtime: the deployed code in warm workers, as Lambda runs it."""
 
 import io
 import json
@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from localcloud.moto_adapter import RetryClock, notification_from_template, substitute
 from localcloud.runtime import LambdaRuntime
 
 HANDLER = """
@@ -94,35 +93,3 @@ def test_concurrent_invocations_get_their_own_workers(runtime, tmp_path):
             json.loads(r.payload)["pid"] for r in pool.map(lambda _: runtime.invoke(function, {"sleep": 0.5}), range(3))
         }
     assert len(pids) == 3 and runtime.stats.peak_concurrency == 3
-
-
-def test_fn_sub_variables_are_substituted_whatever_their_name():
-    template = '{"A":"${8db699dd}","B":"${AWS::Region}","C":"${!Literal}"}'
-    assert substitute(template, {"8db699dd": "arn:fn"}) == '{"A":"arn:fn","B":"${AWS::Region}","C":"${!Literal}"}'
-
-
-def test_template_notifications_become_s3_api_notifications():
-    config = {
-        "LambdaConfigurations": [
-            {
-                "Event": "s3:ObjectCreated:*",
-                "Function": "arn:fn",
-                "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "uploads/"}]}},
-            }
-        ]
-    }
-    converted = notification_from_template(config)
-    assert converted["CloudFunctionConfiguration"] == [
-        {
-            "CloudFunction": "arn:fn",
-            "Event": ["s3:ObjectCreated:*"],
-            "Filter": {"S3Key": {"FilterRule": [{"Name": "prefix", "Value": "uploads/"}]}},
-        }
-    ]
-
-
-def test_the_retry_clock_records_waits_and_scales_them():
-    clock = RetryClock(scale=0)
-    clock.sleep(5)
-    clock.sleep(10)
-    assert clock.take() == [5, 10] and clock.take() == []

@@ -1,0 +1,29 @@
+"""Where moto falls short of AWS for this project's stack, and how the local cloud adapts it:
+one module per AWS service, as moto itself is laid out. Each module's docstring lists the
+gaps it closes, each with the test that shows it closed (tests/test_moto_adapter.py).
+
+Everything else is moto as it is. What the local cloud adds beyond emulating a service (the
+Lambda runtime, the REST API, the console) lives beside this package in `localcloud/`.
+"""
+
+from __future__ import annotations
+
+from ..runtime import LambdaRuntime
+from . import apigateway, awslambda, cloudformation, s3, stepfunctions
+from .stepfunctions import RetryClock
+
+__all__ = ["RetryClock", "install"]
+
+_installed: set[str] = set()
+
+
+def install(runtime: LambdaRuntime, clock: RetryClock) -> None:
+    """Applies every adaptation once per process; a later call (another LocalCloud in the same
+    process, as the tests start) swaps in its runtime and clock."""
+    awslambda.use(runtime)
+    stepfunctions.use(clock)
+    if _installed:
+        return
+    _installed.add("moto")
+    for service in (cloudformation, stepfunctions, s3, awslambda, apigateway):
+        service.install()

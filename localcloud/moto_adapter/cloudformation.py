@@ -1,0 +1,86 @@
+"""CloudFormation gaps (moto.cloudformation), closed here:
+
+1. ValidateTemplate: moto runs cfn-lint and rejects a template on its first match, warnings
+   included (serverless-step-functions' redundant DependsOn is W3005). AWS only rejects
+   invalid templates, so only cfn-lint errors (E*) are reported.
+   Test: test_validate_template_rejects_errors_only.
+2. Fn::Sub with a variable map (how serverless-step-functions passes function ARNs into the
+   definition): moto substitutes with string.Template, whose names cannot start with a digit,
+   and the plugin's names are hex hashes; the map is substituted first.
+   Tests: test_fn_sub_variables_are_substituted_whatever_their_name,
+   test_the_deployed_definition_names_the_deployed_functions.
+3. Executing a change set (how `sls deploy` updates a stack) does not recompute the stack's
+   Outputs, so DescribeStacks kept the first template's (none); they are recomputed.
+   Test: test_a_deployed_stack_has_its_outputs.
+
+`extend_create` is how the other service modules adapt a resource that moto creates from a
+template.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from moto.cloudformation import parsing as cfn_parsing
+from moto.cloudformation.models import ChangeSet, CloudFormationBackend
+
+_SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+
+
+def install() -> None:
+    original_validate = CloudFormationBackend.validate_template
+
+    def validate_template(self: CloudFormationBackend, template: str) -> list[Any]:
+        return [match for match in original_validate(self, template) if match.rule.id.startswith("E")]
+
+    CloudFormationBackend.validate_template = validate_template  # type: ignore[method-assign]
+
+    original_clean_json = cfn_parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if isinstance(resource_json, dict) and isinstance(resource_json.get("Fn::Sub"), list):
+            template, variables = resource_json["Fn::Sub"]
+            values = {name: str(original_clean_json(value, resources_map)) for name, value in variables.items()}
+            resource_json = {"Fn::Sub": substitute(template, values)}
+        return original_clean_json(resource_json, resources_map)
+
+    cfn_parsing.clean_json = clean_json
+
+    original_apply = ChangeSet.apply
+
+    def apply_change_set(self: ChangeSet) -> None:
+        original_apply(self)
+        self.stack.template_dict = self.template_dict
+        self.stack.output_map = self.stack._create_output_map()
+
+    ChangeSet.apply = apply_change_set  # type: ignore[method-assign]
+
+
+def substitute(template: str, values: dict[str, str]) -> str:
+    """Fn::Sub's `${name}` for the names in `values`; other references are left for moto."""
+    return _SUB_VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def extend_create(
+    model: Any,
+    before: Callable[[dict[str, Any]], None] | None = None,
+    after: Callable[[Any, dict[str, Any], str], None] | None = None,
+) -> None:
+    """Runs `before(properties)` ahead of moto creating a resource from a template and
+    `after(resource, properties, account_id)` once it exists."""
+    original = model.create_from_cloudformation_json.__func__
+
+    def create(
+        cls: type, name: str, cloudformation_json: dict[str, Any], account_id: str, region: str, **kw: Any
+    ) -> Any:
+        properties = cloudformation_json.setdefault("Properties", {})
+        if before:
+            before(properties)
+        resource = original(cls, name, cloudformation_json, account_id, region, **kw)
+        if after:
+            after(resource, properties, account_id)
+        return resource
+
+    model.create_from_cloudformation_json = classmethod(create)
