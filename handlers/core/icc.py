@@ -159,7 +159,7 @@ def _adaptation_to_d50(white: Chromaticity) -> Matrix:
     return _multiply(_inverse(_BRADFORD), _multiply(scale, _BRADFORD))
 
 
-def _colorants(primaries: tuple[Chromaticity, Chromaticity, Chromaticity], white: Chromaticity) -> Matrix:
+def colorants(primaries: tuple[Chromaticity, Chromaticity, Chromaticity], white: Chromaticity) -> Matrix:
     """Columns: the D50-adapted XYZ of the red, green and blue primaries."""
     columns = [_xyz(p) for p in primaries]
     m = [[columns[j][i] for j in range(3)] for i in range(3)]
@@ -168,12 +168,12 @@ def _colorants(primaries: tuple[Chromaticity, Chromaticity, Chromaticity], white
     return _multiply(_adaptation_to_d50(white), rgb_to_xyz)
 
 
-def _s15(value: float) -> bytes:
+def s15(value: float) -> bytes:
     return struct.pack(">i", round(value * 65536))
 
 
 def _xyz_tag(xyz: tuple[float, float, float]) -> bytes:
-    return b"XYZ " + bytes(4) + b"".join(_s15(v) for v in xyz)
+    return b"XYZ " + bytes(4) + b"".join(s15(v) for v in xyz)
 
 
 def _text_tag(text: str, version: int, description: bool) -> bytes:
@@ -191,17 +191,20 @@ def _curve_tag(curve: float | tuple[float, ...], version: int) -> bytes:
     parametric curves; linear interpolation between 256 points is exact to 0.01 levels)."""
     if isinstance(curve, float):
         if version >= 4:
-            return b"para" + bytes(4) + struct.pack(">HH", 0, 0) + _s15(curve)
+            return b"para" + bytes(4) + struct.pack(">HH", 0, 0) + s15(curve)
         return b"curv" + bytes(4) + struct.pack(">IH", 1, round(curve * 256)) + bytes(2)
     if version >= 4:
-        return b"para" + bytes(4) + struct.pack(">HH", 3, 0) + b"".join(_s15(v) for v in curve)
+        return b"para" + bytes(4) + struct.pack(">HH", 3, 0) + b"".join(s15(v) for v in curve)
     g, a, b, c, d = curve
     points = [(a * x + b) ** g if x >= d else c * x for x in (i / 255 for i in range(256))]
     return b"curv" + bytes(4) + struct.pack(">I", 256) + b"".join(struct.pack(">H", round(p * 65535)) for p in points)
 
 
-def _assemble(colour_space: bytes, version: int, tags: list[tuple[bytes, bytes]]) -> bytes:
-    """Header, tag table and 4-byte-aligned tag data; identical tag bodies are stored once."""
+def assemble(
+    colour_space: bytes, version: int, tags: list[tuple[bytes, bytes]], device_class: bytes = b"mntr"
+) -> bytes:
+    """Header, tag table and 4-byte-aligned tag data; identical tag bodies are stored once.
+    (The tests build their CMYK printer profile with it too.)"""
     table, body, stored = [], b"", {}
     data_start = HEADER_BYTES + 4 + 12 * len(tags)
     for signature, data in tags:
@@ -215,7 +218,7 @@ def _assemble(colour_space: bytes, version: int, tags: list[tuple[bytes, bytes]]
         struct.pack(">I", size)
         + bytes(4)
         + version_bytes
-        + b"mntr"
+        + device_class
         + colour_space
         + b"XYZ "
         + struct.pack(">6H", 2026, 1, 1, 0, 0, 0)
@@ -228,13 +231,13 @@ def _assemble(colour_space: bytes, version: int, tags: list[tuple[bytes, bytes]]
     return head + struct.pack(">I", len(tags)) + b"".join(table) + body
 
 
-def _common_tags(description: str, white: Chromaticity, version: int) -> list[tuple[bytes, bytes]]:
+def common_tags(description: str, white: Chromaticity, version: int) -> list[tuple[bytes, bytes]]:
     tags = [
         (b"desc", _text_tag(description, version, description=True)),
         (b"cprt", _text_tag("No copyright, use freely", version, description=False)),
     ]
     if version >= 4:
-        adaptation = b"".join(_s15(value) for row in _adaptation_to_d50(white) for value in row)
+        adaptation = b"".join(s15(value) for row in _adaptation_to_d50(white) for value in row)
         tags += [(b"wtpt", _xyz_tag(D50)), (b"chad", b"sf32" + bytes(4) + adaptation)]
     else:
         tags.append((b"wtpt", _xyz_tag(_xyz(white))))
@@ -249,15 +252,15 @@ def rgb_profile(
     version: int = 2,
 ) -> bytes:
     """A display profile for an RGB space given by its primaries, white point and curve."""
-    columns = _colorants(primaries, white)
-    tags = _common_tags(description, white, version)
+    columns = colorants(primaries, white)
+    tags = common_tags(description, white, version)
     for name, index in ((b"rXYZ", 0), (b"gXYZ", 1), (b"bXYZ", 2)):
         tags.append((name, _xyz_tag((columns[0][index], columns[1][index], columns[2][index]))))
     trc = _curve_tag(curve, version)
     tags += [(b"rTRC", trc), (b"gTRC", trc), (b"bTRC", trc)]
-    return _assemble(b"RGB ", version, tags)
+    return assemble(b"RGB ", version, tags)
 
 
 def grey_profile(description: str, curve: float | tuple[float, ...] = SRGB_CURVE, version: int = 2) -> bytes:
-    tags = [*_common_tags(description, D65, version), (b"kTRC", _curve_tag(curve, version))]
-    return _assemble(b"GRAY", version, tags)
+    tags = [*common_tags(description, D65, version), (b"kTRC", _curve_tag(curve, version))]
+    return assemble(b"GRAY", version, tags)

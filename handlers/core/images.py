@@ -90,7 +90,19 @@ def open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
                 "too-many-pixels",
                 f"{image.width}x{image.height} is {pixels} pixels, the limit is {max_pixels}",
             )
+        if image.format in _JPEG_FORMATS:
+            _whole_stream_if_arithmetic(image, path)
         yield image
+
+
+def _whole_stream_if_arithmetic(image: Image.Image, path: Path) -> None:
+    """libjpeg-turbo's arithmetic decoder cannot suspend for more input, and Pillow feeds
+    the decoder 64 KiB at a time: an arithmetic-coded JPEG larger than that fails as a
+    "broken data stream". Handing it the whole file at once decodes it (one file-sized
+    buffer, only for these rare files)."""
+    structure = photo_metadata.scan(path)
+    if structure is not None and (structure.variant or "").startswith("arithmetic"):
+        image.decodermaxblock = max(image.decodermaxblock, path.stat().st_size)
 
 
 def _decode(image: Image.Image, unsupported: bool = False) -> None:
