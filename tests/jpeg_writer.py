@@ -134,3 +134,34 @@ def encode(
     out += _segment(0xC4, bytes([0x00]) + dc_spec + bytes([0x10]) + ac_spec)
     out += _segment(0xDA, scan) + writer.finish() + b"\xff\xd9"
     return out
+
+
+def encode_lossless(planes: Sequence[Plane], precision: int = 8) -> bytes:
+    """Lossless JPEG (SOF3, T.81 annex H), predictor 1 (the sample to the left), no point
+    transform: what DNG and some scanners store."""
+    height, width = len(planes[0]), len(planes[0][0])
+    events: list[tuple[int, int]] = []  # (difference category, extra bits), interleaved per sample
+    for y in range(height):
+        for x in range(width):
+            for plane in planes:
+                first_row_start = 1 << (precision - 1)
+                above = plane[y - 1][0] if y else first_row_start
+                predicted = plane[y][x - 1] if x else above
+                diff = (plane[y][x] - predicted) % 65536
+                diff = diff - 65536 if diff >= 32768 else diff
+                size = _category(diff)
+                events.append((size, _bits(diff, size) if size < 16 else 0))
+    codes, spec = _table({size for size, _ in events})
+    writer = _BitWriter()
+    for size, extra in events:
+        code, length = codes[size]
+        writer.write(code, length)
+        if 0 < size < 16:
+            writer.write(extra, size)
+    count = len(planes)
+    frame = struct.pack(">BHHB", precision, height, width, count) + b"".join(
+        bytes([i + 1, 0x11, 0]) for i in range(count)
+    )
+    scan = bytes([count]) + b"".join(bytes([i + 1, 0x00]) for i in range(count)) + bytes([1, 0, 0])
+    out = b"\xff\xd8" + _segment(0xC3, frame) + _segment(0xC4, bytes([0x00]) + spec)
+    return out + _segment(0xDA, scan) + writer.finish() + b"\xff\xd9"

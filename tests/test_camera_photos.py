@@ -267,6 +267,20 @@ def test_arithmetic_coded_jpegs_are_decoded(tmp_path, options, variant):
     assert_outputs_are_sound(out)
 
 
+def test_lossless_jpegs_decode_at_8_bits_and_are_rejected_by_name_at_12(tmp_path):
+    grey = pictures.photo().convert("L").resize((64, 48))
+    eight = Converted(
+        tmp_path, jpeg_writer.encode_lossless([[[grey.getpixel((x, y)) for x in range(64)] for y in range(48)]])
+    )
+    assert eight.metadata["jpegVariant"] == "lossless" and eight.png.tobytes() == grey.tobytes()
+    assert_outputs_are_sound(eight)
+    path = tmp_path / "twelve.jpg"
+    path.write_bytes(
+        jpeg_writer.encode_lossless([[[grey.getpixel((x, y)) * 16 for x in range(64)] for y in range(48)]], 12)
+    )
+    assert images.inspect(path, "jpg", LIMIT).reason == "unsupported-jpeg"
+
+
 def test_a_12_bit_jpeg_is_rejected_by_name(tmp_path):
     grey = pictures.photo().convert("L").resize((64, 48))
     # The same writer at 8 bits makes a JPEG Pillow decodes to the picture: the file is real.

@@ -95,6 +95,15 @@ def open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
         yield image
 
 
+def _draft(image: Image.Image, path: Path, mode: str | None, size: tuple[int, int]) -> None:
+    """Asks libjpeg to decode at a reduced scale (DCT scaling). Lossless JPEGs have no DCT
+    to scale: they decode in full."""
+    if image.format in _JPEG_FORMATS:
+        structure = photo_metadata.scan(path)
+        if structure is None or not (structure.variant or "").endswith("lossless"):
+            image.draft(mode, size)
+
+
 def _whole_stream_if_arithmetic(image: Image.Image, path: Path) -> None:
     """libjpeg-turbo's arithmetic decoder cannot suspend for more input, and Pillow feeds
     the decoder 64 KiB at a time: an arithmetic-coded JPEG larger than that fails as a
@@ -105,12 +114,10 @@ def _whole_stream_if_arithmetic(image: Image.Image, path: Path) -> None:
         image.decodermaxblock = max(image.decodermaxblock, path.stat().st_size)
 
 
-def _decode(image: Image.Image, unsupported: bool = False) -> None:
+def _decode(image: Image.Image) -> None:
     try:
         image.load()
     except (OSError, SyntaxError, ValueError) as error:
-        if unsupported:
-            raise InvalidImage("unsupported-jpeg", f"this JPEG coding cannot be decoded here ({error})") from None
         raise InvalidImage("corrupt-image", f"the image data cannot be decoded ({error})") from None
 
 
@@ -145,8 +152,8 @@ def inspect(path: Path, extension: str, max_pixels: int, keep_location: bool = F
             if image.format not in _JPEG_FORMATS:
                 return FileType(False, image.format, extension, "not-a-jpeg", **size)
             metadata = photo_metadata.describe(image, structure, keep_location) | _colour_fields(_colour_plan(image))
-            image.draft(None, (max(1, image.width // 8), max(1, image.height // 8)))
-            _decode(image, unsupported=structure is not None and structure.variant in photo_metadata.MAYBE_DECODED)
+            _draft(image, path, None, (max(1, image.width // 8), max(1, image.height // 8)))
+            _decode(image)
             return FileType(True, "JPEG", extension, **size, metadata=metadata)
     except InvalidImage as rejected:
         return FileType(False, None, extension, rejected.reason)
@@ -198,8 +205,7 @@ def thumbnail(source: Path, destination: Path, max_pixels: int, size: int) -> di
     embedded so every browser shows the same colours. libjpeg decodes at a reduced scale
     (draft), so the full-size picture is never in memory."""
     with open_image(source, max_pixels) as image:
-        if image.format in _JPEG_FORMATS:
-            image.draft(None, (size, size))
+        _draft(image, source, None, (size, size))
         _decode(image)
         plan = _colour_plan(image)
         image.thumbnail((size, size), Image.Resampling.LANCZOS)
@@ -220,8 +226,7 @@ def perceptual_hash(path: Path, max_pixels: int) -> str:
     """64-bit difference hash (dHash) as 16 hex digits: near-identical pictures (re-encoded,
     resized, lightly edited) differ in a few bits."""
     with open_image(path, max_pixels) as image:
-        if image.format in _JPEG_FORMATS:
-            image.draft("L", (64, 64))
+        _draft(image, path, "L", (64, 64))
         _decode(image)
         small = _upright(image).convert("L").resize((9, 8), Image.Resampling.BOX)
         pixels = small.tobytes()

@@ -42,12 +42,10 @@ _FRAMES = {
     0xCE: "arithmetic-hierarchical-progressive",
     0xCF: "arithmetic-hierarchical-lossless",
 }
-# What libjpeg-turbo cannot decode through the 8-bit API Pillow uses: rejected by name
-# before Pillow (which would call a 12-bit JPEG "not an image").
+# What libjpeg-turbo cannot decode through the 8-bit API Pillow uses (hierarchical coding,
+# other sample precisions): rejected by name before Pillow, which would call a 12-bit JPEG
+# "not an image". 8-bit lossless and arithmetic coding decode.
 _NEVER_DECODED = {v for k, v in _FRAMES.items() if k in (0xC5, 0xC6, 0xC7, 0xCD, 0xCE, 0xCF)}
-# Lossless JPEG is decoded where the bundled libjpeg-turbo can; a failure is then named
-# `unsupported-jpeg`, not `corrupt-image`.
-MAYBE_DECODED = {"lossless", "arithmetic-lossless"}
 _READ_PAYLOAD = {0xE1, 0xE2, 0xEE, _DRI, *_FRAMES}
 _XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 _MPF = b"MPF\x00"
