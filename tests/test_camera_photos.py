@@ -10,14 +10,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageChops, ImageCms, ImageStat
+from PIL import Image, ImageCms
 
 from handlers.core import colour, icc, images
 from tests import images as pictures
 from tests import jpeg_writer, libpng
+from tests.photo_checks import SRGB, check_outputs, difference, mean
 
 LIMIT = 64_000_000
-_SRGB = ImageCms.createProfile("sRGB")
 
 
 class Converted:
@@ -35,43 +35,13 @@ class Converted:
         self.png, self.thumb = Image.open(self.png_path), Image.open(self.thumb_path)
         self.png.load()
         self.thumb.load()
-        self.libpng_size, self.libpng_warning = libpng.read(self.png_path)
-
-
-def profile_space(image: Image.Image) -> str | None:
-    embedded = image.info.get("icc_profile")
-    return icc.header(embedded).colour_space if embedded else None
-
-
-def srgb(image: Image.Image) -> Image.Image:
-    """The image in sRGB, read through its own embedded profile (untagged = sRGB)."""
-    embedded = image.info.get("icc_profile")
-    if not embedded:
-        return image.convert("RGB")
-    source = ImageCms.ImageCmsProfile(io.BytesIO(embedded))
-    return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
-
-
-def mean(image: Image.Image) -> list[float]:
-    return ImageStat.Stat(image).mean
-
-
-def difference(first: Image.Image, second: Image.Image) -> float:
-    return max(ImageStat.Stat(ImageChops.difference(first, second)).mean)
 
 
 def assert_outputs_are_sound(out: Converted, levels: float = 3) -> None:
-    """What every photo's outputs must be: a PNG libpng reads without a warning, profiles
-    that fit their image's mode, a thumbnail in 8-bit sRGB with the compact sRGB profile,
-    and PNG and thumbnail agreeing in mean colour once each is read through its profile."""
-    assert out.libpng_warning is None
-    assert out.libpng_size == out.png.size == (out.png_size["width"], out.png_size["height"])
-    assert out.png.mode in ("RGB", "L")
-    assert profile_space(out.png) in (None, {"RGB": "RGB", "L": "GRAY"}[out.png.mode])
-    assert out.thumb.mode == "RGB" and out.thumb.info["icc_profile"] == colour.SRGB_ICC
+    """photo_checks.check_outputs, and the recorded upright size is the PNG's."""
+    check_outputs(out.png_path, out.thumb_path, levels)
+    assert out.png.size == (out.png_size["width"], out.png_size["height"])
     assert (out.metadata["width"], out.metadata["height"]) == out.png.size
-    png_mean, thumb_mean = mean(srgb(out.png)), mean(srgb(out.thumb))
-    assert all(abs(p - t) <= levels for p, t in zip(png_mean, thumb_mean, strict=True)), (png_mean, thumb_mean)
 
 
 def with_profile(profile: bytes, image: Image.Image | None = None) -> bytes:
@@ -120,7 +90,7 @@ def test_a_cmyk_jpeg_is_converted_through_its_profile_in_both_outputs(tmp_path):
     out = Converted(tmp_path, pictures.cmyk_jpeg_with_profile())
     cmyk = pictures.cmyk_photo()
     profile = ImageCms.ImageCmsProfile(io.BytesIO(pictures.cmyk_profile()))
-    reference = ImageCms.profileToProfile(cmyk, profile, _SRGB, outputMode="RGB")
+    reference = ImageCms.profileToProfile(cmyk, profile, SRGB, outputMode="RGB")
     # Pillow's decoder already undoes the Adobe (APP14) inversion: the PNG is the reference
     # conversion of the CMYK pixels before JPEG, within JPEG's loss, and far from naive.
     assert out.png.mode == "RGB" and out.png.info["icc_profile"] == colour.SRGB_ICC
@@ -137,7 +107,7 @@ def test_a_ycck_jpeg_decodes_to_its_cmyk_and_is_converted_like_cmyk(tmp_path):
         assert difference(decoded, cmyk) < 2
     out = Converted(tmp_path, data)
     profile = ImageCms.ImageCmsProfile(io.BytesIO(pictures.cmyk_profile()))
-    assert difference(out.png, ImageCms.profileToProfile(cmyk, profile, _SRGB, outputMode="RGB")) < 3
+    assert difference(out.png, ImageCms.profileToProfile(cmyk, profile, SRGB, outputMode="RGB")) < 3
     assert_outputs_are_sound(out)
 
 
@@ -220,7 +190,7 @@ def test_a_camera_in_adobe_rgb_mode_without_a_profile_is_read_as_adobe_rgb(tmp_p
 
 def test_the_compact_srgb_profile_is_srgb():
     compact = ImageCms.ImageCmsProfile(io.BytesIO(colour.SRGB_ICC))
-    through = ImageCms.profileToProfile(pictures.photo(), compact, _SRGB, outputMode="RGB")
+    through = ImageCms.profileToProfile(pictures.photo(), compact, SRGB, outputMode="RGB")
     assert difference(through, pictures.photo()) < 0.1
     assert len(colour.SRGB_ICC) < 1024 and icc.png_problem(colour.SRGB_ICC, grey=False) is None
 
