@@ -5,6 +5,7 @@ codings, odd structures, metadata and privacy. Every PNG is also read by libpng.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -372,3 +373,22 @@ def test_a_malformed_exif_block_never_fails_the_photo(tmp_path, exif):
     out = Converted(tmp_path, pictures.jpeg_bytes(exif=exif()))
     assert out.metadata["orientation"] == 1 and "capturedAt" not in out.metadata
     assert_outputs_are_sound(out)
+
+
+def test_the_photos_item_carries_the_metadata_with_no_floats(tmp_path):
+    from decimal import Decimal
+
+    from handlers.core import photos
+    from handlers.core.workflow import SourceObject
+
+    data = pictures.jpeg_bytes(exif=pictures.camera_exif(orientation=6, gps=(-33.8568, 151.2153)))
+    found = Converted(tmp_path, data, keep_location=True).found
+    state = json.loads(json.dumps({"userId": "u", "results": {"fileType": found.to_dict()}}))  # as the state carries it
+    written = {"bucket": "b", "key": "k", "bytes": 1, "width": 1, "height": 1}
+    state["results"] |= {"uniqueness": {"contentHash": "h", "perceptualHash": "p"}}
+    state["results"]["outputs"] = {"original": written, "png": written, "thumbnail": written}
+    item = photos.new_item(SourceObject("uploads", "uploads/u/photo.jpg", len(data)), state)
+    assert (item["width"], item["height"], item["storedWidth"], item["storedHeight"]) == (300, 451, 451, 300)
+    assert item["capturedAt"] == "2024-05-01T14:03:22.120+02:00" and item["orientation"] == 6
+    assert (item["latitude"], item["longitude"]) == (Decimal("-33.8568000"), Decimal("151.2153000"))
+    assert not [name for name, value in item.items() if isinstance(value, float)]

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -175,11 +176,18 @@ def _secondary_kind(stream: BinaryIO, mp_type: int, offset: int, file_size: int)
 
 def scan(path: Path) -> JpegStructure | None:
     """The JPEG's structure, or None if the file does not start like a JPEG. Never raises
-    for malformed content: what was read up to the damage is returned."""
+    for malformed content: what was read up to the damage is returned. Each step asks more
+    than once (pixel limits, arithmetic coding, reduced-scale decoding): the file is read
+    once."""
+    stat = path.stat()
+    return _scan(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _scan(path: str, file_size: int, _modified: int) -> JpegStructure | None:
     structure = JpegStructure()
     mpf: tuple[bytes, int] | None = None
-    file_size = path.stat().st_size
-    with path.open("rb") as stream:
+    with open(path, "rb") as stream:
         if stream.read(2) != _SOI:
             return None
         try:
