@@ -172,11 +172,16 @@ def test_a_profile_that_cannot_be_used_is_ignored_and_the_photo_still_made(tmp_p
     assert_outputs_are_sound(out)
 
 
-def test_an_rgb_profile_libpng_would_reject_is_applied_instead(tmp_path):
-    bad = bytearray(pictures.display_p3_profile())
+@pytest.mark.parametrize(
+    ("profile", "image"),
+    [(pictures.display_p3_profile, pictures.photo), (pictures.grey_profile, lambda: pictures.photo().convert("L"))],
+    ids=["rgb", "grey"],
+)
+def test_a_profile_libpng_would_reject_is_applied_instead(tmp_path, profile, image):
+    bad = bytearray(profile())
     bad[68:80] = bytes.fromhex("0000f351 00010000 000116cc")  # D65 as the PCS illuminant: libpng warns
-    out = Converted(tmp_path, with_profile(bytes(bad)))
-    assert out.png.info["icc_profile"] == colour.SRGB_ICC
+    out = Converted(tmp_path, with_profile(bytes(bad), image()))
+    assert out.png.mode == "RGB" and out.png.info["icc_profile"] == colour.SRGB_ICC
     assert out.metadata["colourProfileProblem"] == "PCS illuminant is not D50: converted to sRGB"
     assert_outputs_are_sound(out)
 
