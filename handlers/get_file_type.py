@@ -1,5 +1,7 @@
-"""GetFileType: what the upload really is (from its content), and whether it is a JPEG
-the workflow can process. A rejection is a normal result, not an error."""
+"""GetFileType: what the upload really is (from its content), whether it is a JPEG the
+workflow can process, and what the photo's metadata says (capture time, camera, colour,
+JPEG variant; coordinates only when KEEP_LOCATION=true). A rejection is a normal result,
+not an error."""
 
 from typing import Any
 
@@ -14,6 +16,6 @@ from .core.workflow import SourceObject, local_copy
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source = SourceObject.from_state(event)
     with local_copy(source) as path:
-        found = images.inspect(path, source.extension, config.max_image_pixels())
-    logger.info("file type found", extra={"key": source.key, **found.to_dict()})
+        found = images.inspect(path, source.extension, config.max_image_pixels(), config.keep_location())
+    logger.info("file type found", extra={"key": source.key, **found.log_fields()})
     return found.to_dict()

@@ -79,3 +79,12 @@ def presigned_expiry_seconds() -> int:
 
 def near_duplicate_distance() -> int:
     return _require_int("NEAR_DUPLICATE_DISTANCE", minimum=0)
+
+
+def keep_location() -> bool:
+    """Whether GPS coordinates may leave GetFileType (into the state and the photos table).
+    Off by default: only the fact that a photo carried a location is recorded."""
+    choice = _require("KEEP_LOCATION").lower()
+    if choice not in ("true", "false"):
+        raise ConfigurationError(f"KEEP_LOCATION must be 'true' or 'false', got {choice!r}")
+    return choice == "true"

@@ -6,7 +6,6 @@ buffers, which is what a 24 MP photo needs to fit a small function."""
 from __future__ import annotations
 
 import hashlib
-import io
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -15,20 +14,37 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
+from . import colour, photo_metadata
 from .errors import InvalidImage
+from .observability import logger
 
 # A truncated JPEG must fail, never decode into a half-grey picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
-_SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 _HASH_CHUNK = 1024 * 1024
+
+
+_JPEG_FORMATS = ("JPEG", "MPO")  # Pillow calls a JPEG whose MPF index lists several images MPO
+# EXIF orientation -> the transposition that makes the picture upright (EXIF 2.32, 4.6.4).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_LOCATION_FIELDS = ("latitude", "longitude")
 
 
 @dataclass(frozen=True)
 class FileType:
-    """What GetFileType found: `accepted` is true only for a decodable JPEG within limits."""
+    """What GetFileType found: `accepted` is true only for a decodable JPEG within limits.
+    `width`/`height` are as stored; `metadata` has the upright ones and what the file says
+    about the photo (photo_metadata.describe, plus the colour fields)."""
 
     accepted: bool
     format: str | None
@@ -37,9 +53,17 @@ class FileType:
     width: int | None = None
     height: int | None = None
     mode: str | None = None
+    metadata: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def log_fields(self) -> dict[str, Any]:
+        """The result without coordinates: logs are kept apart from the table's rules."""
+        found = self.to_dict()
+        if found["metadata"]:
+            found["metadata"] = {k: v for k, v in found["metadata"].items() if k not in _LOCATION_FIELDS}
+        return found
 
 
 @contextmanager
@@ -66,7 +90,28 @@ def open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
                 "too-many-pixels",
                 f"{image.width}x{image.height} is {pixels} pixels, the limit is {max_pixels}",
             )
+        if image.format in _JPEG_FORMATS:
+            _whole_stream_if_arithmetic(image, path)
         yield image
+
+
+def _draft(image: Image.Image, path: Path, mode: str | None, size: tuple[int, int]) -> None:
+    """Asks libjpeg to decode at a reduced scale (DCT scaling). Lossless JPEGs have no DCT
+    to scale: they decode in full."""
+    if image.format in _JPEG_FORMATS:
+        structure = photo_metadata.scan(path)
+        if structure is None or not (structure.variant or "").endswith("lossless"):
+            image.draft(mode, size)
+
+
+def _whole_stream_if_arithmetic(image: Image.Image, path: Path) -> None:
+    """libjpeg-turbo's arithmetic decoder cannot suspend for more input, and Pillow feeds
+    the decoder 64 KiB at a time: an arithmetic-coded JPEG larger than that fails as a
+    "broken data stream". Handing it the whole file at once decodes it (one file-sized
+    buffer, only for these rare files)."""
+    structure = photo_metadata.scan(path)
+    if structure is not None and (structure.variant or "").startswith("arithmetic"):
+        image.decodermaxblock = max(image.decodermaxblock, path.stat().st_size)
 
 
 def _decode(image: Image.Image) -> None:
@@ -76,39 +121,62 @@ def _decode(image: Image.Image) -> None:
         raise InvalidImage("corrupt-image", f"the image data cannot be decoded ({error})") from None
 
 
-def inspect(path: Path, extension: str, max_pixels: int) -> FileType:
-    """Finds the file type from the content (the extension is only reported) and checks a
-    JPEG fully decodes. The decode runs at 1/8 scale (libjpeg DCT scaling), so a 24 MP
-    photo is validated in tens of milliseconds; truncation is still detected."""
+def _colour_plan(image: Image.Image) -> colour.ColourPlan:
+    space, interop = photo_metadata.colour_hints(image)
+    found = colour.plan(image.mode, image.info.get("icc_profile"), space, interop)
+    if found.problem:
+        logger.warning("colour profile not used as it is", extra={"problem": found.problem})
+    return found
+
+
+def _colour_fields(found: colour.ColourPlan) -> dict[str, str]:
+    fields = {
+        "colourProfile": found.description,
+        "colourSpace": found.colour_space,
+        "colourProfileProblem": found.problem,
+    }
+    return {name: value for name, value in fields.items() if value}
+
+
+def inspect(path: Path, extension: str, max_pixels: int, keep_location: bool = False) -> FileType:
+    """Finds the file type from the content (the extension is only reported), checks a
+    JPEG fully decodes and reads its metadata. The decode runs at 1/8 scale (libjpeg DCT
+    scaling), so a 24 MP photo is validated in tens of milliseconds; truncation is still
+    detected. Multi-picture JPEGs are JPEGs: their primary image is checked."""
     try:
+        structure = photo_metadata.scan(path) if path.stat().st_size else None
+        if structure is not None and structure.unsupported:
+            return FileType(False, "JPEG", extension, "unsupported-jpeg", structure.width, structure.height, None)
         with open_image(path, max_pixels) as image:
             size = dict(width=image.width, height=image.height, mode=image.mode)
-            if image.format != "JPEG":
+            if image.format not in _JPEG_FORMATS:
                 return FileType(False, image.format, extension, "not-a-jpeg", **size)
-            image.draft(None, (max(1, image.width // 8), max(1, image.height // 8)))
+            metadata = photo_metadata.describe(image, structure, keep_location) | _colour_fields(_colour_plan(image))
+            _draft(image, path, None, (max(1, image.width // 8), max(1, image.height // 8)))
             _decode(image)
-            return FileType(True, "JPEG", extension, **size)
+            return FileType(True, "JPEG", extension, **size, metadata=metadata)
     except InvalidImage as rejected:
         return FileType(False, None, extension, rejected.reason)
 
 
 def _upright(image: Image.Image) -> Image.Image:
-    # in_place: otherwise Pillow returns a full copy even when nothing needs rotating.
-    ImageOps.exif_transpose(image, in_place=True)
+    method = _UPRIGHT.get(photo_metadata.orientation(image))
+    return image.transpose(method) if method is not None else image
+
+
+def _replaced(old: Image.Image, new: Image.Image) -> Image.Image:
+    """Frees the full-size buffer a step no longer needs, so a rotated or CMYK photo holds at
+    most two of them at once."""
+    if new is not old:
+        old.close()
+    return new
+
+
+def _without_metadata(image: Image.Image) -> Image.Image:
+    """Outputs are published: they carry no EXIF (GPS, serial numbers), XMP or comments
+    from the original. The table keeps what the photo's metadata says."""
+    image.info = {}
     return image
-
-
-def _to_srgb(image: Image.Image) -> Image.Image:
-    """Converts to 8-bit sRGB using the embedded ICC profile when there is one (CMYK and
-    wide-gamut photos would otherwise come out with wrong colours)."""
-    icc = image.info.get("icc_profile")
-    if icc and image.mode in ("RGB", "CMYK", "L"):
-        try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(image, source, _SRGB_PROFILE, outputMode="RGB")
-        except (ImageCms.PyCMSError, OSError):
-            pass  # a broken profile is not worth losing the photo: fall back to a plain conversion
-    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 PNG_SETTINGS = {
@@ -121,27 +189,28 @@ PNG_SETTINGS = {
 
 
 def to_png(source: Path, destination: Path, max_pixels: int, compression: str) -> dict[str, int]:
-    """Full-size PNG, upright, colour profile kept. Returns its width and height."""
+    """Full-size PNG of the (primary) image, upright, in the colours the photo means
+    (colour.plan decides the profile). Returns its width and height."""
     with open_image(source, max_pixels) as image:
         _decode(image)
-        icc = image.info.get("icc_profile")
-        picture = _upright(image)
-        if picture.mode not in ("RGB", "L"):
-            picture = picture.convert("RGB")  # CMYK (and YCbCr oddities) cannot go into a PNG
-        picture.save(destination, format="PNG", icc_profile=icc, **PNG_SETTINGS[compression])
+        plan = _colour_plan(image)
+        upright = _replaced(image, _upright(image))
+        picture = _without_metadata(_replaced(upright, plan.png_pixels(upright)))
+        picture.save(destination, format="PNG", icc_profile=plan.png_profile, **PNG_SETTINGS[compression])
         return {"width": picture.width, "height": picture.height}
 
 
 def thumbnail(source: Path, destination: Path, max_pixels: int, size: int) -> dict[str, int]:
-    """An upright sRGB JPEG that fits in size x size. libjpeg decodes at a reduced scale
+    """An upright 8-bit sRGB JPEG that fits in size x size, with the compact sRGB profile
+    embedded so every browser shows the same colours. libjpeg decodes at a reduced scale
     (draft), so the full-size picture is never in memory."""
     with open_image(source, max_pixels) as image:
-        if image.format == "JPEG":
-            image.draft(None, (size, size))
+        _draft(image, source, None, (size, size))
         _decode(image)
+        plan = _colour_plan(image)
         image.thumbnail((size, size), Image.Resampling.LANCZOS)
-        picture = _to_srgb(_upright(image))
-        picture.save(destination, format="JPEG", quality=85, optimize=True)
+        picture = _without_metadata(plan.srgb(_upright(image)))
+        picture.save(destination, format="JPEG", quality=85, optimize=True, icc_profile=colour.SRGB_ICC)
         return {"width": picture.width, "height": picture.height}
 
 
@@ -157,8 +226,7 @@ def perceptual_hash(path: Path, max_pixels: int) -> str:
     """64-bit difference hash (dHash) as 16 hex digits: near-identical pictures (re-encoded,
     resized, lightly edited) differ in a few bits."""
     with open_image(path, max_pixels) as image:
-        if image.format == "JPEG":
-            image.draft("L", (64, 64))
+        _draft(image, path, "L", (64, 64))
         _decode(image)
         small = _upright(image).convert("L").resize((9, 8), Image.Resampling.BOX)
         pixels = small.tobytes()

@@ -4,6 +4,7 @@ uploader to the photo and its outputs, and the uniqueness check that reads it.""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from . import aws, images
@@ -11,6 +12,24 @@ from .workflow import SourceObject
 
 KEY = "photoId"
 BY_USER_INDEX = "byUser"
+BY_CAPTURE_TIME_INDEX = "byCaptureTime"  # userId + capturedAt: a user's photos in the order they were taken
+# What GetFileType read from the file (photo_metadata.describe and the colour fields), stored as is.
+PHOTO_FIELDS = (
+    "capturedAt",
+    "cameraMake",
+    "cameraModel",
+    "lens",
+    "orientation",
+    "colourProfile",
+    "colourSpace",
+    "colourProfileProblem",
+    "hasLocation",
+    "jpegVariant",
+    "imageCount",
+    "secondaryImages",
+)
+# Present only when the stage keeps locations (KEEP_LOCATION=true): decimal degrees.
+LOCATION_FIELDS = ("latitude", "longitude")
 
 
 def find_duplicate(
@@ -43,6 +62,7 @@ def new_item(source: SourceObject, state: dict[str, Any]) -> dict[str, Any]:
     outputs = results["outputs"]
     uniqueness = results["uniqueness"]
     file_type = results["fileType"]
+    metadata = file_type.get("metadata") or {}
     return {
         KEY: uniqueness["contentHash"],
         "userId": state.get("userId") or source.user_id,
@@ -50,8 +70,11 @@ def new_item(source: SourceObject, state: dict[str, Any]) -> dict[str, Any]:
         "sourceKey": source.key,
         "sourceBytes": source.size,
         "perceptualHash": uniqueness["perceptualHash"],
-        "width": file_type["width"],
-        "height": file_type["height"],
+        # Upright (after the EXIF orientation), as the outputs are; then as stored in the file.
+        "width": metadata.get("width", file_type["width"]),
+        "height": metadata.get("height", file_type["height"]),
+        "storedWidth": file_type["width"],
+        "storedHeight": file_type["height"],
         "colourMode": file_type["mode"],
         "bucket": outputs["original"]["bucket"],
         "originalKey": outputs["original"]["key"],
@@ -60,6 +83,9 @@ def new_item(source: SourceObject, state: dict[str, Any]) -> dict[str, Any]:
         "thumbnailKey": outputs["thumbnail"]["key"],
         "thumbnailWidth": outputs["thumbnail"]["width"],
         "thumbnailHeight": outputs["thumbnail"]["height"],
+        **{name: metadata.get(name) for name in PHOTO_FIELDS},
+        # DynamoDB numbers from the exact decimal text (never floats).
+        **{name: Decimal(metadata[name]) for name in LOCATION_FIELDS if metadata.get(name)},
     }
 
 

@@ -1,0 +1,53 @@
+"""What every photo's outputs must be, checked the same way on the image functions' files
+and on what the deployed workflow wrote."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image, ImageChops, ImageCms, ImageStat
+
+from handlers.core import colour, icc
+from tests import libpng
+
+SRGB = ImageCms.createProfile("sRGB")
+
+
+def profile_space(image: Image.Image) -> str | None:
+    embedded = image.info.get("icc_profile")
+    return icc.header(embedded).colour_space if embedded else None
+
+
+def srgb(image: Image.Image) -> Image.Image:
+    """The image in sRGB, read through its own embedded profile (untagged = sRGB)."""
+    embedded = image.info.get("icc_profile")
+    if not embedded:
+        return image.convert("RGB")
+    source = ImageCms.ImageCmsProfile(io.BytesIO(embedded))
+    return ImageCms.profileToProfile(image, source, SRGB, outputMode="RGB")
+
+
+def mean(image: Image.Image) -> list[float]:
+    return ImageStat.Stat(image).mean
+
+
+def difference(first: Image.Image, second: Image.Image) -> float:
+    return max(ImageStat.Stat(ImageChops.difference(first, second)).mean)
+
+
+def check_outputs(png_path: Path, thumb_path: Path, levels: float = 3) -> tuple[Image.Image, Image.Image]:
+    """A PNG libpng reads without a warning, profiles that fit their image's mode, a thumbnail
+    in 8-bit sRGB with the compact sRGB profile, and PNG and thumbnail agreeing in mean colour
+    once each is read through its own profile. Returns both, decoded."""
+    png, thumb = Image.open(png_path), Image.open(thumb_path)
+    png.load()
+    thumb.load()
+    size, warning = libpng.read(png_path)
+    assert warning is None, warning
+    assert size == png.size and png.mode in ("RGB", "L")
+    assert profile_space(png) in (None, {"RGB": "RGB", "L": "GRAY"}[png.mode])
+    assert thumb.format == "JPEG" and thumb.mode == "RGB" and thumb.info["icc_profile"] == colour.SRGB_ICC
+    png_mean, thumb_mean = mean(srgb(png)), mean(srgb(thumb))
+    assert all(abs(p - t) <= levels for p, t in zip(png_mean, thumb_mean, strict=True)), (png_mean, thumb_mean)
+    return png, thumb
