@@ -4,13 +4,19 @@ A static page (localcloud/console_static/) over a small JSON API that reads the 
 stack through the ordinary AWS APIs of the local cloud: executions and their histories
 (Step Functions), the state machine definition, output previews (S3) and the photo's
 metadata item (DynamoDB). `state_summary` turns an execution history into what the graph
-shows for each state: succeeded, failed, caught, retried, running or not reached.
+shows for each state: succeeded, failed, caught, retried, running or not reached; the result
+of each execution (processed, rejected, duplicate, failed) comes from `localcloud.results`,
+as on the command line.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import mimetypes
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +24,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from werkzeug.wrappers import Request, Response
 
 from .clients import aws_client
-from .pipeline import ExecutionKeys
+from .pipeline import TERMINAL, ExecutionKeys
+from .results import DUPLICATE, PROCESSED, Result, result_of
 
 PREFIX = "/_console/"
 STATIC = Path(__file__).with_name("console_static")
@@ -108,12 +115,38 @@ def _json(text: str | None) -> Any:
         return text
 
 
+class EndedExecutions:
+    """DescribeExecution, remembered for executions that have ended (an ended execution never
+    changes): the list is polled every 1.5 s and shows each one's result, which ListExecutions
+    does not return, so each is described once rather than on every poll. Quacks like the
+    Step Functions client for `ExecutionKeys`, so keys and results share that one call."""
+
+    def __init__(self, sfn: Any) -> None:
+        self.sfn = sfn
+        self._ended: dict[str, dict[str, Any]] = {}
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:  # boto3's parameter name
+        described = self._ended.get(executionArn)
+        if described is None:
+            described = self.sfn.describe_execution(executionArn=executionArn)
+            if described["status"] in TERMINAL:
+                self._ended[executionArn] = described
+        return described
+
+    def result(self, execution_arn: str, status: str) -> Result:
+        """The result of a listed execution; a running one is not described at all."""
+        if status not in TERMINAL:
+            return result_of({"status": status})
+        return result_of(self.describe_execution(executionArn=execution_arn))
+
+
 class Console:
     def __init__(self, cloud_env: dict[str, str]) -> None:
         self.sfn, self.s3, self.cfn, self.dynamodb = (
             aws_client(cloud_env, s) for s in ("stepfunctions", "s3", "cloudformation", "dynamodb")
         )
-        self.keys = ExecutionKeys(self.sfn)
+        self.described = EndedExecutions(self.sfn)
+        self.keys = ExecutionKeys(self.described)
 
     def handle(self, request: Request) -> Response:
         route = request.path.removeprefix(PREFIX)
@@ -126,7 +159,7 @@ class Console:
         if route == "api/stack":
             return _json_response(self.stack())
         if route == "api/executions":
-            return _json_response(self.executions(request.args.get("status")))
+            return _json_response(self.executions(request.args.get("status"), request.args.get("result")))
         if route == "api/execution":
             return _json_response(self.execution(request.args["arn"]))
         if route == "api/object":
@@ -176,46 +209,87 @@ class Console:
             "uploadUrl": f"/_api/{stage}/upload",
         }
 
-    def executions(self, status: str | None) -> list[dict[str, Any]]:
+    def _listed(self) -> Iterator[tuple[dict[str, Any], str | None]]:
+        """Every execution of the deployed workflow (ListExecutions items) with its upload's key."""
         found_stack = self._workflow_stack()
         if not found_stack:
-            return []
+            return
         arn = found_stack[1]["ImageWorkflowArn"]
-        found = []
         for page in self.sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
             for item in page["executions"]:
-                if status and item["status"] != status:
-                    continue
-                key = self.keys.of(item["executionArn"])
-                started, stopped = item["startDate"], item.get("stopDate")
-                found.append(
-                    {
-                        "arn": item["executionArn"],
-                        "name": item["name"],
-                        "key": key,
-                        "status": item["status"],
-                        "start": started.isoformat(),
-                        "seconds": (stopped - started).total_seconds() if stopped else None,
-                    }
-                )
+                yield item, self.keys.of(item["executionArn"])
+
+    def executions(self, status: str | None = None, result: str | None = None) -> list[dict[str, Any]]:
+        """The list, newest first, optionally only one status and/or one result kind."""
+        found = []
+        for item, key in self._listed():
+            if status and item["status"] != status:
+                continue
+            outcome = self.described.result(item["executionArn"], item["status"])
+            if result and outcome.kind != result:
+                continue
+            started, stopped = item["startDate"], item.get("stopDate")
+            found.append(
+                {
+                    "arn": item["executionArn"],
+                    "name": item["name"],
+                    "key": key,
+                    "status": item["status"],
+                    "result": outcome.to_dict(),
+                    "start": started.isoformat(),
+                    "seconds": (stopped - started).total_seconds() if stopped else None,
+                }
+            )
         return sorted(found, key=lambda e: e["start"], reverse=True)
 
+    def _processing_execution(self, key: str) -> str | None:
+        """The execution that processed the upload `key` (the latest one, if it was redelivered)."""
+        matches = [
+            item
+            for item, listed_key in self._listed()
+            if listed_key == key and self.described.result(item["executionArn"], item["status"]).kind == PROCESSED
+        ]
+        return max(matches, key=lambda item: item["startDate"])["executionArn"] if matches else None
+
+    def _photo(self, photo_id: str | None) -> dict[str, Any] | None:
+        """The photos table's item for a photo id, with DynamoDB's types made Python's."""
+        found_stack = self._workflow_stack()
+        table = found_stack[1].get("PhotosTableName") if found_stack else None
+        if not (photo_id and table):
+            return None
+        raw = self.dynamodb.get_item(TableName=table, Key={"photoId": {"S": photo_id}}).get("Item")
+        return {k: _DESERIALIZER.deserialize(v) for k, v in raw.items()} if raw else None
+
+    def _duplicate_of(self, uniqueness: dict[str, Any], recorded: dict[str, Any] | None) -> dict[str, Any]:
+        """What a duplicate duplicates: the upload recorded first (its key, its execution) and
+        the item recorded for it. CheckForDuplicate names it (`of`, `ofKey`); when the same
+        photo was recorded by a concurrent run meanwhile, the recorded item does."""
+        item = self._photo(uniqueness.get("of")) if uniqueness.get("of") else recorded
+        key = uniqueness.get("ofKey") or (item or {}).get("sourceKey")
+        thumbnail = None
+        if item and item.get("thumbnailKey") and self._exists(item["bucket"], item["thumbnailKey"]):
+            thumbnail = {"bucket": item["bucket"], "key": item["thumbnailKey"]}
+        return {
+            "key": key,
+            "photoId": (item or {}).get("photoId") or uniqueness.get("of"),
+            "match": uniqueness.get("match"),
+            "execution": self._processing_execution(key) if key else None,
+            "item": item,
+            "thumbnail": thumbnail,
+        }
+
     def execution(self, arn: str) -> dict[str, Any]:
-        described = self.sfn.describe_execution(executionArn=arn)
+        described = self.described.describe_execution(executionArn=arn)
         events = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         states = state_summary(events, described["status"])
         output = _json(described.get("output")) or {}
         results = output.get("results") or _latest_results(states)
         written = (results.get("outputs") or {}).items()
         previews = [dict(o, kind=kind) for kind, o in written if "key" in o and self._exists(o["bucket"], o["key"])]
-        item = None
-        photo_id = (results.get("uniqueness") or {}).get("contentHash")
-        found_stack = self._workflow_stack()
-        table = found_stack[1].get("PhotosTableName") if found_stack else None
-        if photo_id and table:
-            raw = self.dynamodb.get_item(TableName=table, Key={"photoId": {"S": photo_id}}).get("Item")
-            if raw:
-                item = {k: _DESERIALIZER.deserialize(v) for k, v in raw.items()}
+        result = result_of(described)
+        key = self.keys.of(arn)
+        uniqueness = results.get("uniqueness") or {}
+        recorded = self._photo(uniqueness.get("contentHash"))
         history = [
             {
                 "id": e["id"],
@@ -228,7 +302,9 @@ class Console:
         return {
             "arn": arn,
             "name": described["name"],
+            "key": key,
             "status": described["status"],
+            "result": result.to_dict(),
             "input": _json(described.get("input")),
             "output": output or None,
             "error": described.get("error"),
@@ -237,7 +313,9 @@ class Console:
             "states": states,
             "history": history,
             "previews": previews,
-            "metadata": item,
+            # Only this upload's own item: the photo's id may have been recorded from another upload.
+            "metadata": recorded if recorded and recorded.get("sourceKey") == key else None,
+            "duplicateOf": self._duplicate_of(uniqueness, recorded) if result.kind == DUPLICATE else None,
         }
 
 
@@ -251,5 +329,21 @@ def _latest_results(states: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return results
 
 
+def jsonable(value: Any) -> Any:
+    """JSON for what boto3 returns: DynamoDB numbers (Decimal) stay numbers, sets become
+    sorted lists, binary becomes base64 text, dates ISO 8601 text."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set | frozenset):
+        return sorted((jsonable(v) for v in value), key=str)
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "value") and isinstance(value.value, bytes):  # boto3's Binary
+        return base64.b64encode(value.value).decode()
+    return str(value)
+
+
 def _json_response(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, default=str), status=status, mimetype="application/json")
+    return Response(json.dumps(body, default=jsonable), status=status, mimetype="application/json")

@@ -1,5 +1,5 @@
 """The local execution console in headless Chromium (Debian's chromium + chromium-driver,
-driven by Selenium). Screenshots go to artifacts/screenshots/."""
+driven by Selenium). Screenshots go to artifacts/screenshots/ (docs/ holds a chosen few)."""
 
 from __future__ import annotations
 
@@ -80,6 +80,27 @@ def state_statuses(browser) -> dict[str, str]:
     return {b.get_attribute("data-state"): b.get_attribute("data-status") for b in buttons}
 
 
+# Each state's label in the drawn graph: its font size as rendered (CSS size times the SVG's
+# scale on screen), its box's height, and its text.
+LABEL_SIZES = """
+return [...document.querySelectorAll('#graph [data-state]')].map((node) => {
+  const label = node.querySelector('.nodeLabel, .cluster-label text');
+  const scale = (label.closest('foreignObject') || label).getScreenCTM().a;
+  return {state: node.dataset.state, px: parseFloat(getComputedStyle(label).fontSize) * scale,
+          height: label.getBoundingClientRect().height, text: label.textContent};
+});
+"""
+
+
+def label_sizes(browser) -> list[dict]:
+    return browser.execute_script(LABEL_SIZES)
+
+
+def open_execution(browser, cloud, arn: str) -> None:
+    browser.get(f"{cloud.console_url}#/execution/{urllib.parse.quote(arn, safe='')}")
+    wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#graph [data-state]"))
+
+
 def fault(cloud, function: str, times: int) -> None:
     body = json.dumps({"function": function, "error": "ClientError", "message": "S3 is down", "times": times})
     request = urllib.request.Request(
@@ -148,6 +169,11 @@ def test_a_failed_execution_shows_the_failed_state_and_its_error(browser, cloud,
     assert "ClientError" in text(browser, "#state-error") and "S3 is down" in text(browser, "#state-error")
     assert "attempts: 3 (failed: 3)" in text(browser, "#state-details")
     assert "No outputs written" in text(browser, "#extras")  # the discarded copy is not shown
+    assert text(browser, "#execution-result") == "failed: ClientError: S3 is down (fault injected by localcloud)"
+    # the state's details stay at the bottom of the window, under the part of the graph that failed
+    browser.execute_script(
+        "document.querySelector('#graph [data-state=ProcessFile]').scrollIntoView(); window.scrollBy(0, -120)"
+    )
     browser.save_screenshot(str(SCREENSHOTS / "execution-failed.png"))
 
 
@@ -176,6 +202,60 @@ def test_the_graph_has_exactly_the_deployed_states(browser, cloud, stack, pipeli
     assert drawn == set(names(definition["States"]))
     labels = browser.find_element(By.ID, "graph").text
     assert "default" in labels and "BooleanEquals true" in labels  # Choice edges are labelled
+
+
+EDGES = """
+const names = new Map([...document.querySelectorAll('#graph [data-state]')].map(
+  (node) => [node.id.match(/(S\\d+)(?:-\\d+)?$/)[1], node.dataset.state]));
+return [...document.querySelectorAll('#graph .edgePaths path')].map((path) => {
+  const [, from, to] = path.dataset.id.match(/^L_(\\w+?)_(S\\d+)_\\d+$/);
+  return [names.get(from) || from, names.get(to)];
+});
+"""
+
+
+def test_a_catch_all_shared_by_many_states_is_drawn_where_it_was_taken(browser, cloud, stack, pipeline, unique):
+    """Seven dotted edges into QuitMain would double the graph's width: each is drawn only
+    when the execution went that way, and QuitMain says how many states lead to it."""
+    fault_body = {"function": f"{stack.name}-getFileType", "error": "InvalidImage", "message": "unreadable", "times": 1}
+    request = urllib.request.Request(
+        f"{cloud.endpoint}/_localcloud/faults",
+        data=json.dumps(fault_body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request).close()
+    key = f"{pipeline.upload_prefix}console/{unique}-unreadable.jpg"
+    pipeline.s3.put_object(
+        Bucket=pipeline.upload_bucket, Key=key, Body=pictures.jpeg_bytes(pictures.photo("rocket.jpg").rotate(21))
+    )
+    [outcome] = pipeline.wait({key: "unreadable"}, timeout=60)
+    assert outcome.status == "FAILED" and outcome.path == ["GetFileType", "QuitMain"]
+    definition = json.loads(
+        pipeline.sfn.describe_state_machine(stateMachineArn=stack.outputs["ImageWorkflowArn"])["definition"]
+    )
+    catch_alls = [
+        name
+        for name, state in definition["States"].items()
+        for rule in state.get("Catch", [])
+        if rule["ErrorEquals"] == ["States.ALL"] and rule["Next"] == "QuitMain"
+    ]
+    assert len(catch_alls) > 3
+
+    open_execution(browser, cloud, outcome.execution_arn)
+    into_quit = sorted(source for source, target in browser.execute_script(EDGES) if target == "QuitMain")
+    assert into_quit == ["GetFileType", "WhichStepFailed"]  # the catch taken, and the Choice's default
+    label = browser.find_element(By.CSS_SELECTOR, '#graph [data-state="QuitMain"]').text
+    assert f"catch-all of {len(catch_alls)} states" in label.replace("\n", " ")
+
+    open_execution(
+        browser,
+        cloud,
+        pipeline.sfn.list_executions(
+            stateMachineArn=stack.outputs["ImageWorkflowArn"], statusFilter="SUCCEEDED", maxResults=1
+        )["executions"][0]["executionArn"],
+    )
+    assert [source for source, target in browser.execute_script(EDGES) if target == "QuitMain"] == ["WhichStepFailed"]
 
 
 def row_statuses(browser) -> list[str]:
@@ -210,7 +290,108 @@ def test_the_list_filters_updates_live_and_works_from_the_keyboard(browser, clou
     wait(browser, lambda: "GetFileType" in text(browser, "#selected-state"))
 
 
-def test_readable_on_a_narrow_window(browser, cloud, stack):
+def row_results(browser) -> dict[str, dict]:
+    """Per key: the row's result kind and text, its status, and the colours of its badges."""
+    return browser.execute_script(
+        """
+        const found = {};
+        for (const row of document.querySelectorAll('#executions tr[data-result]')) {
+          const colours = [...row.querySelectorAll('.badge')].map((b) => {
+            const style = getComputedStyle(b);
+            return [style.color, style.backgroundColor];
+          });
+          found[row.querySelector('td.key').textContent] = {
+            result: row.dataset.result, text: row.querySelector('td.result').textContent,
+            status: row.dataset.status, colours};
+        }
+        return found;
+        """
+    )
+
+
+def test_every_outcome_says_why_in_the_list_and_on_its_page(browser, cloud, stack, pipeline, unique):
+    user = f"results-{unique}"
+    processed = f"{pipeline.upload_prefix}{user}/{unique}-first.jpg"
+    again = f"{pipeline.upload_prefix}{user}/{unique}-again.jpg"
+    drawing = f"{pipeline.upload_prefix}{user}/{unique}-drawing.png"
+    photo = pictures.jpeg_bytes(pictures.photo("rocket.jpg").rotate(31))
+    pipeline.s3.put_object(Bucket=pipeline.upload_bucket, Key=processed, Body=photo)
+    [first] = pipeline.wait({processed: "first"}, timeout=60)
+    assert first.status == "SUCCEEDED"
+    pipeline.s3.put_object(Bucket=pipeline.upload_bucket, Key=again, Body=photo)
+    pipeline.s3.put_object(Bucket=pipeline.upload_bucket, Key=drawing, Body=pictures.png_bytes())
+    assert {o.status for o in pipeline.wait({again: "again", drawing: "drawing"}, timeout=60)} == {"SUCCEEDED"}
+
+    browser.get(cloud.console_url)
+    wait(browser, lambda: {processed, again, drawing} <= set(row_results(browser)))
+    rows = row_results(browser)
+    assert (rows[processed]["result"], rows[processed]["text"]) == ("processed", "processed")
+    assert (rows[drawing]["result"], rows[drawing]["text"]) == ("rejected", "rejected: not-a-jpeg")
+    assert (rows[again]["result"], rows[again]["text"]) == ("duplicate", f"duplicate of {processed}")
+    assert {rows[key]["status"] for key in (processed, again, drawing)} == {"SUCCEEDED"}
+    # Each result kind has its own colours, and nothing in a rejected or duplicate row wears
+    # the colours of a processed upload (the status badge included).
+    result_colours = {key: tuple(rows[key]["colours"][0]) for key in (processed, again, drawing)}  # first: result
+    assert len(set(result_colours.values())) == 3
+    for key in (again, drawing):
+        worn = {colour for pair in rows[key]["colours"] for colour in pair}
+        assert not worn & set(result_colours[processed]), (key, rows[key]["colours"])
+
+    Select(browser.find_element(By.ID, "result-filter")).select_by_value("rejected")
+    wait(browser, lambda: drawing in row_results(browser) and processed not in row_results(browser))
+    assert {row["result"] for row in row_results(browser).values()} == {"rejected"}
+    Select(browser.find_element(By.ID, "result-filter")).select_by_value("duplicate")
+    wait(browser, lambda: again in row_results(browser) and drawing not in row_results(browser))
+    assert {row["result"] for row in row_results(browser).values()} == {"duplicate"}
+
+    # The duplicate's page says what it duplicates and links to the upload that was processed.
+    wait(browser, lambda: browser.find_element(By.LINK_TEXT, again).click() or True)  # rows are redrawn live
+    wait(browser, lambda: text(browser, "#execution-result") == f"duplicate of {processed}")
+    assert text(browser, "#execution-status") == "SUCCEEDED"
+    assert text(browser, "#duplicate-of").startswith(f"Duplicate of {processed}")
+    link = browser.find_element(By.CSS_SELECTOR, "#duplicate-of a")
+    assert link.get_attribute("href").endswith(f"#/execution/{urllib.parse.quote(first.execution_arn, safe='')}")
+    assert "No item for this upload" in text(browser, "#metadata")
+    shown = json.loads(browser.find_element(By.CSS_SELECTOR, "#metadata pre").text)
+    assert shown["sourceKey"] == processed  # the recorded item, presented as the other upload's
+    browser.save_screenshot(str(SCREENSHOTS / "execution-duplicate.png"))
+    link.click()
+    wait(browser, lambda: text(browser, "#execution-result") == "processed")
+    assert first.execution_arn in urllib.parse.unquote(browser.current_url)
+    item = json.loads(wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#metadata pre"))[0].text)
+    # DynamoDB's numbers shown as numbers, not as the strings of their Decimals
+    assert item["sourceKey"] == processed and item["sourceBytes"] == len(photo)
+    assert (type(item["width"]), type(item["thumbnailWidth"])) == (int, int)
+
+
+def test_state_labels_are_readable_and_the_graph_takes_the_page_width(browser, cloud, stack, pipeline):
+    [latest] = pipeline.sfn.list_executions(stateMachineArn=stack.outputs["ImageWorkflowArn"], maxResults=1)[
+        "executions"
+    ]
+    browser.set_window_size(1280, 900)
+    try:
+        open_execution(browser, cloud, latest["executionArn"])
+        sizes = label_sizes(browser)
+        assert len(sizes) == len(browser.find_elements(By.CSS_SELECTOR, "#state-list button"))
+        small = [s for s in sizes if s["px"] < 12 or s["height"] < 12]
+        assert small == [], small
+        widths = browser.execute_script(
+            "const app = document.getElementById('app'); const pad = getComputedStyle(app);"
+            "return [document.getElementById('graph-panel').getBoundingClientRect().width,"
+            " app.clientWidth - parseFloat(pad.paddingLeft) - parseFloat(pad.paddingRight)]"
+        )
+        assert widths[0] >= widths[1] - 1  # the graph's panel spans the page: nothing beside it
+        assert not browser.find_element(By.ID, "state-panel").is_displayed()  # no empty panel takes room
+        browser.find_element(By.CSS_SELECTOR, '#state-list button[data-state="GetFileType"]').click()
+        wait(browser, lambda: "GetFileType" in text(browser, "#selected-state"))
+        assert min(s["px"] for s in label_sizes(browser)) >= 12  # a selected state does not squeeze the graph
+        browser.find_element(By.CSS_SELECTOR, "#state-panel button.close").click()
+        wait(browser, lambda: not browser.find_element(By.ID, "state-panel").is_displayed())
+    finally:
+        browser.set_window_size(1280, 800)
+
+
+def test_readable_on_a_narrow_window(browser, cloud, stack, pipeline):
     browser.set_window_size(480, 900)
     try:
         browser.get(cloud.console_url)
@@ -218,5 +399,14 @@ def test_readable_on_a_narrow_window(browser, cloud, stack):
         overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1
         browser.save_screenshot(str(SCREENSHOTS / "list-narrow.png"))
+        [latest] = pipeline.sfn.list_executions(stateMachineArn=stack.outputs["ImageWorkflowArn"], maxResults=1)[
+            "executions"
+        ]
+        open_execution(browser, cloud, latest["executionArn"])
+        # the graph keeps readable labels and scrolls sideways in its own box, not the page
+        assert min(s["px"] for s in label_sizes(browser)) >= 12
+        overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1
+        browser.save_screenshot(str(SCREENSHOTS / "execution-narrow.png"))
     finally:
         browser.set_window_size(1280, 800)

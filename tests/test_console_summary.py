@@ -1,6 +1,16 @@
-"""What the console's graph shows for each state, from an execution history."""
+"""The console's JSON API: what the graph shows for each state (from an execution history),
+the result of each execution in the polled list, and DynamoDB's types in what it returns."""
 
-from localcloud.console import state_summary
+import json
+from collections import Counter
+from decimal import Decimal
+
+from boto3.dynamodb.types import Binary
+
+from localcloud.console import Console, _json_response, state_summary
+from localcloud.pipeline import TERMINAL
+from localcloud.results import result_of
+from tests import images as pictures
 
 
 def event(event_id: int, previous: int, kind: str, **details):
@@ -50,3 +60,57 @@ def test_a_state_still_open_is_running_or_failed_by_the_execution_status():
     opened = HISTORY[:4]
     assert state_summary(opened, "RUNNING")["Copy"]["status"] == "running"
     assert state_summary(opened, "TIMED_OUT")["Copy"]["status"] == "failed"
+
+
+def test_dynamodb_values_keep_their_types_in_json():
+    def served(value):
+        return json.loads(_json_response(value).get_data())
+
+    item = {"width": Decimal(451), "ratio": Decimal("1.5"), "ok": True, "colourMode": "RGB"}
+    assert served(item) == {"width": 451, "ratio": 1.5, "ok": True, "colourMode": "RGB"}
+    assert served({"tags": {"b", "a"}, "raw": Binary(b"\x00\x01")}) == {"tags": ["a", "b"], "raw": "AAE="}
+
+
+class CountingDescribes:
+    """The Step Functions client, counting DescribeExecution calls per execution."""
+
+    def __init__(self, client):
+        self.client, self.described = client, []
+
+    def describe_execution(self, executionArn):  # boto3's parameter name
+        self.described.append(executionArn)
+        return self.client.describe_execution(executionArn=executionArn)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_the_polled_list_gives_each_result_and_describes_an_ended_execution_once(cloud, stack, pipeline, unique):
+    photo = f"{pipeline.upload_prefix}summary-{unique}/{unique}.jpg"
+    drawing = f"{pipeline.upload_prefix}summary-{unique}/{unique}.png"
+    pipeline.s3.put_object(
+        Bucket=pipeline.upload_bucket, Key=photo, Body=pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(13))
+    )
+    pipeline.s3.put_object(Bucket=pipeline.upload_bucket, Key=drawing, Body=pictures.png_bytes())
+    assert {o.status for o in pipeline.wait({photo: "photo", drawing: "drawing"}, timeout=60)} == {"SUCCEEDED"}
+    console = Console(cloud.client_environment())
+    counting = CountingDescribes(console.sfn)
+    console.described.sfn = counting
+
+    listed = {row["key"]: row for row in console.executions()}
+    assert listed[photo]["result"] == {"result": "processed", "reason": None, "summary": "processed"}
+    assert listed[drawing]["result"]["summary"] == "rejected: not-a-jpeg"
+    for row in listed.values():  # the same result the command line derives
+        assert row["result"] == result_of(pipeline.sfn.describe_execution(executionArn=row["arn"])).to_dict()
+    ended = {row["arn"] for row in listed.values() if row["status"] in TERMINAL}
+    assert ended and max(Counter(counting.described).values()) == 1  # the key and the result from one call
+
+    counting.described.clear()
+    again = console.executions()
+    assert not set(counting.described) & ended  # polled again: nothing ended is described again
+    assert {row["key"]: row["result"] for row in again if row["arn"] in ended} == {
+        row["key"]: row["result"] for row in listed.values() if row["arn"] in ended
+    }
+    rejected = console.executions(result="rejected")
+    assert drawing in {row["key"] for row in rejected} and {row["result"]["result"] for row in rejected} == {"rejected"}
+    assert photo not in {row["key"] for row in console.executions(status="SUCCEEDED", result="rejected")}
