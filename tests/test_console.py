@@ -140,6 +140,8 @@ def test_upload_through_the_page_and_follow_the_execution_to_green(browser, clou
         "succeeded"
     }
     wait(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#previews img")) == 3)
+    # The previews load lazily, below the graph: scroll to them as a user would.
+    browser.execute_script("document.getElementById('previews').scrollIntoView()")
     wait(
         browser,
         lambda: browser.execute_script(
