@@ -76,6 +76,16 @@ _KIND_MARKERS = (
     (b"aux:semanticsegmentation", "matte"),
 )
 
+# auxC URNs that name a HEIF auxiliary image's kind, beyond the markers above: MPEG's (HEVC
+# and CICP) alpha and depth, and Apple's mattes (skin, hair, teeth, sky, glasses, ...).
+_AUX_URN_MARKERS = (
+    (b"hevc:2015:auxid:1", "alpha"),
+    (b"auxiliary:alpha", "alpha"),
+    (b"hevc:2015:auxid:2", "depth"),
+    (b"auxiliary:depth", "depth"),
+    (b"matte", "matte"),
+)
+
 T = TypeVar("T")
 
 
@@ -167,11 +177,19 @@ def _secondary_kind(stream: BinaryIO, mp_type: int, offset: int, file_size: int)
     if mp_type in _MP_TYPES:
         return _MP_TYPES[mp_type]
     for code, _, payload in _segments(stream, offset):
-        if code in (0xE1, 0xE2):
-            for marker, kind in _KIND_MARKERS:
-                if marker in payload:
-                    return kind
+        if code in (0xE1, 0xE2) and (kind := _marked_kind(payload, _KIND_MARKERS)):
+            return kind
     return "unknown"
+
+
+def _marked_kind(text: bytes, markers: tuple[tuple[bytes, str], ...]) -> str | None:
+    return next((kind for marker, kind in markers if marker in text), None)
+
+
+def auxiliary_kind(urn: str) -> str:
+    """The kind of a HEIF auxiliary image from its auxC URN, named as a multi-picture JPEG's
+    secondary images are (Apple writes the same URNs in both)."""
+    return _marked_kind(urn.lower().encode(), _KIND_MARKERS + _AUX_URN_MARKERS) or "unknown"
 
 
 def scan(path: Path) -> JpegStructure | None:
