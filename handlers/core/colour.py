@@ -13,6 +13,11 @@ The rules, case by case:
 - a profile that cannot be read, or that describes other pixels than the file has (a CMYK
   profile on RGB pixels, ...), is ignored: the pixels are read as sRGB and the reason is
   logged and recorded;
+- no profile, but a HEIF `nclx` colour description (primaries and transfer function, as
+  phones write it): sRGB and Display P3 (the iPhone's) get the matching profile written here,
+  embedded in the PNG with the pixels untouched, so the file's meaning is kept; a description
+  no ICC matrix profile can carry (HDR PQ or HLG transfer, unusual primaries) is read as sRGB
+  and the reason recorded;
 - no profile: an RGB camera JPEG that says in EXIF it uses the DCF option colour space
   (Adobe RGB, ColorSpace = uncalibrated and interoperability index R03) is read as Adobe
   RGB and the PNG is tagged with a compatible profile; CMYK without a profile can only be
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import lru_cache
 
 from PIL import Image, ImageCms
 
@@ -34,7 +40,27 @@ ADOBE_RGB_ICC = icc.rgb_profile(
     icc.ADOBE_RGB_PRIMARIES,
     curve=icc.ADOBE_RGB_GAMMA,
 )
+DISPLAY_P3_PRIMARIES = ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060))
+DISPLAY_P3_ICC = icc.rgb_profile("Display P3 (compact)", DISPLAY_P3_PRIMARIES)
 _SRGB = ImageCms.ImageCmsProfile(io.BytesIO(SRGB_ICC))
+# ITU-T H.273 code points that a matrix/TRC profile can carry, with what they are called.
+_NCLX_PRIMARIES = {
+    1: ("sRGB", icc.SRGB_PRIMARIES),
+    9: ("BT.2020", ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046))),
+    12: ("Display P3", DISPLAY_P3_PRIMARIES),
+}
+_BT709_CURVE = (1 / 0.45, 1 / 1.099, 0.099 / 1.099, 1 / 4.5, 0.081)
+_NCLX_CURVES: dict[int, tuple[str, float | tuple[float, ...]]] = {
+    13: ("sRGB", icc.SRGB_CURVE),
+    1: ("BT.709", _BT709_CURVE),
+    6: ("BT.709", _BT709_CURVE),
+    14: ("BT.709", _BT709_CURVE),
+    15: ("BT.709", _BT709_CURVE),
+    4: ("gamma 2.2", 2.2),
+    5: ("gamma 2.8", 2.8),
+    8: ("linear", 1.0),
+}
+_UNSPECIFIED = 2
 _PROFILE_SPACE = {"RGB": "RGB", "L": "GRAY", "CMYK": "CMYK"}
 _DESCRIPTION_CHARS = 120
 
@@ -90,10 +116,42 @@ def _description(source: bytes) -> str | None:
     return text[:_DESCRIPTION_CHARS] or None
 
 
+@lru_cache(maxsize=8)
+def nclx_profile(primaries: int, transfer: int) -> tuple[bytes | None, str, str | None]:
+    """(the profile for a HEIF nclx colour description, its name, why there is none).
+    Unspecified code points mean sRGB's, as in the decoder."""
+    primaries = 1 if primaries == _UNSPECIFIED else primaries
+    transfer = 13 if transfer == _UNSPECIFIED else transfer
+    if primaries not in _NCLX_PRIMARIES or transfer not in _NCLX_CURVES:
+        name = f"nclx primaries {primaries}, transfer {transfer}"
+        return None, name, f"{name}: no ICC matrix profile describes it (HDR or unusual): read as sRGB"
+    (space, chromaticities), (curve_name, curve) = _NCLX_PRIMARIES[primaries], _NCLX_CURVES[transfer]
+    if curve_name == "sRGB" and space in ("sRGB", "Display P3"):
+        return (SRGB_ICC if space == "sRGB" else DISPLAY_P3_ICC), space, None
+    name = f"{space} primaries, {curve_name} transfer"
+    return icc.rgb_profile(f"{name} (HEIF nclx)", chromaticities, curve=curve), name, None
+
+
+def _nclx_plan(mode: str, nclx: tuple[int, int]) -> ColourPlan:
+    """A HEIF's nclx description read like an embedded profile: the PNG keeps the pixels and
+    carries the matching profile; the thumbnail is converted from it."""
+    profile, name, problem = nclx_profile(*nclx)
+    if profile is None:
+        return ColourPlan(mode, None, None, False, None, name, problem)
+    transform = None if profile == SRGB_ICC else _transform(profile, mode)
+    return ColourPlan(mode, transform, profile, False, None, name)
+
+
 def plan(
-    mode: str, embedded: bytes | None, exif_colour_space: int | None = None, interop_index: str | None = None
+    mode: str,
+    embedded: bytes | None,
+    exif_colour_space: int | None = None,
+    interop_index: str | None = None,
+    nclx: tuple[int, int] | None = None,
 ) -> ColourPlan:
     declared = _exif_colour_space(exif_colour_space, interop_index)
+    if not embedded and nclx is not None and mode == "RGB":
+        return _nclx_plan(mode, nclx)
     if not embedded:
         if mode == "RGB" and declared == "Adobe RGB (DCF)":
             return ColourPlan(mode, _transform(ADOBE_RGB_ICC, mode), ADOBE_RGB_ICC, False, None, declared)
