@@ -88,3 +88,20 @@ def keep_location() -> bool:
     if choice not in ("true", "false"):
         raise ConfigurationError(f"KEEP_LOCATION must be 'true' or 'false', got {choice!r}")
     return choice == "true"
+
+
+_FORMATS = ("jpeg", "heif")  # the photo formats images.inspect knows
+
+
+def accepted_formats() -> frozenset[str]:
+    """The photo formats GetFileType accepts, e.g. `jpeg` (the article's rule) or
+    `jpeg,heif` (iPhone and other HEIC photos too). AVIF is not one of them: Pillow reports
+    its orientation and colour differently, and nothing here handles that yet."""
+    raw = _require("ACCEPTED_FORMATS").lower()
+    chosen = {name.strip() for name in raw.split(",") if name.strip()}
+    unknown = sorted(chosen - set(_FORMATS))
+    if unknown or not chosen:
+        raise ConfigurationError(
+            f"ACCEPTED_FORMATS must list one or more of {', '.join(_FORMATS)} (comma-separated), got {raw!r}"
+        )
+    return frozenset(chosen)
