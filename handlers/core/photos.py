@@ -27,6 +27,8 @@ PHOTO_FIELDS = (
     "jpegVariant",
     "imageCount",
     "secondaryImages",
+    "heifBrand",
+    "bitDepth",
 )
 # Present only when the stage keeps locations (KEEP_LOCATION=true): decimal degrees.
 LOCATION_FIELDS = ("latitude", "longitude")
