@@ -151,9 +151,16 @@ def with_exif_thumbnail(exif: bytes, thumbnail: bytes) -> bytes:
 
 def oriented_jpeg(orientation: int, upright: Image.Image | None = None, **save: object) -> bytes:
     """A JPEG stored the way a camera held in that position stores it, with the EXIF
-    orientation that tells a viewer how to turn it upright. The stored pixels follow the
-    EXIF definition of each value (which visual side row 0 and column 0 are), pixel by pixel."""
-    upright = upright or photo().resize((96, 64))
+    orientation that tells a viewer how to turn it upright."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    stored = stored_as(orientation, upright or photo().resize((96, 64)))
+    return jpeg_bytes(stored, **({"exif": exif.tobytes(), "quality": 95} | save))
+
+
+def stored_as(orientation: int, upright: Image.Image) -> Image.Image:
+    """The pixels a camera held in that position stores: they follow the EXIF definition of
+    each orientation value (which visual side row 0 and column 0 are), pixel by pixel."""
     w, h = upright.size
     # stored (x, y) -> upright (x, y); 5-8 swap width and height.
     where = {
@@ -170,9 +177,7 @@ def oriented_jpeg(orientation: int, upright: Image.Image | None = None, **save: 
     stored = Image.new("RGB", size)
     source = upright.load()
     stored.putdata([source[where(x, y)] for y in range(size[1]) for x in range(size[0])])
-    exif = Image.Exif()
-    exif[ExifTags.Base.Orientation] = orientation
-    return jpeg_bytes(stored, **({"exif": exif.tobytes(), "quality": 95} | save))
+    return stored
 
 
 def multi_picture_jpeg(primary: bytes, secondaries: list[tuple[int, bytes]]) -> bytes:
@@ -351,3 +356,175 @@ def jpegtran(data: bytes, *options: str) -> bytes:
     to arithmetic coding, which Pillow cannot write."""
     result = subprocess.run(["jpegtran", *options], input=data, capture_output=True, check=True)
     return result.stdout
+
+
+# --- HEIF (HEIC) files, encoded here with pillow-heif's x265 encoder ----------------------
+# A test-only use of the encoder (the layer never encodes). Its private CtxEncode is the
+# only way to set the rotation/mirroring transform and the EXIF orientation independently;
+# requirements.txt pins the version it comes with. Encoding is slow (~0.4 s at 640x480):
+# keep the pictures small.
+
+
+def heic(
+    stored: Image.Image | None = None,
+    orientation: int = 1,
+    quality: int = 92,
+    bits: int = 8,
+    tile: int | None = None,
+    **options: object,
+) -> bytes:
+    """One HEVC-coded picture: `stored` as the pixels, `orientation` as the transform
+    (irot/imir) the file asks libheif to apply. Other options go to libheif as pillow-heif
+    names them: exif, xmp, icc_profile, color_primaries, transfer_characteristics,
+    matrix_coefficients, full_range_flag, save_nclx_profile, thumbnails. `bits=10` stores
+    the picture at 10 bits per channel (heix); `tile` makes a grid of tiles as iPhones do."""
+    from pillow_heif.constants import HeifCompressionFormat
+    from pillow_heif.misc import CtxEncode
+
+    stored = stored or photo().resize((96, 64))
+    context = CtxEncode(HeifCompressionFormat.HEVC, quality=quality)
+    mode, data = stored.mode, stored.tobytes()
+    if bits != 8:
+        mode, data = "RGB;16", sixteen_bit(stored)
+        options["bit_depth"] = bits
+    if tile:
+        options["tiling"] = {"tile_width": tile, "tile_height": tile}
+    context.add_image(stored.size, mode, data, image_orientation=orientation, primary=True, **options)
+    buffer = io.BytesIO()
+    context.save(buffer)
+    return buffer.getvalue()
+
+
+def sixteen_bit(image: Image.Image) -> bytes:
+    """RGB at 16 bits per channel (native byte order, as pillow-heif takes it), with a
+    smooth ramp below the 8-bit steps so a 10-bit file holds more than 8 bits of detail."""
+    import array
+
+    samples = array.array("H")
+    width = image.width
+    for index, value in enumerate(image.tobytes()):
+        x = (index // 3) % width
+        samples.append(min(65535, value * 257 + (x * 255 // max(1, width - 1))))
+    return samples.tobytes()
+
+
+def two_pictures(primary: Image.Image, other: Image.Image) -> bytes:
+    """A HEIF with two top-level pictures, the first the primary one (as a burst or a
+    multi-view file stores them)."""
+    import pillow_heif
+
+    heif_file = pillow_heif.from_pillow(primary)
+    heif_file.add_from_pillow(other)
+    buffer = io.BytesIO()
+    heif_file.save(buffer, quality=90, primary_index=0)
+    return buffer.getvalue()
+
+
+def boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
+    """(type, offset, size) of the ISO media boxes in data[start:end] (32-bit sizes)."""
+    end = len(data) if end is None else end
+    found = []
+    while start + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, start)
+        size = size or end - start
+        found.append((kind, start, size))
+        start += size
+    return found
+
+
+def _box(kind: bytes, payload: bytes, full: int | None = None) -> bytes:
+    head = b"" if full is None else struct.pack(">I", full)
+    return struct.pack(">I4s", 8 + len(head) + len(payload), kind) + head + payload
+
+
+def with_auxiliary(data: bytes, urn: str) -> bytes:
+    """Makes the second picture of a `two_pictures` file an auxiliary image of the first
+    (pillow-heif has no writer for them): an `auxl` reference, an `auxC` property with the
+    URN (depth: urn:mpeg:hevc:2015:auxid:2; Apple's HDR gain map:
+    urn:com:apple:photo:2020:aux:hdrgainmap), and the item locations shifted to match."""
+    [(_, meta_at, meta_size)] = [b for b in boxes(data) if b[0] == b"meta"]
+    assert any(kind == b"mdat" and at > meta_at for kind, at, _ in boxes(data)), "mdat must follow meta"
+    children = [(kind, data[at : at + size]) for kind, at, size in boxes(data, meta_at + 12, meta_at + meta_size)]
+    rebuilt = []
+    for kind, raw in children:
+        if kind == b"iprp":
+            ipco, ipma = (raw[at : at + size] for _, at, size in boxes(raw, 8))
+            count = len(boxes(ipco, 8))
+            ipco = _box(b"ipco", ipco[8:] + _box(b"auxC", urn.encode() + b"\0", full=0))
+            assert ipma[8] == 0 and not ipma[11] & 1, "ipma version 0 with one-byte associations"
+            (entries,), position, body = struct.unpack_from(">I", ipma, 12), 16, b""
+            for _ in range(entries):
+                item, n = struct.unpack_from(">HB", ipma, position)
+                associations = ipma[position + 3 : position + 3 + n]
+                position += 3 + n
+                if item == 2:
+                    associations, n = associations + bytes([0x80 | (count + 1)]), n + 1
+                body += struct.pack(">HB", item, n) + associations
+            raw = _box(b"iprp", ipco + _box(b"ipma", struct.pack(">I", entries) + body, full=0))
+        rebuilt.append((kind, raw))
+        if kind == b"pitm":
+            rebuilt.append((b"iref", _box(b"iref", _box(b"auxl", struct.pack(">HHH", 2, 1, 1)), full=0)))
+    shift = 12 + sum(len(raw) for _, raw in rebuilt) - meta_size
+    rebuilt = [(kind, _shift_locations(raw, shift) if kind == b"iloc" else raw) for kind, raw in rebuilt]
+    meta = _box(b"meta", b"".join(raw for _, raw in rebuilt), full=struct.unpack_from(">I", data, meta_at + 8)[0])
+    return data[:meta_at] + meta + data[meta_at + meta_size :]
+
+
+def _shift_locations(iloc: bytes, shift: int) -> bytes:
+    """Moves every file-offset extent of an iloc box by `shift` bytes."""
+    raw = bytearray(iloc)
+    version, position = raw[8], 12
+    offset_size, length_size, base_size = raw[position] >> 4, raw[position] & 15, raw[position + 1] >> 4
+    index_size = raw[position + 1] & 15 if version in (1, 2) else 0
+    position += 2
+    wide = 4 if version == 2 else 2
+    count = int.from_bytes(raw[position : position + wide], "big")
+    position += wide
+    sizes = {4: ">I", 8: ">Q"}
+    for _ in range(count):
+        position += wide
+        method = 0
+        if version in (1, 2):
+            method = int.from_bytes(raw[position : position + 2], "big") & 15
+            position += 2
+        position += 2
+        base_at = position
+        position += base_size
+        extents = int.from_bytes(raw[position : position + 2], "big")
+        position += 2
+        for _ in range(extents):
+            position += index_size
+            if method == 0 and not base_size:
+                (value,) = struct.unpack_from(sizes[offset_size], raw, position)
+                struct.pack_into(sizes[offset_size], raw, position, value + shift)
+            position += offset_size + length_size
+        if method == 0 and base_size:
+            (value,) = struct.unpack_from(sizes[base_size], raw, base_at)
+            struct.pack_into(sizes[base_size], raw, base_at, value + shift)
+    return bytes(raw)
+
+
+def with_brands(data: bytes, major: bytes, compatible: list[bytes]) -> bytes:
+    """The same file under other brands (the ftyp box rewritten, every offset kept: the new
+    box has the same length, padded with repeats of the major brand)."""
+    (_, _, size) = boxes(data)[0]
+    slots = (size - 16) // 4
+    brands = (compatible + [major] * slots)[:slots]
+    return struct.pack(">I4s4sI", size, b"ftyp", major, 0) + b"".join(brands) + data[size:]
+
+
+def as_sequence(still: bytes, keep_still: bool = True) -> bytes:
+    """A HEIF image sequence (burst, or a Live-Photo-style clip) as `msf1` files are laid
+    out: the still image items, and a `moov` box holding the track. With keep_still=False
+    only the track is left (no primary image)."""
+    moov = _box(b"moov", _box(b"mvhd", bytes(96), full=0))
+    parts = [still[at : at + size] for kind, at, size in boxes(still) if keep_still or kind != b"meta"]
+    head = with_brands(parts[0] + b"".join(parts[1:]), b"msf1", [b"msf1", b"hevc", b"iso8", b"mif1", b"heic"])
+    return head + moov
+
+
+def avif(image: Image.Image | None = None) -> bytes:
+    """An AVIF (AV1-coded HEIF), written by Pillow's own AVIF plugin."""
+    buffer = io.BytesIO()
+    (image or photo().resize((96, 64))).save(buffer, format="AVIF", quality=80)
+    return buffer.getvalue()
