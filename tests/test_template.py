@@ -177,15 +177,39 @@ def test_cfn_lint_finds_no_errors(template):
     assert [str(m) for m in matches if m.rule.id.startswith("E")] == []
 
 
+_AARCH64 = 183  # ELF e_machine
+
+
+def _wheel_tags(layer: zipfile.ZipFile, distribution: str) -> list[str]:
+    names = layer.namelist()
+    wheel = next(n for n in names if re.fullmatch(rf"python/{distribution}-[\d.]+\.dist-info/WHEEL", n))
+    return [line.split(": ")[1] for line in layer.read(wheel).decode().splitlines() if line.startswith("Tag")]
+
+
 def test_layer_is_built_for_the_lambda_runtime_not_this_machine(stack):
     with zipfile.ZipFile(stack.package_dir / "pythonRequirements.zip") as layer:
         names = layer.namelist()
         extension = [n for n in names if re.fullmatch(r"python/PIL/_imaging\.cpython-.*\.so", n)]
         assert extension == ["python/PIL/_imaging.cpython-312-aarch64-linux-gnu.so"]
-        wheel = next(n for n in names if re.fullmatch(r"python/pillow-[\d.]+\.dist-info/WHEEL", n))
-        tags = [line.split(": ")[1] for line in layer.read(wheel).decode().splitlines() if line.startswith("Tag")]
+        tags = _wheel_tags(layer, "pillow")
         assert tags and all(t.startswith("cp312-cp312-manylinux") and t.endswith("aarch64") for t in tags)
         assert not any("boto3/" in n for n in names)  # the runtime provides it
+
+
+def test_the_heif_decoder_in_the_layer_is_for_the_lambda_runtime_too(stack):
+    """pillow-heif's extension module and the libraries its wheel bundles (libheif,
+    libde265, x265) are CPython 3.12 / aarch64 ELF files, like Pillow's."""
+    with zipfile.ZipFile(stack.package_dir / "pythonRequirements.zip") as layer:
+        names = layer.namelist()
+        extension = [n for n in names if re.fullmatch(r"python/_pillow_heif\.cpython-.*\.so", n)]
+        assert extension == ["python/_pillow_heif.cpython-312-aarch64-linux-gnu.so"]
+        tags = _wheel_tags(layer, "pillow_heif")
+        assert tags and all(t.startswith("cp312-cp312-manylinux") and t.endswith("aarch64") for t in tags)
+        bundled = [n for n in names if n.startswith("python/pillow_heif.libs/") and ".so" in n]
+        assert {name.split("/")[-1].split("-")[0] for name in bundled} >= {"libheif", "libde265", "libx265"}
+        for name in [*extension, *bundled]:
+            head = layer.read(name)[:20]
+            assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == _AARCH64, name
 
 
 def test_local_packages_match_the_layer_pins():
