@@ -206,10 +206,8 @@ def _children(data: bytes, start: int, end: int) -> Iterator[tuple[str, int, int
         header = 8
         if size == 1:
             (size,), header = struct.unpack_from(">Q", data, position + 8), 16
-        elif size == 0:
-            size = end - position
-        if size < header or position + size > end:
-            raise _Damaged(f"the {_fourcc(kind)!r} box does not fit in its parent")
+        if not _is_fourcc(kind) or size < header or position + size > end:  # size 0 is for top-level boxes only
+            raise _Damaged(f"a {_fourcc(kind)!r} box does not fit in its parent")
         yield _fourcc(kind), position + header, position + size
         position += size
 
