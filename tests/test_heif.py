@@ -203,11 +203,14 @@ def test_an_nclx_display_p3_picture_gets_the_display_p3_profile(tmp_path):
     assert out.png.info["icc_profile"] == colour.DISPLAY_P3_ICC
     assert out.png.tobytes() == decoded(data).tobytes()  # the profile describes the pixels as they are
     assert out.metadata["colourSpace"] == "Display P3" and "colourProfile" not in out.metadata
-    # The profile written here reads the pixels as a phone's Display P3 profile does.
+    # The profile written here reads the pixels as the v4 profile phones embed does, and
+    # reads (200, 100, 50) as Apple's Display P3 profile (from an iPhone 13 Pro photo) does.
     phone = ImageCms.ImageCmsProfile(io.BytesIO(pictures.display_p3_profile()))
     ours = ImageCms.ImageCmsProfile(io.BytesIO(colour.DISPLAY_P3_ICC))
     as_phone = ImageCms.profileToProfile(out.png, phone, SRGB, outputMode="RGB")
     assert difference(ImageCms.profileToProfile(out.png, ours, SRGB, outputMode="RGB"), as_phone) < 0.5
+    swatch = ImageCms.profileToProfile(Image.new("RGB", (1, 1), (200, 100, 50)), ours, SRGB, outputMode="RGB")
+    assert swatch.getpixel((0, 0)) == (215, 93, 31)
 
 
 @pytest.mark.parametrize(
