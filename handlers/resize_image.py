@@ -1,5 +1,6 @@
-"""ResizeImage: the article's JPEG -> PNG conversion, full size, written as a real PNG
-object to the destination bucket (the article wrote base64 text over the source)."""
+"""ResizeImage: the article's JPEG -> PNG conversion (and HEIF -> PNG where the stage
+accepts HEIF), full size, written as a real PNG object to the destination bucket (the
+article wrote base64 text over the source)."""
 
 from typing import Any
 
