@@ -21,7 +21,7 @@ def install(runtime: LambdaRuntime, clock: RetryClock) -> None:
     """Applies every adaptation once per process; a later call (another LocalCloud in the same
     process, as the tests start) swaps in its runtime and clock."""
     awslambda.use(runtime)
-    stepfunctions.use(clock)
+    stepfunctions.use(clock, runtime.iam)
     if _installed:
         return
     _installed.add("moto")
