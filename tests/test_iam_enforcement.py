@@ -29,7 +29,8 @@ def roles(stack) -> dict[str, str]:
 
 def as_role(role_name: str, service: str):
     """A client signed with a session of the role, as `aws sts assume-role` gives one."""
-    session = boto3.client("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role_name}", RoleSessionName="tester")
+    arn = f"arn:aws:iam::{ACCOUNT}:role/{role_name}"
+    session = boto3.client("sts").assume_role(RoleArn=arn, RoleSessionName="tester")
     credentials = session["Credentials"]
     return boto3.client(
         service,

@@ -213,7 +213,7 @@ def s3(request: Request, environ: dict[str, Any], scope: Signature, account: str
             if "uploadId" in params:
                 return call("UploadPart", *checks)
             if request.headers.get("x-amz-acl") or any(
-                h.lower().startswith("x-amz-grant-") for h in request.headers.keys()
+                name.lower().startswith("x-amz-grant-") for name, _ in request.headers.items()
             ):
                 checks.append(Check("s3:PutObjectAcl", arn))
             if request.headers.get("x-amz-tagging"):
