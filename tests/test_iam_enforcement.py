@@ -129,7 +129,8 @@ def test_logs_are_written_only_if_the_role_may_write_them(roles, stack):
     group = f"/aws/lambda/{function}"
 
     def streams() -> int:
-        return len(logs.describe_log_streams(logGroupName=group)["logStreams"])
+        pages = logs.get_paginator("describe_log_streams").paginate(logGroupName=group)
+        return sum(len(page["logStreams"]) for page in pages)
 
     boto3.client("lambda").invoke(FunctionName=function, Payload=b"{}")
     before = streams()
