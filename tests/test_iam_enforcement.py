@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from tests import images as pictures
@@ -208,3 +209,17 @@ def test_a_call_the_local_cloud_cannot_map_is_refused_by_name(roles):
     iam = as_role(roles["GetFileTypeIamRoleLambdaExecution"], "iam")
     response = error_of(lambda: iam.list_roles())
     assert "localcloud cannot tell which IAM action" in str(response) and "localcloud/iam/requests.py" in str(response)
+
+
+def test_a_presigned_post_is_made_as_the_role_that_signed_it(roles, pipeline):
+    """S3 authorises a browser upload as its signer: the upload function may only write uploads/."""
+    signer = as_role(roles["UploadIamRoleLambdaExecution"], "s3")
+
+    def post(key: str) -> requests.Response:
+        form = signer.generate_presigned_post(pipeline.upload_bucket, key)
+        return requests.post(form["url"], data=form["fields"], files={"file": ("x.txt", b"x")}, timeout=30)
+
+    outside = post("elsewhere/x.txt")
+    assert outside.status_code == 403 and "<Code>AccessDenied</Code>" in outside.text
+    assert f'"arn:aws:s3:::{pipeline.upload_bucket}/elsewhere/x.txt"' in outside.text
+    assert post("uploads/presigned/x.txt").status_code in (200, 204)

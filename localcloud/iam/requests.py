@@ -57,12 +57,15 @@ def signature(request: Request, form: dict[str, str] | None = None) -> Signature
     match = _SCOPE.search(request.headers.get("Authorization", ""))
     if match:
         return Signature(*match.groups())
-    credential = request.args.get("X-Amz-Credential") or (form or {}).get("x-amz-credential")
+    form = form or {}
+    credential = request.args.get("X-Amz-Credential") or form.get("x-amz-credential")
     if credential:
         parts = credential.split("/")
         if len(parts) == 5:
             return Signature(parts[0], parts[2], parts[3])
-    return None
+    # S3's older signature (what boto3 presigns POSTs with unless told otherwise) names no region
+    legacy = request.args.get("AWSAccessKeyId") or form.get("awsaccesskeyid")
+    return Signature(legacy, "us-east-1", "s3") if legacy else None
 
 
 def body(environ: dict[str, Any]) -> bytes:
