@@ -3,6 +3,8 @@
 #   make test   - lint and the test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# checkov has a venv of its own: its pins clash with requirements-dev.txt (requirements-checkov.txt).
+CHECKOV_VENV ?= .venv-checkov
 export SLS_TELEMETRY_DISABLED := 1
 export AWS_EC2_METADATA_DISABLED := true
 # The Serverless CLI and its plugins need a Node.js LTS (>= 22): package.json pins one as a
@@ -12,7 +14,7 @@ NODE_PIN := $(shell python3 -c "import json; print(json.load(open('package.json'
 NODE_IS_LTS := $(shell node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 22)' 2>/dev/null && echo yes)
 NPM := $(if $(NODE_IS_LTS),npm,npm exec --yes --package=node@$(NODE_PIN) -- npm)
 
-.PHONY: setup demo up package test lint format bench bench-images bench-pipeline clean
+.PHONY: setup checkov demo up package test lint format bench bench-images bench-pipeline clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -22,6 +24,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@# the project folder on the venv's path: `python -m localcloud` works from any folder
 	$(PY) -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "image-converter.pth").write_text("$(CURDIR)\n")'
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -46,7 +56,7 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup lint
+test: setup checkov lint
 	$(PY) -m pytest
 
 # Benchmarks print figures; they install the comparison tools (pyvips, ImageMagick) themselves.

@@ -18,6 +18,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from . import apigw, console, moto_adapter
+from .iam import Iam
 from .runtime import LambdaRuntime
 
 DEFAULT_ACCOUNT = "123456789012"
@@ -31,12 +32,16 @@ class LocalCloud:
         state_dir: Path | None = None,
         retry_scale: float = 1.0,
         max_workers_per_function: int = 4,
+        enforce_iam: bool | None = None,
     ) -> None:
         self.host, self.port = host, port
         self._temp = None if state_dir else tempfile.TemporaryDirectory(prefix="localcloud-")
         self.state_dir = state_dir or Path(self._temp.name)  # type: ignore[union-attr]
         self.clock = moto_adapter.RetryClock(scale=retry_scale)
         self.max_workers = max_workers_per_function
+        # Functions and the state machine call AWS as their deployed roles (localcloud/iam);
+        # on unless LOCALCLOUD_IAM=off.
+        self.iam = Iam(enforce_iam)
         self.runtime: LambdaRuntime | None = None
         self.console: console.Console | None = None
         self._server: BaseWSGIServer | None = None
@@ -64,11 +69,11 @@ class LocalCloud:
         logging.getLogger("moto").addFilter(_skip_bucket_policy_notice)
         warnings.filterwarnings("ignore", message="Tried to parse AWS::S3::BucketPolicy")
         moto_app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server(self.host, self.port, self._wsgi(moto_app), threaded=True)
+        self._server = make_server(self.host, self.port, self._wsgi(self.iam.wrap(moto_app)), threaded=True)
         self.port = self._server.server_port
         # moto's Step Functions interpreter calls the other services through this port.
         os.environ["MOTO_PORT"] = str(self.port)
-        self.runtime = LambdaRuntime(self.state_dir, self.endpoint, self.max_workers)
+        self.runtime = LambdaRuntime(self.state_dir, self.endpoint, self.max_workers, self.iam)
         moto_adapter.install(self.runtime, self.clock)
         self.console = console.Console(self.client_environment())
         self._thread = threading.Thread(target=self._server.serve_forever, name="localcloud", daemon=True)

@@ -6,8 +6,11 @@ Two things make the hand-written way (`sls invoke local -p events/...`) fail loc
 - a photo uploaded to the stage's upload bucket is taken by the workflow and deleted before
   the function runs, so the photo is staged in a bucket of its own, with no trigger;
 - most functions read what earlier steps found (file type, content hash, outputs), so the
-  steps before the function run first (the deployed ones) and their results go into the
-  event at the ResultPath each Task has in serverless.yml.
+  steps before the function run first and their results go into the event at the ResultPath
+  each Task has in serverless.yml. They run as `sls invoke local` runs the function itself:
+  the working tree's code with the deployed function's settings and your own credentials
+  (the deployed functions, which the local cloud runs as their roles, may not read the
+  staging bucket).
 The event is saved under `.localcloud/events/`, to re-run or edit.
 """
 
@@ -23,6 +26,7 @@ from urllib.parse import quote_plus
 
 from .clients import aws_client
 from .deploy import PROJECT, cli_environment, serverless_command
+from .runtime import Worker
 
 EVENTS = PROJECT / ".localcloud" / "events"
 
@@ -81,17 +85,26 @@ def build_event(
         "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": photo.stat().st_size}},
         "userId": user,
     }
-    lambda_client = aws_client(cloud_env, "lambda")
     results: dict[str, Any] = {}
     for step, path in STEPS[: NEEDS[function]]:
-        answer = lambda_client.invoke(
-            FunctionName=f"{stack_name}-{step}", Payload=json.dumps(state | {"results": results}).encode()
-        )
-        payload = json.loads(answer["Payload"].read() or b"null")
-        if answer.get("FunctionError"):
-            raise InvokeError(f"{step} (run first, deployed) failed: {payload}")
+        errored, payload = _run_first(cloud_env, f"{stack_name}-{step}", state | {"results": results})
+        if errored:
+            raise InvokeError(f"{step} (run first) failed: {payload}")
         _put(results, path, payload)
     return state | ({"results": results} if results else {})
+
+
+def _run_first(cloud_env: dict[str, str], function: str, event: dict[str, Any]) -> tuple[bool, Any]:
+    """Runs a step's handler from the working tree, with the deployed function's settings."""
+    config = aws_client(cloud_env, "lambda").get_function_configuration(FunctionName=function)
+    env = cli_environment(cloud_env) | config.get("Environment", {}).get("Variables", {})
+    env |= {"AWS_LAMBDA_FUNCTION_NAME": function, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config["MemorySize"])}
+    worker = Worker(PROJECT, config["Handler"], env)
+    try:
+        result = worker.invoke(event, float(config["Timeout"]))
+    finally:
+        worker.stop()
+    return result.errored, json.loads(result.payload or "null")
 
 
 def _put(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

@@ -7,6 +7,10 @@ function declares plus the variables the Lambda runtime sets, and the function's
 enforced: a worker that overruns is killed and the invocation fails with `Sandbox.Timedout`,
 as on Lambda. Every invocation's output goes to the function's CloudWatch log group.
 
+With IAM enforcement on (localcloud/iam), a worker's AWS credentials are temporary ones of the
+function's execution role, as on Lambda, so every call it makes is checked against that role;
+its logs are written only if the role may write them. Otherwise workers get admin keys.
+
 Third-party packages come from this interpreter's environment rather than the deployed
 layer: the layer holds wheels built for the Lambda runtime (another CPU and Python), which
 cannot load here. requirements-dev.txt installs the same pinned versions as the layer.
@@ -28,7 +32,10 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .iam import Iam
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 _INHERITED = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
@@ -145,7 +152,10 @@ class FunctionPool:
 
 
 class LambdaRuntime:
-    def __init__(self, state_dir: Path, endpoint: str, max_workers_per_function: int = 4) -> None:
+    def __init__(
+        self, state_dir: Path, endpoint: str, max_workers_per_function: int = 4, iam: Iam | None = None
+    ) -> None:
+        self.iam = iam
         self.code_root = state_dir / "functions"
         self.endpoint = endpoint
         self.max_workers = max_workers_per_function
@@ -182,7 +192,8 @@ class LambdaRuntime:
         finally:
             with self._lock:
                 self._active -= 1
-        function.save_logs(result.logs or "(no output)")
+        if self.iam is None or self.iam.may_write_logs(function):
+            function.save_logs(result.logs or "(no output)")
         return result
 
     def invoke_async(self, function: Any, event: Any, retries: int = 2) -> None:
@@ -236,12 +247,14 @@ class LambdaRuntime:
 
     def _environment(self, function: Any) -> dict[str, str]:
         env = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+        credentials = self.iam.function_credentials(function) if self.iam else None
         env.update(
             {
                 "AWS_ENDPOINT_URL": self.endpoint,
                 "AWS_ACCESS_KEY_ID": "localcloud",
                 "AWS_SECRET_ACCESS_KEY": "localcloud",
                 "AWS_SESSION_TOKEN": "localcloud",
+                **(credentials.environment() if credentials else {}),
                 "AWS_REGION": function.region,
                 "AWS_DEFAULT_REGION": function.region,
                 "AWS_EC2_METADATA_DISABLED": "true",

@@ -88,3 +88,9 @@ class FakeContext:
 @pytest.fixture
 def context() -> FakeContext:
     return FakeContext()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that judge what the whole session did (RUN_LAST in their module: the
+    unused-permission report) run after every other test."""
+    items.sort(key=lambda item: bool(getattr(getattr(item, "module", None), "RUN_LAST", False)))

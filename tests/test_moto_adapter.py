@@ -52,6 +52,33 @@ def test_a_deployed_stack_has_its_outputs(stack):
     assert expected <= set(stack.outputs)
 
 
+def _role_stack(name: str, actions: list[str]) -> str:
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:*"}]}
+    role = {
+        "RoleName": name,
+        "AssumeRolePolicyDocument": trust,
+        "Policies": [{"PolicyName": "p", "PolicyDocument": policy}],
+    }
+    return json.dumps({"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": role}}})
+
+
+def test_a_template_role_policy_reads_back_as_json(cloud, unique):
+    boto3.client("cloudformation").create_stack(
+        StackName=f"r-{unique}", TemplateBody=_role_stack(unique, ["s3:GetObject"])
+    )
+    document = boto3.client("iam").get_role_policy(RoleName=unique, PolicyName="p")["PolicyDocument"]
+    assert document["Statement"][0]["Action"] == ["s3:GetObject"]  # boto3 decodes JSON only
+
+
+def test_a_stack_update_replaces_a_role_policy(cloud, unique):
+    client = boto3.client("cloudformation")
+    client.create_stack(StackName=f"r-{unique}", TemplateBody=_role_stack(unique, ["s3:GetObject"]))
+    client.update_stack(StackName=f"r-{unique}", TemplateBody=_role_stack(unique, ["s3:PutObject"]))
+    document = boto3.client("iam").get_role_policy(RoleName=unique, PolicyName="p")["PolicyDocument"]
+    assert document["Statement"][0]["Action"] == ["s3:PutObject"]
+
+
 # -- Step Functions ----------------------------------------------------------------------------
 
 

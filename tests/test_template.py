@@ -1,11 +1,14 @@
 """The packaged artifacts that `sls deploy` produced: template, definition, layer."""
 
 import json
+import os
 import re
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 TASK_RETRY = [
     {"ErrorEquals": ["InvalidImage", "SourceObjectMissing", "DuplicatePhoto"], "MaxAttempts": 0},
@@ -227,3 +230,50 @@ def test_every_environment_setting_is_documented():
     used = set(re.findall(r"env:([A-Z_]+)", (root / "serverless.yml").read_text()))
     documented = set(re.findall(r"^([A-Z_]+)=", (root / ".env.example").read_text(), re.M))
     assert used and used == documented
+
+
+# -- checkov (in .venv-checkov: `make checkov`; its pins clash with requirements-dev.txt) ------
+CHECKOV = Path(__file__).resolve().parent.parent / ".venv-checkov" / "bin" / "checkov"
+CHECKOV_CONFIG = CHECKOV.parent.parent.parent / ".checkov.yaml"
+
+
+def checkov(stack, *options: str) -> dict:
+    if not CHECKOV.exists():
+        if os.environ.get("CI"):
+            pytest.fail("checkov is not installed: `make checkov` (make test does it)")
+        pytest.skip("checkov is not installed here: `make checkov`")
+    template = stack.package_dir / "cloudformation-template-update-stack.json"
+    command = [str(CHECKOV), "-f", str(template), "--framework", "cloudformation", "--skip-download", "-o", "json"]
+    # (run away from the project root, where checkov would read .checkov.yaml by itself)
+    result = subprocess.run([*command, *options], capture_output=True, text=True, timeout=300, cwd=template.parent)
+    assert result.returncode in (0, 1), result.stderr[-2000:]  # 1: some check failed
+    return json.loads(result.stdout)
+
+
+def _failed(report: dict) -> list[str]:
+    return sorted(f"{c['check_id']} {c['resource']}" for c in report["results"]["failed_checks"])
+
+
+def test_checkov_passes_with_the_projects_skips(stack):
+    report = checkov(stack, "--config-file", str(CHECKOV_CONFIG))
+    assert report["summary"]["failed"] == 0, _failed(report)
+    assert report["summary"]["passed"] > 100
+
+
+def test_every_checkov_skip_is_justified_and_still_needed(stack):
+    lines = CHECKOV_CONFIG.read_text().splitlines()
+    skips = yaml.safe_load("\n".join(lines))["skip-check"]
+    for check in skips:
+        at = next(i for i, line in enumerate(lines) if line.strip() == f"- {check}")
+        assert lines[at - 1].strip().startswith("#"), f"{check} has no comment saying why it is skipped"
+    failing = {c["check_id"] for c in checkov(stack)["results"]["failed_checks"]}
+    assert sorted(set(skips) - failing) == [], "skipped, yet no resource fails them any more: remove the skip"
+
+
+def test_the_deployment_bucket_is_private_encrypted_and_tls_only(template):
+    resources = template["Resources"]
+    bucket = resources["ServerlessDeploymentBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values()) and len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    policy = resources["ServerlessDeploymentBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] is False for s in policy)

@@ -9,7 +9,7 @@ Lambda runtime, the REST API, the console) lives beside this package in `localcl
 from __future__ import annotations
 
 from ..runtime import LambdaRuntime
-from . import apigateway, awslambda, cloudformation, s3, stepfunctions
+from . import apigateway, awslambda, cloudformation, iam, s3, stepfunctions
 from .stepfunctions import RetryClock
 
 __all__ = ["RetryClock", "install"]
@@ -21,9 +21,9 @@ def install(runtime: LambdaRuntime, clock: RetryClock) -> None:
     """Applies every adaptation once per process; a later call (another LocalCloud in the same
     process, as the tests start) swaps in its runtime and clock."""
     awslambda.use(runtime)
-    stepfunctions.use(clock)
+    stepfunctions.use(clock, runtime.iam)
     if _installed:
         return
     _installed.add("moto")
-    for service in (cloudformation, stepfunctions, s3, awslambda, apigateway):
+    for service in (cloudformation, stepfunctions, s3, awslambda, apigateway, iam):
         service.install()

@@ -1,0 +1,225 @@
+"""IAM enforced in the local cloud (localcloud/iam): each function and the state machine call AWS
+as their deployed roles, and a permission taken away makes the matching workflow path fail
+with AccessDenied, as it would on AWS."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+
+import boto3
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests import images as pictures
+
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture(scope="module")
+def roles(stack) -> dict[str, str]:
+    """Logical id -> role name, for every role of the deployed stack."""
+    resources = boto3.client("cloudformation").describe_stack_resources(StackName=stack.name)["StackResources"]
+    # (moto leaves a blank row for each resource type it skips)
+    return {
+        r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if r.get("ResourceType") == "AWS::IAM::Role"
+    }
+
+
+def as_role(role_name: str, service: str):
+    """A client signed with a session of the role, as `aws sts assume-role` gives one."""
+    arn = f"arn:aws:iam::{ACCOUNT}:role/{role_name}"
+    session = boto3.client("sts").assume_role(RoleArn=arn, RoleSessionName="tester")
+    credentials = session["Credentials"]
+    return boto3.client(
+        service,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+@contextlib.contextmanager
+def policy_edited(role_name: str, edit: Callable[[list[dict]], list[dict]]) -> Iterator[None]:
+    """The role's policy as CloudFormation created it, with `edit` applied to its statements,
+    through the IAM API; the deployed policy is put back afterwards."""
+    iam = boto3.client("iam")
+    [name] = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    deployed = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+    changed = dict(deployed, Statement=edit(json.loads(json.dumps(deployed["Statement"]))))
+    assert changed != deployed, "the edit changed nothing"
+    iam.put_role_policy(RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(changed))
+    try:
+        yield
+    finally:
+        iam.put_role_policy(RoleName=role_name, PolicyName=name, PolicyDocument=json.dumps(deployed))
+
+
+def without(action: str, resource_part: str = "") -> Callable[[list[dict]], list[dict]]:
+    """Removes the statements granting `action` (on a resource containing `resource_part`)."""
+
+    def edit(statements: list[dict]) -> list[dict]:
+        def grants(s: dict) -> bool:
+            actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+            return action in actions and resource_part in json.dumps(s["Resource"])
+
+        return [s for s in statements if not grants(s)]
+
+    return edit
+
+
+@pytest.fixture
+def upload(pipeline, s3, unique):
+    def put(data: bytes, name: str = "photo.jpg"):
+        key = f"{pipeline.upload_prefix}iam-{unique}/{name}"
+        s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=data)
+        [outcome] = pipeline.wait({key: name}, timeout=90)
+        return outcome
+
+    return put
+
+
+# -- a permission removed from one role: the matching path fails as on AWS --------------
+def test_resize_without_put_object_on_the_destination_fails_with_access_denied(upload, roles, stack, s3):
+    destination = stack.outputs["DestinationBucketName"]
+    with policy_edited(roles["ResizeImageIamRoleLambdaExecution"], without("s3:PutObject", destination)):
+        outcome = upload(pictures.jpeg_bytes(pictures.photo("chelsea.jpg").rotate(61)))
+    assert outcome.status == "FAILED"
+    assert outcome.path[-4:] == ["CheckOutputs", "DiscardOutputs", "WhichStepFailed", "QuitResize"]
+    role = roles["ResizeImageIamRoleLambdaExecution"]
+    assert "AccessDenied" in outcome.error and "s3:PutObject" in outcome.error, outcome.error
+    assert f"assumed-role/{role}/{stack.name}-resizeImage is not authorized" in outcome.error
+    assert f"arn:aws:s3:::{destination}/png/" in outcome.error
+    # the other branches could write: their outputs were discarded, the upload is kept
+    assert s3.list_objects_v2(Bucket=stack.outputs["UploadBucketName"], Prefix=outcome.key)["KeyCount"] == 1
+    user = outcome.key.split("/")[1]
+    assert not [o for o in s3.list_objects_v2(Bucket=destination).get("Contents", []) if f"/{user}/" in o["Key"]]
+
+
+def test_the_state_machine_role_is_checked_for_each_lambda_task(upload, roles, stack):
+    thumbnail_function = f"function:{stack.name}-makeThumbnail"
+
+    def drop_thumbnail(statements: list[dict]) -> list[dict]:
+        for statement in statements:
+            if statement["Action"] == ["lambda:InvokeFunction"]:
+                statement["Resource"] = [r for r in statement["Resource"] if thumbnail_function not in r]
+        return statements
+
+    with policy_edited(roles["ImageWorkflowRole"], drop_thumbnail):
+        outcome = upload(pictures.jpeg_bytes(pictures.photo("rocket.jpg").rotate(62)))
+    assert outcome.status == "FAILED" and outcome.path[-1] == "QuitThumbnail"
+    assert outcome.error.startswith("Lambda.AWSLambdaException"), outcome.error
+    denied = f"lambda:InvokeFunction on resource: arn:aws:lambda:us-east-1:{ACCOUNT}:{thumbnail_function} "
+    assert f"assumed-role/{roles['ImageWorkflowRole']}/" in outcome.error and denied in outcome.error
+    assert "(Service: AWSLambda; Status Code: 403; Error Code: AccessDeniedException;" in outcome.error
+
+
+def test_the_state_machine_role_is_checked_for_sns_publish(upload, roles):
+    with policy_edited(roles["ImageWorkflowRole"], without("sns:Publish")):
+        outcome = upload(b"not a photo", name="notes.jpg")
+    assert outcome.status == "FAILED"
+    assert outcome.path[-3:] == ["CheckFileType", "NotifyRejected", "QuitMain"]
+    assert outcome.error.startswith("SNS.AuthorizationErrorException"), outcome.error
+    assert "is not authorized to perform: SNS:Publish on resource: arn:aws:sns:" in outcome.error
+
+
+def test_logs_are_written_only_if_the_role_may_write_them(roles, stack):
+    logs, function = boto3.client("logs"), f"{stack.name}-deleteFile"
+    group = f"/aws/lambda/{function}"
+
+    def streams() -> int:
+        pages = logs.get_paginator("describe_log_streams").paginate(logGroupName=group)
+        return sum(len(page["logStreams"]) for page in pages)
+
+    boto3.client("lambda").invoke(FunctionName=function, Payload=b"{}")
+    before = streams()
+    with policy_edited(roles["DeleteFileIamRoleLambdaExecution"], without("logs:PutLogEvents")):
+        boto3.client("lambda").invoke(FunctionName=function, Payload=b"{}")
+        assert streams() == before
+    boto3.client("lambda").invoke(FunctionName=function, Payload=b"{}")
+    assert streams() == before + 1
+
+
+# -- each service's answer to a role that lacks the permission ---------------------------
+def error_of(call: Callable[[], object]) -> dict:
+    with pytest.raises(ClientError) as caught:
+        call()
+    return caught.value.response
+
+
+def test_a_denied_call_gets_each_services_own_access_denied(roles, stack, pipeline):
+    role = roles["GetFileTypeIamRoleLambdaExecution"]  # may only read uploads
+    principal = f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/tester"
+    destination, table = stack.outputs["DestinationBucketName"], stack.outputs["PhotosTableName"]
+
+    s3 = error_of(lambda: as_role(role, "s3").put_object(Bucket=destination, Key="png/x.png", Body=b"x"))
+    assert (s3["Error"]["Code"], s3["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDenied", 403)
+    assert s3["Error"]["Message"] == (
+        f"User: {principal} is not authorized to perform: s3:PutObject on resource:"
+        f' "arn:aws:s3:::{destination}/png/x.png" because no identity-based policy allows the s3:PutObject action'
+    )
+    item = {"photoId": {"S": "x"}}
+    dynamodb = error_of(lambda: as_role(role, "dynamodb").put_item(TableName=table, Item=item))
+    assert dynamodb["Error"]["Code"] == "AccessDeniedException"
+    assert f"dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{table} " in str(dynamodb)
+    query = error_of(
+        lambda: as_role(role, "dynamodb").query(
+            TableName=table,
+            IndexName="byUser",
+            KeyConditionExpression="userId = :u",
+            ExpressionAttributeValues={":u": {"S": "x"}},
+        )
+    )
+    assert f"dynamodb:Query on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{table}/index/byUser " in str(query)
+    machine = stack.outputs["ImageWorkflowArn"]
+    sfn = error_of(lambda: as_role(role, "stepfunctions").start_execution(stateMachineArn=machine, input="{}"))
+    assert sfn["Error"]["Code"] == "AccessDeniedException" and f"states:StartExecution on resource: {machine} " in str(
+        sfn
+    )
+    topic = stack.outputs["NotificationsTopicArn"]
+    sns = error_of(lambda: as_role(role, "sns").publish(TopicArn=topic, Message="x"))
+    assert sns["Error"]["Code"] == "AuthorizationError" and f"SNS:Publish on resource: {topic} " in str(sns)
+    invoke = error_of(lambda: as_role(role, "lambda").invoke(FunctionName=f"{stack.name}-deleteFile", Payload=b"{}"))
+    assert (invoke["Error"]["Code"], invoke["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDeniedException", 403)
+    # what the role grants goes through; GetCallerIdentity needs no permission
+    listed = as_role(role, "s3").list_objects_v2(Bucket=pipeline.upload_bucket, Prefix="none/")
+    assert listed["KeyCount"] == 0
+    assert as_role(role, "sts").get_caller_identity()["Arn"] == principal
+
+
+def test_a_missing_upload_is_a_404_only_for_a_role_that_may_list_the_bucket(roles, pipeline):
+    def head(role: str) -> int:
+        response = error_of(lambda: as_role(role, "s3").head_object(Bucket=pipeline.upload_bucket, Key="uploads/gone"))
+        return response["ResponseMetadata"]["HTTPStatusCode"]
+
+    assert head(roles["GetFileTypeIamRoleLambdaExecution"]) == 404  # s3:GetObject and s3:ListBucket
+    assert head(roles["ResizeImageIamRoleLambdaExecution"]) == 403  # s3:GetObject only
+
+
+def test_the_deployer_and_users_are_not_checked(s3, stack):
+    bucket, key = stack.outputs["DestinationBucketName"], "admin/untouched.txt"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"x")  # no role grants this: the deployer is an admin
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"x"
+    s3.delete_object(Bucket=bucket, Key=key)
+
+
+def test_a_call_the_local_cloud_cannot_map_is_refused_by_name(roles):
+    iam = as_role(roles["GetFileTypeIamRoleLambdaExecution"], "iam")
+    response = error_of(lambda: iam.list_roles())
+    assert "localcloud cannot tell which IAM action" in str(response) and "localcloud/iam/requests.py" in str(response)
+
+
+def test_a_presigned_post_is_made_as_the_role_that_signed_it(roles, pipeline):
+    """S3 authorises a browser upload as its signer: the upload function may only write uploads/."""
+    signer = as_role(roles["UploadIamRoleLambdaExecution"], "s3")
+
+    def post(key: str) -> requests.Response:
+        form = signer.generate_presigned_post(pipeline.upload_bucket, key)
+        return requests.post(form["url"], data=form["fields"], files={"file": ("x.txt", b"x")}, timeout=30)
+
+    outside = post("elsewhere/x.txt")
+    assert outside.status_code == 403 and "<Code>AccessDenied</Code>" in outside.text
+    assert f'"arn:aws:s3:::{pipeline.upload_bucket}/elsewhere/x.txt"' in outside.text
+    assert post("uploads/presigned/x.txt").status_code in (200, 204)
