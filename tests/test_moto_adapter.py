@@ -92,7 +92,9 @@ def test_the_deployed_state_machine_executes(stack, pipeline):
     ]
     [outcome] = pipeline.wait({state["s3"]["object"]["key"]: "missing"}, timeout=60)
     assert outcome.execution_arn == arn and outcome.status == "FAILED"
-    assert sfn.describe_execution(executionArn=arn)["error"] == "SourceObjectMissing"
+    described = sfn.describe_execution(executionArn=arn)
+    assert described["error"] == "SourceObjectMissing"
+    assert uuid.UUID(described["name"])  # started without a name: AWS names it with a UUID
 
 
 def test_the_retry_clock_records_waits_and_scales_them():

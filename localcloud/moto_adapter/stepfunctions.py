@@ -15,12 +15,17 @@
    `SNS.AuthorizationErrorException`.
    Tests: test_the_state_machine_role_is_checked_for_each_lambda_task and
    test_the_state_machine_role_is_checked_for_sns_publish (tests/test_iam_enforcement.py).
+4. StartExecution without a name: AWS names the execution with a UUID; moto names it None
+   (ListExecutions then has no name, and a second unnamed start fails with
+   ExecutionAlreadyExists). A UUID name is given.
+   Test: test_the_deployed_state_machine_executes.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +38,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.utils import boto_client
-from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 
 # Where the interpreter creates its service clients (each module imported the function by name).
 _CLIENT_MODULES = [
@@ -134,3 +139,10 @@ def install() -> None:
         return failure
 
     StateTaskLambda._from_error = lambda_task_error  # type: ignore[method-assign]
+
+    original_start = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: StepFunctionsParserBackend, state_machine_arn: str, name: Any = None, **kw: Any) -> Any:
+        return original_start(self, state_machine_arn, name or str(uuid.uuid4()), **kw)
+
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
