@@ -142,7 +142,9 @@ def install() -> None:
 
     original_start = StepFunctionsParserBackend.start_execution
 
-    def start_execution(self: StepFunctionsParserBackend, state_machine_arn: str, name: Any = None, **kw: Any) -> Any:
-        return original_start(self, state_machine_arn, name or str(uuid.uuid4()), **kw)
+    def start_execution(
+        self: StepFunctionsParserBackend, state_machine_arn: str, name: Any = None, *rest: Any, **kw: Any
+    ) -> Any:
+        return original_start(self, state_machine_arn, name or str(uuid.uuid4()), *rest, **kw)
 
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
