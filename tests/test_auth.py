@@ -187,3 +187,25 @@ def test_concurrent_uploads_never_pass_the_quota(cloud, stack, pipeline, functio
     stored = {a.body["key"]: "photo" for a in answers if a.status == 201}
     assert all(key.startswith(f"uploads/{me.sub}/") for key in stored)
     assert [o.status for o in pipeline.wait(stored, timeout=90)] == ["SUCCEEDED"] * 3  # the 3 were really stored
+
+
+def test_the_quota_is_per_utc_day_and_an_upload_that_fails_is_not_counted(as_function, monkeypatch, unique):
+    from datetime import UTC, datetime, timedelta
+
+    from botocore.exceptions import ClientError
+
+    from handlers.core import quota, uploads
+    from handlers.core.errors import QuotaExceeded
+
+    limit = int(as_function("upload")["DAILY_UPLOAD_QUOTA"])
+    user, late = f"day-{unique}", datetime(2030, 1, 1, 23, 59, 59, tzinfo=UTC)
+    assert [quota.take(user, late).used for _ in range(limit)] == list(range(1, limit + 1))
+    with pytest.raises(QuotaExceeded, match="more from 2030-01-02 00:00 UTC"):
+        quota.take(user, late)
+    assert quota.take(user, late + timedelta(seconds=1)).used == 1  # a new day, a new count
+    # Storing fails (the bucket is gone): the upload is given back, so the count does not move.
+    monkeypatch.setenv("UPLOAD_BUCKET", f"no-such-bucket-{unique}")
+    for _ in range(3):
+        with pytest.raises(ClientError):
+            uploads.store(pictures.jpeg_bytes(), "image/jpeg", "x.jpg", user)
+    assert quota.take(user).used == 1

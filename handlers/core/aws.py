@@ -114,11 +114,12 @@ def add_if_below(table: str, key: dict[str, Any], counter: str, limit: int, extr
     """Adds 1 to a counter item (creating it, with `extra` attributes) in one atomic update,
     unless the counter has reached `limit`: the new count, or None when it had. Concurrent
     callers can never take the counter past the limit."""
+    assignments = ", ".join(f"#e{i} = :e{i}" for i in range(len(extra)))
     try:
         answer = _client("dynamodb").update_item(
             TableName=table,
             Key=_marshal(key),
-            UpdateExpression="ADD #c :one SET " + ", ".join(f"#e{i} = :e{i}" for i in range(len(extra))),
+            UpdateExpression="ADD #c :one" + (f" SET {assignments}" if assignments else ""),
             ConditionExpression="attribute_not_exists(#c) OR #c < :limit",
             ExpressionAttributeNames={"#c": counter, **{f"#e{i}": name for i, name in enumerate(extra)}},
             ExpressionAttributeValues=_marshal(
