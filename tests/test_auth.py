@@ -144,6 +144,27 @@ def test_the_stage_throttles_with_a_token_bucket():
     assert sum(bucket.take() for _ in range(10)) == 3  # never more than the burst at once
 
 
+def test_over_the_stages_burst_api_gateway_answers_429_before_anything_else(cloud, stack):
+    """The deployed burst, with time stopped (no refill): that many requests get through the
+    throttle (to be refused by the authoriser: no token), the next ones are throttled."""
+    from localcloud import apigw
+
+    stage = stack.name.rsplit("-", 1)[1]
+    post(cloud, stack, b"", {})  # the stage's bucket exists from the first request on
+    [bucket] = [b for key, b in apigw._buckets.items() if key[1] == stage]
+    burst = bucket.burst
+    assert (bucket.rate, burst) == (10.0, 20)  # the deployed API_RATE_LIMIT and API_BURST_LIMIT
+    stopped = bucket.clock()
+    bucket.clock, bucket.tokens, bucket.updated = (lambda: stopped), float(burst), stopped
+    try:
+        answers = [post(cloud, stack, b"", {}) for _ in range(burst + 3)]
+    finally:
+        bucket.clock, bucket.tokens, bucket.updated = time.monotonic, float(burst), time.monotonic()
+    assert [a.status for a in answers] == [401] * burst + [429] * 3
+    assert answers[-1].body == {"message": "Too Many Requests"}
+    assert answers[-1].headers["x-amzn-ErrorType"] == "TooManyRequestsException"
+
+
 # -- the daily quota ------------------------------------------------------------------------
 
 
