@@ -1,6 +1,7 @@
 """POST /upload: the posted JPEG goes to the upload bucket under a safe generated key
-(`uploads/<user>/<uuid>-<name>`), or, with `?presign=true`, a presigned POST is returned
-for larger files. The user comes from the `X-User-Id` header or the `userId` parameter."""
+(`uploads/<user>/<uuid>-<name>`), or, with `?presign=true`, a presigned POST for that key is
+returned for larger files. The user is the `sub` of the Cognito token API Gateway verified
+(requestContext.authorizer.claims); headers and parameters cannot choose it."""
 
 import base64
 import binascii
@@ -15,10 +16,10 @@ from .core.errors import UploadRejected
 from .core.observability import logger
 
 
-def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+def _response(status: int, body: dict[str, Any], origin: str | None) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"},
+        "headers": {"Content-Type": "application/json", **uploads.cors_headers(origin)},
         "body": json.dumps(body),
     }
 
@@ -40,13 +41,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = APIGatewayProxyEvent(event)
     params = request.query_string_parameters or {}
     filename = request.headers.get("x-filename") or params.get("filename")
+    origin = request.headers.get("origin")
     try:
-        owner = uploads.user_id(request.headers.get("x-user-id") or params.get("userId"))
+        user = uploads.owner(request.request_context.authorizer.claims)
         if params.get("presign", "").lower() in ("1", "true", "yes"):
-            return _response(200, uploads.presign(filename, owner))
-        stored = uploads.store(_body(request), request.headers.get("content-type"), filename, owner)
+            return _response(200, uploads.presign(filename, user), origin)
+        stored = uploads.store(_body(request), request.headers.get("content-type"), filename, user)
     except UploadRejected as rejected:
         logger.info("upload rejected", extra={"status": rejected.status, "reason": str(rejected)})
-        return _response(rejected.status, {"error": str(rejected)})
+        return _response(rejected.status, {"error": str(rejected)}, origin)
     logger.info("upload stored", extra=stored)
-    return _response(201, stored)
+    return _response(201, stored, origin)

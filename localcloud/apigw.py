@@ -2,8 +2,17 @@
 
 moto stores API Gateway resources but does not call a Lambda proxy integration. This
 module finds the method that CloudFormation created for the request's stage, path and verb,
-builds the API Gateway proxy event (binary bodies base64-encoded per the API's
-binaryMediaTypes) and invokes the integrated function through the local Lambda runtime.
+applies the stage's throttling and the method's Cognito authoriser (localcloud/authorizer.py)
+as API Gateway does, builds the API Gateway proxy event (binary bodies base64-encoded per the
+API's binaryMediaTypes, the verified claims in requestContext.authorizer) and invokes the
+integrated function through the local Lambda runtime.
+
+Stage throttling is a token bucket per stage (API Gateway's algorithm): the stage's `*/*`
+method settings give its rate (tokens per second) and burst (the bucket's size); a request
+that finds the bucket empty gets 429 `{"message":"Too Many Requests"}`. Per-method settings,
+usage plans and the account-level limit are not emulated. Authorisation types other than
+NONE and COGNITO_USER_POOLS (AWS_IAM, Lambda authorisers) are not emulated either: such a
+method answers 500 and says so, rather than letting every caller through.
 """
 
 from __future__ import annotations
@@ -12,13 +21,42 @@ import base64
 import fnmatch
 import json
 import re
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from . import authorizer
+from .moto_adapter.apigateway import ALL_METHODS
+
 PREFIX = "/_api/"
 _FUNCTION_IN_URI = re.compile(r"functions/(arn:[^/]+)/invocations")
+
+
+class TokenBucket:
+    """API Gateway's throttling: `burst` tokens at most, `rate` new ones per second, one per request."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.updated = float(burst), clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = self.clock()
+            self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
+
+
+_buckets: dict[tuple[str, str, str], TokenBucket] = {}
+_buckets_lock = threading.Lock()
 
 
 def handle(request: Request, account_id: str) -> Response:
@@ -39,11 +77,60 @@ def handle(request: Request, account_id: str) -> Response:
                 match = _FUNCTION_IN_URI.search(getattr(integration, "uri", "") or "")
                 if not match:
                     continue
-                function = lambda_backend(account_id, region).get_function(match.group(1))
+                if not _throttle(api, stage).take():
+                    return _gateway_error(429, "Too Many Requests", "TooManyRequestsException")
                 event = _proxy_event(request, api, stage, resource_path)
+                denied = _authorize(request, api, method, event)
+                if denied is not None:
+                    return denied
+                function = lambda_backend(account_id, region).get_function(match.group(1))
                 payload = json.loads(function.invoke(json.dumps(event), {}, {}))
                 return _response(payload)
     return Response(json.dumps({"message": "Missing Authentication Token"}), 403, mimetype="application/json")
+
+
+def _throttle(api: Any, stage: str) -> TokenBucket:
+    """The stage's bucket, made anew when its settings change (a new deployment)."""
+    settings = api.stages[stage].method_settings.get(ALL_METHODS, {})
+    rate, burst = settings.get("throttlingRateLimit"), settings.get("throttlingBurstLimit")
+    key = (api.id, stage, f"{rate}/{burst}")
+    with _buckets_lock:
+        if key not in _buckets:
+            # Without settings, API Gateway's account-level default (10,000 per second, 5,000 burst).
+            _buckets[key] = TokenBucket(10000.0 if rate is None else float(rate), 5000 if burst is None else int(burst))
+        return _buckets[key]
+
+
+def _authorize(request: Request, api: Any, method: Any, event: dict[str, Any]) -> Response | None:
+    """None when the method lets the request through (the claims then in the event), else the answer."""
+    kind = (method.authorization_type or "NONE").upper()
+    if kind == "NONE":
+        return None
+    found = api.authorizers.get(method.authorizer_id or "")
+    if kind != "COGNITO_USER_POOLS" or found is None or (found.type or "").upper() != "COGNITO_USER_POOLS":
+        return Response(
+            json.dumps({"message": f"localcloud does not emulate this method's authorisation ({kind})"}),
+            500,
+            mimetype="application/json",
+        )
+    try:
+        header = authorizer.identity_header(found.identity_source)
+        claims = authorizer.authorize(
+            request.headers.get(header),
+            found.provider_arns or [],
+            found.identity_validation_expression,
+            method.authorization_scopes,
+        )
+    except authorizer.Unauthorized as refused:
+        return _gateway_error(401, refused.message, "UnauthorizedException")
+    event["requestContext"]["authorizer"] = {"claims": claims}
+    return None
+
+
+def _gateway_error(status: int, message: str, error_type: str) -> Response:
+    """An answer from API Gateway itself (the function is not invoked), as it words it."""
+    headers = {"x-amzn-ErrorType": error_type, "x-amzn-RequestId": str(uuid.uuid4())}
+    return Response(json.dumps({"message": message}), status, headers=headers, mimetype="application/json")
 
 
 def _proxy_event(request: Request, api: Any, stage: str, resource_path: str) -> dict[str, Any]:

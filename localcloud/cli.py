@@ -10,6 +10,8 @@ These work against a cloud that `up` keeps running (AWS_ENDPOINT_URL, or --port)
   executions            every upload of the stage and what became of it (--wait: until done)
   logs FUNCTION         a function's log (what `aws logs tail` shows with AWS CLI v2)
   invoke FUNCTION PHOTO one function of your working tree, with `sls invoke local`
+  token USER            an ID token of USER (created in the stage's user pool if needed), for
+                        POST /upload's Authorization header
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import invoke, report
+from . import invoke, report, signin
 from .clients import aws_client
 from .cloud import DEFAULT_ACCOUNT, LocalCloud
 from .deploy import PROJECT, Stack, deploy, package, service_name, stack_outputs, stage_folder
@@ -194,6 +196,7 @@ def another_shell(endpoint: str, stage: str, outputs: dict[str, str]) -> list[li
     env = LocalCloud.client_environment_for(endpoint)
     upload = f"s3://{outputs['UploadBucketName']}/{outputs['UploadPrefix']}me/chelsea.jpg"
     stage_args = [] if stage == "local" else ["--stage", stage]
+    token = report.Shell(f'"Authorization: $(python -m localcloud token me{"".join(f" {w}" for w in stage_args)})"')
     return [
         [".", ".venv/bin/activate"],
         ["export", *(f"{name}={value}" for name, value in env.items() if name != "AWS_EC2_METADATA_DISABLED")],
@@ -203,7 +206,8 @@ def another_shell(endpoint: str, stage: str, outputs: dict[str, str]) -> list[li
         ["python", "-m", "localcloud", "invoke", "makeThumbnail", "samples/rocket.jpg", *stage_args],
         [
             "curl", "-sS", "-w", "\\n", "-X", "POST", "--data-binary", "@samples/coffee.jpg",
-            "-H", "Content-Type: image/jpeg", "-H", "X-User-Id: me", f"{endpoint}/_api/{stage}/upload",
+            "-H", "Content-Type: image/jpeg", "-H", token,
+            f"{endpoint}/_api/{stage}/upload",
         ],
     ]  # fmt: skip
 
@@ -310,6 +314,18 @@ def invoke_function(args: argparse.Namespace) -> int:
     return invoke.invoke_local(cloud_env, args.stage, args.function, event)
 
 
+def token(args: argparse.Namespace) -> int:
+    """Prints only the token, so that `$(python -m localcloud token me)` can be a header."""
+    cloud_env, stack_name = running_cloud(args)
+    try:
+        signed_in = signin.sign_in(cloud_env, _outputs(cloud_env, stack_name), args.user)
+    except signin.SignInError as error:
+        raise SystemExit(str(error)) from None
+    print(signed_in.id_token)
+    _say(f"signed in as {signed_in.username} (sub {signed_in.sub}); the token is valid {signed_in.expires_in} s")
+    return 0
+
+
 # -- the parser -------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(
@@ -357,7 +373,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("function", help=f"one of: {', '.join(invoke.FUNCTIONS)}")
     sub.add_argument("photo", help="the photo to run it on")
     sub.add_argument("--user", default="me", help="user id in the upload key (default: me)")
-    for name in ("executions", "logs", "invoke"):
+    sub = command("token", token, "an ID token for POST /upload (creates the user in the local user pool)")
+    sub.add_argument("user", help="username in the stage's user pool")
+    for name in ("executions", "logs", "invoke", "token"):
         commands.choices[name].add_argument("--port", type=port_number, default=default_port(), help=port_help)
     return main_parser
 

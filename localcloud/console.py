@@ -3,7 +3,10 @@
 A static page (localcloud/console_static/) over a small JSON API that reads the deployed
 stack through the ordinary AWS APIs of the local cloud: executions and their histories
 (Step Functions), the state machine definition, output previews (S3) and the photo's
-metadata item (DynamoDB). `state_summary` turns an execution history into what the graph
+metadata item (DynamoDB). The upload form signs in first: `api/token` creates the named
+user in the stage's user pool if needed and returns an ID token (localcloud/signin.py, as
+`python -m localcloud token` does), which the page sends to POST /upload like any client.
+`state_summary` turns an execution history into what the graph
 shows for each state: succeeded, failed, caught, retried, running or not reached; the result
 of each execution (processed, rejected, duplicate, failed) comes from `localcloud.results`,
 as on the command line.
@@ -23,6 +26,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from werkzeug.wrappers import Request, Response
 
+from . import signin
 from .clients import aws_client
 from .pipeline import TERMINAL, ExecutionKeys
 from .results import DUPLICATE, PROCESSED, Result, result_of
@@ -142,6 +146,7 @@ class EndedExecutions:
 
 class Console:
     def __init__(self, cloud_env: dict[str, str]) -> None:
+        self.cloud_env = cloud_env
         self.sfn, self.s3, self.cfn, self.dynamodb = (
             aws_client(cloud_env, s) for s in ("stepfunctions", "s3", "cloudformation", "dynamodb")
         )
@@ -162,6 +167,8 @@ class Console:
             return _json_response(self.executions(request.args.get("status"), request.args.get("result")))
         if route == "api/execution":
             return _json_response(self.execution(request.args["arn"]))
+        if route == "api/token" and request.method == "POST":
+            return self.token((request.get_json(silent=True) or {}).get("username"))
         if route == "api/object":
             try:
                 body = self.s3.get_object(Bucket=request.args["bucket"], Key=request.args["key"])
@@ -169,6 +176,24 @@ class Console:
                 return _json_response({"error": "no such object"}, 404)
             return Response(body["Body"].read(), mimetype=body.get("ContentType", "application/octet-stream"))
         return _json_response({"error": f"no route {request.path}"}, 404)
+
+    def token(self, username: Any) -> Response:
+        """Signs `username` in to the deployed stage's user pool (creating the user if needed)."""
+        found = self._workflow_stack()
+        if not found:
+            return _json_response({"error": "no stack deployed"}, 404)
+        try:
+            signed_in = signin.sign_in(self.cloud_env, found[1], str(username or ""))
+        except signin.SignInError as error:
+            return _json_response({"error": str(error)}, 400)
+        return _json_response(
+            {
+                "username": signed_in.username,
+                "sub": signed_in.sub,
+                "token": signed_in.id_token,
+                "expiresIn": signed_in.expires_in,
+            }
+        )
 
     def _file(self, path: Path) -> Response:
         if not path.is_file():

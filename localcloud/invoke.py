@@ -114,13 +114,15 @@ def _put(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 
 def _api_event(photo: Path, user: str) -> dict[str, Any]:
+    """The event after API Gateway's Cognito authoriser let `user` through (its verified claims)."""
+    claims = {"sub": user, "cognito:username": user, "token_use": "id"}
     return {
         "resource": "/upload",
         "path": "/upload",
         "httpMethod": "POST",
-        "headers": {"Content-Type": "image/jpeg", "X-User-Id": user, "X-Filename": photo.name},
+        "headers": {"Content-Type": "image/jpeg", "X-Filename": photo.name},
         "queryStringParameters": None,
-        "requestContext": {"resourcePath": "/upload", "httpMethod": "POST"},
+        "requestContext": {"resourcePath": "/upload", "httpMethod": "POST", "authorizer": {"claims": claims}},
         "body": base64.b64encode(photo.read_bytes()).decode(),
         "isBase64Encoded": True,
     }

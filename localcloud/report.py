@@ -63,10 +63,17 @@ def progress_line(outcome: Outcome, done: int, total: int) -> str:
     return fit(f"  [{done}/{total}] {outcome.file}: {outcome.result}{time}", WIDTH, lines=1)[0]
 
 
+class Shell(str):
+    """A command word written as it is, for the shell to expand (`"$(command)"`): other words
+    are quoted."""
+
+    __slots__ = ()
+
+
 def command_lines(words: Sequence[str], indent: str = "  ") -> list[str]:
     """A shell command split over lines with ` \\` continuations, each line within WIDTH,
     so it still runs when pasted into bash."""
-    quoted = [shlex.quote(word) for word in words]
+    quoted = [word if isinstance(word, Shell) else shlex.quote(word) for word in words]
     lines, current = [], indent + quoted[0]
     for word in quoted[1:]:
         if len(current) + 1 + len(word) + 2 > WIDTH:

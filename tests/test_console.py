@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -112,17 +113,27 @@ def fault(cloud, function: str, times: int) -> None:
     urllib.request.urlopen(request).close()
 
 
-def test_upload_through_the_page_and_follow_the_execution_to_green(browser, cloud, stack, tmp_path):
-    photo = tmp_path / "console photo.jpg"
-    photo.write_bytes(pictures.jpeg_bytes(pictures.photo("astronaut.jpg").rotate(123)))
+def sub_of(stack, username: str) -> str:
+    user = boto3.client("cognito-idp").admin_get_user(UserPoolId=stack.outputs["UserPoolId"], Username=username)
+    return next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub")
+
+
+def upload_through_the_page(browser, cloud, photo: Path, username: str) -> None:
+    """Signs in as `username` with the upload form and uploads `photo`; returns on its execution page."""
     browser.get(cloud.console_url)
     wait(browser, lambda: browser.find_elements(By.ID, "upload-form"))
     browser.find_element(By.ID, "upload-file").send_keys(str(photo))
     user = browser.find_element(By.ID, "upload-user")
     user.clear()
-    user.send_keys("browser-user")
+    user.send_keys(username)
     browser.find_element(By.CSS_SELECTOR, "#upload-form button[type=submit]").click()
     wait(browser, lambda: "#/execution/" in browser.current_url)
+
+
+def test_upload_through_the_page_and_follow_the_execution_to_green(browser, cloud, stack, tmp_path):
+    photo = tmp_path / "console photo.jpg"
+    photo.write_bytes(pictures.jpeg_bytes(pictures.photo("astronaut.jpg").rotate(123)))
+    upload_through_the_page(browser, cloud, photo, "browser-user")
     wait(browser, lambda: text(browser, "#execution-status") == "SUCCEEDED")
     statuses = state_statuses(browser)
     reached = {name for name, status in statuses.items() if status != "not-reached"}
@@ -148,8 +159,34 @@ def test_upload_through_the_page_and_follow_the_execution_to_green(browser, clou
             "return [...document.querySelectorAll('#previews img')].every(i => i.complete && i.naturalWidth > 0)"
         ),
     )
-    assert "browser-user" in text(browser, "#metadata") and "photoId" in text(browser, "#metadata")
+    assert sub_of(stack, "browser-user") in text(browser, "#metadata") and "photoId" in text(browser, "#metadata")
     browser.save_screenshot(str(SCREENSHOTS / "execution-succeeded.png"))
+
+
+def test_the_upload_form_signs_in_and_each_user_uploads_into_their_own_folder(browser, cloud, stack, tmp_path, unique):
+    """The form signs in as the user it names (created in the stage's user pool if needed) and
+    posts with that user's ID token: the photo lands under that user's `sub`, whoever uploaded
+    before in the same page."""
+    for n, username in enumerate((f"alice-{unique}", f"bob-{unique}")):
+        photo = tmp_path / f"{username}.jpg"
+        photo.write_bytes(pictures.jpeg_bytes(pictures.photo("chelsea.jpg").rotate(40 + n)))
+        upload_through_the_page(browser, cloud, photo, username)
+        wait(browser, lambda: text(browser, "#execution-status") in ("SUCCEEDED", "FAILED"))
+        heading = text(browser, "#execution-header h2")
+        assert heading.startswith(f"uploads/{sub_of(stack, username)}/"), heading
+        assert heading.split(" ")[0].endswith(f"-{username}.jpg")
+
+
+def test_the_consoles_sign_in_refuses_what_cognito_would(cloud, stack):
+    request = urllib.request.Request(
+        f"{cloud.console_url}api/token",
+        data=json.dumps({"username": "two words"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 400 and "not a valid username" in json.loads(refused.value.read())["error"]
 
 
 def test_a_failed_execution_shows_the_failed_state_and_its_error(browser, cloud, stack, pipeline, unique):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.moto_adapter.cloudformation import substitute
-from localcloud.moto_adapter.s3 import notification_from_template
+from localcloud.moto_adapter.s3 import notification_from_template, post_policy_violation
 from localcloud.moto_adapter.stepfunctions import RetryClock
 from tests.test_workflow import control
 
@@ -147,6 +149,34 @@ def test_a_failed_s3_invocation_is_retried_as_lambda_retries_async_events(cloud,
         control(cloud, "faults", method="DELETE")
 
 
+def post_form(conditions: list, expires: datetime, **fields: str) -> dict[str, str]:
+    policy = {"expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ"), "conditions": conditions}
+    return {"policy": base64.b64encode(json.dumps(policy).encode()).decode(), "x-amz-signature": "s", **fields}
+
+
+def test_post_policy_conditions_as_s3_reads_them():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    later = now + timedelta(minutes=5)
+    conditions = [
+        {"bucket": "b"},
+        {"key": "uploads/u/a.jpg"},
+        ["starts-with", "$Content-Type", "image/"],
+        ["content-length-range", 1, 100],
+    ]
+    good = post_form(conditions, later, key="uploads/u/a.jpg", **{"Content-Type": "image/jpeg"})
+    assert post_policy_violation(good, "b", 50, now) is None
+    assert post_policy_violation(good, "b", 50, later)[2] == "Invalid according to Policy: Policy expired."
+    assert post_policy_violation(good | {"key": "uploads/v/a.jpg"}, "b", 50, now)[:2] == (403, "AccessDenied")
+    assert "Policy Condition failed" in post_policy_violation(good, "other-bucket", 50, now)[2]
+    assert post_policy_violation(good | {"Content-Type": "text/html"}, "b", 50, now)[0] == 403
+    assert post_policy_violation(good, "b", 101, now)[:2] == (400, "EntityTooLarge")
+    assert post_policy_violation(good, "b", 0, now)[:2] == (400, "EntityTooSmall")
+    assert "Extra input fields: acl" in post_policy_violation(good | {"acl": "public-read"}, "b", 50, now)[2]
+    assert post_policy_violation(good | {"x-ignore-note": "x"}, "b", 50, now) is None  # S3 ignores these
+    assert post_policy_violation({"key": "uploads/u/a.jpg"}, "b", 50, now)[:2] == (403, "AccessDenied")
+    assert post_policy_violation(good | {"policy": "not base64!"}, "b", 50, now)[1] == "InvalidPolicyDocument"
+
+
 # -- Lambda ------------------------------------------------------------------------------------
 
 
@@ -178,3 +208,40 @@ def test_the_cors_preflight_method_is_created(stack):
 
 def test_the_rest_api_keeps_its_binary_media_types(stack):
     assert rest_api(stack)["binaryMediaTypes"] == ["image/*", "application/octet-stream"]
+
+
+def upload_post_method(stack) -> tuple[str, dict]:
+    client = boto3.client("apigateway")
+    api_id = rest_api(stack)["id"]
+    upload = next(r for r in client.get_resources(restApiId=api_id)["items"] if r["path"] == "/upload")
+    return api_id, client.get_method(restApiId=api_id, resourceId=upload["id"], httpMethod="POST")
+
+
+def test_the_upload_method_has_the_templates_cognito_authorizer(stack):
+    api_id, method = upload_post_method(stack)
+    assert method["authorizationType"] == "COGNITO_USER_POOLS" and method["authorizerId"]
+    found = boto3.client("apigateway").get_authorizer(restApiId=api_id, authorizerId=method["authorizerId"])
+    pool = boto3.client("cognito-idp").describe_user_pool(UserPoolId=stack.outputs["UserPoolId"])["UserPool"]
+    assert found["type"] == "COGNITO_USER_POOLS" and found["providerARNs"] == [pool["Arn"]]
+    assert found["identitySource"] == "method.request.header.Authorization"
+    assert found["identityValidationExpression"] == stack.outputs["UserPoolClientId"]
+
+
+def test_the_stage_has_the_templates_throttling(stack):
+    stage = stack.name.rsplit("-", 1)[1]
+    settings = boto3.client("apigateway").get_stage(restApiId=rest_api(stack)["id"], stageName=stage)
+    assert settings["methodSettings"]["*/*"] == {"throttlingRateLimit": 10.0, "throttlingBurstLimit": 20}
+
+
+# -- Cognito -----------------------------------------------------------------------------------
+
+
+def test_the_user_pool_and_client_come_from_the_template(stack):
+    idp = boto3.client("cognito-idp")
+    pool = idp.describe_user_pool(UserPoolId=stack.outputs["UserPoolId"])["UserPool"]
+    assert pool["Name"] == f"{stack.name}-users"
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] == 12
+    client = idp.describe_user_pool_client(UserPoolId=pool["Id"], ClientId=stack.outputs["UserPoolClientId"])
+    assert client["UserPoolClient"]["ClientName"] == f"{stack.name}-uploads"
+    assert "ALLOW_USER_PASSWORD_AUTH" in client["UserPoolClient"]["ExplicitAuthFlows"]

@@ -138,7 +138,9 @@ def test_commands_from_another_shell(make_up):
     assert re.search(r"me/chelsea\.jpg\s+processed", out)  # executions --wait
     assert '"message":"png written"' in out  # logs resizeImage
     assert '"key": "thumbnails/me/rocket-' in out  # invoke makeThumbnail
-    assert json.loads(next(line for line in out.splitlines() if line.startswith('{"bucket"')))["userId"] == "me"
+    stored = json.loads(next(line for line in out.splitlines() if line.startswith('{"bucket"')))  # curl, signed in
+    assert f"signed in as me (sub {stored['userId']})" in done.stderr  # the token command's note
+    assert re.fullmatch(r"[0-9a-f-]{36}", stored["userId"]) and stored["key"].startswith(f"uploads/{stored['userId']}/")
     assert "SUCCEEDED" in out  # list-executions
     assert "png/me/chelsea-" in out  # s3 ls
     assert "uploads/me/chelsea.jpg" in out  # the photos table

@@ -174,9 +174,13 @@ def test_outputs_name_every_resource(stack):
 
 
 def test_cfn_lint_finds_no_errors(template):
-    from cfnlint.api import lint_all
+    from cfnlint.api import lint
+    from cfnlint.helpers import REGIONS
 
-    matches = lint_all(json.dumps(template))
+    # Every region of the `aws` partition, the only one the template's ARNs name
+    # (custom.partition); Cognito user pools do not exist in the China regions.
+    regions = [r for r in REGIONS if not r.startswith(("cn-", "us-gov-", "us-iso", "eu-isoe", "eusc-"))]
+    matches = lint(json.dumps(template), regions=regions)
     assert [str(m) for m in matches if m.rule.id.startswith("E")] == []
 
 
@@ -277,3 +281,100 @@ def test_the_deployment_bucket_is_private_encrypted_and_tls_only(template):
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     policy = resources["ServerlessDeploymentBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] is False for s in policy)
+
+
+def test_uploads_need_an_id_token_of_the_stages_user_pool_and_app_client(template, stack):
+    resources = template["Resources"]
+    method = resources["ApiGatewayMethodUploadPost"]["Properties"]
+    assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
+    assert method["AuthorizerId"] == {"Ref": "UploadAuthorizer"} and "AuthorizationScopes" not in method
+    found = resources["UploadAuthorizer"]["Properties"]
+    assert found["Type"] == "COGNITO_USER_POOLS"
+    assert found["ProviderARNs"] == [{"Fn::GetAtt": ["UserPool", "Arn"]}]
+    assert found["IdentitySource"] == "method.request.header.Authorization"
+    assert found["IdentityValidationExpression"] == {"Ref": "UserPoolClient"}  # tokens of this app client only
+    pool = resources["UserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True  # no self sign-up
+    client = resources["UserPoolClient"]["Properties"]
+    assert client["UserPoolId"] == {"Ref": "UserPool"} and client["GenerateSecret"] is False
+    assert template["Outputs"]["UserPoolId"]["Value"] == {"Ref": "UserPool"}
+    assert template["Outputs"]["UserPoolClientId"]["Value"] == {"Ref": "UserPoolClient"}
+    assert stack.outputs["UserPoolId"].startswith("us-east-1_") and stack.outputs["UserPoolClientId"]
+
+
+def cors_origins(template) -> str:
+    preflight = template["Resources"]["ApiGatewayMethodUploadOptions"]["Properties"]["Integration"]
+    [response] = preflight["IntegrationResponses"]
+    return response["ResponseParameters"]["method.response.header.Access-Control-Allow-Origin"]
+
+
+def test_cors_allows_the_configured_origins_not_every_origin(template):
+    assert cors_origins(template) == "'http://localhost:3000'"  # the default of .env.example
+    preflight = template["Resources"]["ApiGatewayMethodUploadOptions"]["Properties"]["Integration"]
+    headers = preflight["IntegrationResponses"][0]["ResponseParameters"]
+    assert "Authorization" in headers["method.response.header.Access-Control-Allow-Headers"]
+    function = template["Resources"]["UploadLambdaFunction"]["Properties"]
+    assert function["Environment"]["Variables"]["ALLOWED_ORIGINS"] == "http://localhost:3000"
+    assert "'*'" not in json.dumps(template)
+
+
+def stage_throttling(template) -> dict:
+    [deployment] = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Deployment"]
+    return deployment["Properties"]["StageDescription"]
+
+
+def test_the_api_stage_is_throttled(template):
+    assert stage_throttling(template) == {"ThrottlingRateLimit": 10, "ThrottlingBurstLimit": 20}
+
+
+def test_the_quota_is_counted_in_a_table_with_a_ttl_and_only_the_upload_function_writes_it(template):
+    from handlers.core import quota
+
+    resources = template["Resources"]
+    table = resources["UploadQuotaTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": quota.EXPIRES_AT, "Enabled": True}
+    assert table["KeySchema"] == [{"AttributeName": "quotaKey", "KeyType": "HASH"}]
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    writers = {
+        name: s
+        for name, r in resources.items()
+        if r["Type"] == "AWS::IAM::Role"
+        for p in r["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+        if "upload-quota" in json.dumps(s["Resource"])
+    }
+    assert list(writers) == ["UploadIamRoleLambdaExecution"]
+    assert writers["UploadIamRoleLambdaExecution"]["Action"] == ["dynamodb:UpdateItem"]
+
+
+def test_limits_and_origins_come_from_the_stages_dotenv(cloud, tmp_path):
+    """`.env.<stage>` sets a stage's throttling, origins and quota; a limit that is not a
+    number fails the build with a clear message."""
+    from localcloud.deploy import PROJECT, package
+
+    stage = "dotenvcheck"
+    dotenv = PROJECT / f".env.{stage}"
+    assert not dotenv.exists()
+    try:
+        dotenv.write_text(
+            "API_RATE_LIMIT=3\nAPI_BURST_LIMIT=7\nDAILY_UPLOAD_QUOTA=5\n"
+            "ALLOWED_ORIGINS=https://photos.example,https://admin.example\n"
+        )
+        built = json.loads(
+            (
+                package(cloud.client_environment(), stage, tmp_path / "ok")
+                / "cloudformation-template-update-stack.json"
+            ).read_text()
+        )
+        assert stage_throttling(built) == {"ThrottlingRateLimit": 3, "ThrottlingBurstLimit": 7}
+        variables = built["Resources"]["UploadLambdaFunction"]["Properties"]["Environment"]["Variables"]
+        assert variables["DAILY_UPLOAD_QUOTA"] == "5"
+        assert variables["ALLOWED_ORIGINS"] == "https://photos.example,https://admin.example"
+        template = built["Resources"]["ApiGatewayMethodUploadOptions"]["Properties"]["Integration"]
+        vtl = template["IntegrationResponses"][0]["ResponseTemplates"]["application/json"]
+        assert 'matches("https://photos[.]example")' in vtl and 'matches("https://admin[.]example")' in vtl
+        dotenv.write_text("API_BURST_LIMIT=lots\n")
+        with pytest.raises(RuntimeError, match=r"custom.apiThrottling.burstLimit must be a whole number.*'lots'"):
+            package(cloud.client_environment(), stage, tmp_path / "bad")
+    finally:
+        dotenv.unlink(missing_ok=True)

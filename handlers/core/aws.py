@@ -110,6 +110,46 @@ def put_new_item(table: str, item: dict[str, Any], key_attribute: str) -> None:
         raise
 
 
+def add_if_below(table: str, key: dict[str, Any], counter: str, limit: int, extra: dict[str, Any]) -> int | None:
+    """Adds 1 to a counter item (creating it, with `extra` attributes) in one atomic update,
+    unless the counter has reached `limit`: the new count, or None when it had. Concurrent
+    callers can never take the counter past the limit."""
+    assignments = ", ".join(f"#e{i} = :e{i}" for i in range(len(extra)))
+    try:
+        answer = _client("dynamodb").update_item(
+            TableName=table,
+            Key=_marshal(key),
+            UpdateExpression="ADD #c :one" + (f" SET {assignments}" if assignments else ""),
+            ConditionExpression="attribute_not_exists(#c) OR #c < :limit",
+            ExpressionAttributeNames={"#c": counter, **{f"#e{i}": name for i, name in enumerate(extra)}},
+            ExpressionAttributeValues=_marshal(
+                {":one": 1, ":limit": limit, **{f":e{i}": value for i, value in enumerate(extra.values())}}
+            ),
+            ReturnValues="UPDATED_NEW",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return None
+        raise
+    return int(_unmarshal(answer["Attributes"])[counter])
+
+
+def subtract_one(table: str, key: dict[str, Any], counter: str) -> None:
+    """Takes 1 off a counter item that exists (never creates one)."""
+    try:
+        _client("dynamodb").update_item(
+            TableName=table,
+            Key=_marshal(key),
+            UpdateExpression="ADD #c :minus",
+            ConditionExpression="#c > :zero",
+            ExpressionAttributeNames={"#c": counter},
+            ExpressionAttributeValues=_marshal({":minus": -1, ":zero": 0}),
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+
+
 def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) -> tuple[str, bool]:
     """Starts an execution; returns its ARN and whether this call started it. An execution
     of that name that already exists means this event was already handled."""

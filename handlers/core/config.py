@@ -105,3 +105,20 @@ def accepted_formats() -> frozenset[str]:
             f"ACCEPTED_FORMATS must list one or more of {', '.join(_FORMATS)} (comma-separated), got {raw!r}"
         )
     return frozenset(chosen)
+
+
+def quota_table() -> str:
+    return _require("QUOTA_TABLE")
+
+
+def daily_upload_quota() -> int:
+    return _require_int("DAILY_UPLOAD_QUOTA")
+
+
+def allowed_origins() -> frozenset[str]:
+    """Browser origins that may read POST /upload's answers (CORS); `*` is refused, since the
+    endpoint takes a user's credentials."""
+    origins = frozenset(o.strip().rstrip("/") for o in _require("ALLOWED_ORIGINS").split(",") if o.strip())
+    if "*" in origins:
+        raise ConfigurationError("ALLOWED_ORIGINS must list origins, not '*'")
+    return origins

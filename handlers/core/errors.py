@@ -35,3 +35,10 @@ class UploadRejected(PhotoWorkflowError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class QuotaExceeded(UploadRejected):
+    """The user has used up today's uploads (answered 429)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(429, message)

@@ -1,26 +1,35 @@
-"""HTTP uploads: checks an uploaded body before it reaches the bucket, and hands out
+"""HTTP uploads: who is uploading (the verified token's `sub`, never a header or a
+parameter), checks on an uploaded body before it reaches the bucket, the daily quota, and
 presigned POSTs for files larger than API Gateway and Lambda accept (about 6 MB)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from . import aws, config, keys
+from . import aws, config, keys, quota
 from .errors import UploadRejected
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 ACCEPTED_CONTENT_TYPES = {"image/jpeg", "image/jpg", "image/pjpeg", "application/octet-stream"}
 
 
-def user_id(raw: str | None) -> str:
+def owner(claims: Mapping[str, Any] | None) -> str:
+    """The uploading user: the `sub` of the token API Gateway's Cognito authoriser verified.
+    The function is only reached through that authoriser; without its claims nobody is
+    signed in, whatever the request says."""
+    sub = (claims or {}).get("sub")
+    if not sub:
+        raise UploadRejected(401, "not signed in: send a Cognito ID token in the Authorization header")
     try:
-        return keys.normalise_user_id(raw)
-    except ValueError as error:
-        raise UploadRejected(400, str(error)) from None
+        return keys.normalise_user_id(str(sub))
+    except ValueError:
+        raise UploadRejected(401, "the token's subject cannot name an upload folder") from None
 
 
-def store(body: bytes, content_type: str | None, filename: str | None, owner: str) -> dict[str, Any]:
-    """Stores a posted photo under a new key; the workflow starts from the S3 event."""
+def store(body: bytes, content_type: str | None, filename: str | None, user: str) -> dict[str, Any]:
+    """Stores a posted photo under a new key of the user's folder, counted against the user's
+    daily quota (over it, nothing is stored); the workflow starts from the S3 event."""
     limit = config.max_upload_bytes()
     if not body:
         raise UploadRejected(400, "the request has no body: post the JPEG bytes")
@@ -34,15 +43,35 @@ def store(body: bytes, content_type: str | None, filename: str | None, owner: st
     if not body.startswith(JPEG_MAGIC):
         raise UploadRejected(415, "the body is not a JPEG file")
     bucket, prefix = config.upload_bucket(), config.upload_prefix()
-    key = keys.new_upload_key(prefix, owner, filename)
-    aws.put_bytes(bucket, key, body, "image/jpeg", {"user-id": owner})
-    return {"bucket": bucket, "key": key, "userId": owner, "bytes": len(body)}
+    key = keys.new_upload_key(prefix, user, filename)
+    counted = quota.take(user)
+    try:
+        aws.put_bytes(bucket, key, body, "image/jpeg", {"user-id": user})
+    except Exception:
+        quota.give_back(counted)
+        raise
+    return {"bucket": bucket, "key": key, "userId": user, "bytes": len(body), **_quota_left(counted)}
 
 
-def presign(filename: str | None, owner: str) -> dict[str, Any]:
-    """A presigned POST for one new upload key, limited in size and time."""
+def presign(filename: str | None, user: str) -> dict[str, Any]:
+    """A presigned POST for one new key of the user's folder, limited in size, type and time;
+    it counts as an upload (it may be used once, until it expires)."""
     bucket, prefix = config.upload_bucket(), config.upload_prefix()
-    key = keys.new_upload_key(prefix, owner, filename)
+    key = keys.new_upload_key(prefix, user, filename)
     expiry = config.presigned_expiry_seconds()
+    counted = quota.take(user)
     post = aws.presigned_post(bucket, key, config.presigned_max_bytes(), expiry)
-    return {"bucket": bucket, "key": key, "userId": owner, "expiresIn": expiry, "upload": post}
+    return {"bucket": bucket, "key": key, "userId": user, "expiresIn": expiry, "upload": post, **_quota_left(counted)}
+
+
+def _quota_left(counted: quota.Counted) -> dict[str, int]:
+    return {"uploadsToday": counted.used, "dailyQuota": counted.limit}
+
+
+def cors_headers(origin: str | None) -> dict[str, str]:
+    """The answer's CORS headers: the request's origin only if it is an allowed one (the
+    browser then lets that page read the answer), never `*`."""
+    headers = {"Vary": "Origin"}
+    if origin and origin.rstrip("/") in config.allowed_origins():
+        headers["Access-Control-Allow-Origin"] = origin
+    return headers

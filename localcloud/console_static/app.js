@@ -1,6 +1,7 @@
 // Local execution console: executions list (live, with each upload's result), execution page
 // (result, graph coloured by what happened, state details, history, previews, metadata) and an
-// upload form that goes through the project's HTTP upload endpoint.
+// upload form that signs in to the stage's user pool and goes through the project's HTTP upload
+// endpoint with the ID token, as any client of the deployed API does.
 "use strict";
 
 const app = document.getElementById("app");
@@ -24,6 +25,7 @@ const MIN_GRAPH_SCALE = 0.8;
 const SHARED_EXIT_SOURCES = 3;
 let stack = null;
 let timer = null;
+const signedIn = new Map(); // username -> { token, sub, until } while the ID token is valid
 let renderCount = 0;
 
 // Tighter than Mermaid's defaults: the drawing fits a laptop's width with labels near full size.
@@ -67,10 +69,10 @@ async function showList() {
   const resultFilter = el("select", { id: "result-filter", "aria-label": "Filter by result", onchange: refresh },
     el("option", { value: "" }, "all results"), ...RESULTS.map((r) => el("option", { value: r }, r)));
   const file = el("input", { type: "file", id: "upload-file", accept: "image/jpeg,image/*", required: true });
-  const user = el("input", { type: "text", id: "upload-user", value: "console", pattern: "[A-Za-z0-9_\\-]{1,64}", size: 12 });
+  const user = el("input", { type: "text", id: "upload-user", value: "console", required: true, pattern: "[^\\s]{1,128}", size: 12, autocomplete: "username" });
   const message = el("span", { id: "upload-message", role: "status" });
   const form = el("form", { id: "upload-form", onsubmit: (event) => upload(event, file, user, message) },
-    el("label", {}, "Photo", file), el("label", {}, "User id", user), el("button", { type: "submit" }, "Upload"), message);
+    el("label", {}, "Photo", file), el("label", {}, "Sign in as", user), el("button", { type: "submit" }, "Upload"), message);
   const body = el("tbody", { id: "executions" });
   app.replaceChildren(
     el("div", { class: "toolbar" }, el("label", {}, "Result", resultFilter), el("label", {}, "Status", filter), form),
@@ -96,18 +98,37 @@ async function showList() {
   refresh();
 }
 
+// A user of the local user pool and an ID token (the console's local sign-in route creates the
+// user if needed); reused until a minute before it expires.
+async function signIn(username) {
+  const known = signedIn.get(username);
+  if (known && known.until > Date.now()) return known;
+  const response = await fetch("/_console/api/token", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username }),
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(`Sign-in failed: ${answer.error}`);
+  const session = { token: answer.token, sub: answer.sub, until: Date.now() + (answer.expiresIn - 60) * 1000 };
+  signedIn.set(username, session);
+  return session;
+}
+
 async function upload(event, file, user, message) {
   event.preventDefault();
   const photo = file.files[0];
   if (!photo) return;
-  message.textContent = "Uploading…";
+  message.className = "";
+  let session;
+  try { session = await signIn(user.value); }
+  catch (error) { message.textContent = error.message; message.className = "error"; return; }
+  message.textContent = `Signed in as ${user.value}; uploading…`;
   const response = await fetch(stack.uploadUrl, {
     method: "POST", body: photo,
-    headers: { "Content-Type": photo.type || "image/jpeg", "X-User-Id": user.value, "X-Filename": photo.name },
+    headers: { "Content-Type": photo.type || "image/jpeg", Authorization: session.token, "X-Filename": photo.name },
   });
   const result = await response.json();
-  if (!response.ok) { message.textContent = `Rejected (${response.status}): ${result.error}`; message.className = "error"; return; }
-  message.textContent = `Stored as ${result.key}; waiting for its execution…`;
+  if (!response.ok) { message.textContent = `Rejected (${response.status}): ${result.error || result.message}`; message.className = "error"; return; }
+  message.textContent = `Stored as ${result.key} (signed in as ${user.value}); waiting for its execution…`;
   for (let tries = 0; tries < 60; tries++) {
     const found = (await api("executions")).find((e) => e.key === result.key);
     if (found) { location.hash = `#/execution/${encodeURIComponent(found.arn)}`; return; }

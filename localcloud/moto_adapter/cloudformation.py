@@ -14,7 +14,7 @@
    Test: test_a_deployed_stack_has_its_outputs.
 
 `extend_create` is how the other service modules adapt a resource that moto creates from a
-template.
+template, and `register` how they add a resource type that moto's CloudFormation skips.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 from moto.cloudformation import parsing as cfn_parsing
 from moto.cloudformation.models import ChangeSet, CloudFormationBackend
+from moto.core.common_models import CloudFormationModel
 
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 
@@ -84,3 +85,12 @@ def extend_create(
         return resource
 
     model.create_from_cloudformation_json = classmethod(create)
+
+
+def register(*models: type[CloudFormationModel]) -> None:
+    """Makes moto's CloudFormation create resources of the types `models` stand for, instead of
+    skipping them (its map of supported types is built once, from the CloudFormationModel
+    subclasses it imports, so it is extended in place)."""
+    for model in models:
+        cfn_parsing.get_model_map()[model.cloudformation_type()] = model
+        cfn_parsing.get_name_type_map()[model.cloudformation_type()] = model.cloudformation_name_type()

@@ -1,0 +1,43 @@
+"""Calling the deployed REST API as a client does: signed in to the stage's user pool (the
+local sign-in of localcloud/signin.py), or not."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from localcloud.signin import SignedIn, sign_in
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+def upload_url(cloud, stack, query: str = "") -> str:
+    stage = stack.name.rsplit("-", 1)[1]
+    return f"{cloud.endpoint}/_api/{stage}/upload{query}"
+
+
+def post(cloud, stack, body: bytes, headers: dict[str, str], query: str = "") -> Answer:
+    request = urllib.request.Request(upload_url(cloud, stack, query), data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request) as response:
+            return Answer(response.status, json.loads(response.read()), dict(response.headers))
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, json.loads(error.read()), dict(error.headers))
+
+
+def user(cloud, stack, username: str) -> SignedIn:
+    """`username` in the stage's user pool (created if needed), signed in."""
+    return sign_in(cloud.client_environment(), stack.outputs, username)
+
+
+def as_user(signed_in: SignedIn, **headers: str) -> dict[str, str]:
+    """Request headers of a signed-in client: the ID token in Authorization, as is."""
+    return {"Authorization": signed_in.id_token, **{k.replace("_", "-"): v for k, v in headers.items()}}
