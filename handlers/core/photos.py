@@ -50,8 +50,7 @@ def find(
 ) -> Found:
     """The uploader's own exact copy (a consistent read: a photo recorded a moment ago
     counts), then another user's (all-users scope), then near duplicates through the k+1
-    band partitions of the index. Reads k+3 small items or partitions at most, whatever the
-    size of the library."""
+    band partitions of the index. At most k+4 requests, whatever the size of the library."""
     own = aws.get_item(photos_table, key(user_id, content_hash), consistent=True)
     if own:
         return Found(own_exact=Photo(user_id, content_hash, own.get("sourceKey")))
@@ -70,10 +69,12 @@ def find(
             distance = images.hamming_distance(item["perceptualHash"], perceptual_hash)
             if distance <= policy.distance and (other_user, photo_id) != (user_id, content_hash):
                 candidates[item[MEMBER]] = Near(Photo(other_user, photo_id), distance)
-    near = sorted(candidates.values(), key=lambda n: (n.photo.user_id != user_id, n.distance, n.photo.photo_id))
-    if near and near[0].photo.user_id == user_id:  # the one a notice or a flag names: read its upload key
-        recorded = aws.get_item(photos_table, key(user_id, near[0].photo.photo_id)) or {}
-        near[0] = Near(Photo(user_id, near[0].photo.photo_id, recorded.get("sourceKey")), near[0].distance)
+    near = sorted(candidates.values(), key=lambda n: (n.distance, n.photo.user_id, n.photo.photo_id))
+    named = uniqueness.closest(near, user_id)
+    if named and named.photo.user_id == user_id:  # a notice or a flag names it: read its upload key
+        recorded = aws.get_item(photos_table, key(user_id, named.photo.photo_id)) or {}
+        found = Photo(user_id, named.photo.photo_id, recorded.get("sourceKey"))
+        near = [Near(found, n.distance) if n is named else n for n in near]
     return Found(near=near)
 
 
