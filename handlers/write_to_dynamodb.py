@@ -1,5 +1,4 @@
-"""WriteToDynamoDb: the photo's metadata, tying the uploader to the photo and its outputs,
-written with its uniqueness index entries (all or nothing)."""
+"""WriteToDynamoDb: the photo's metadata, tying the uploader to the photo and its outputs."""
 
 from typing import Any
 
@@ -14,9 +13,6 @@ from .core.workflow import SourceObject
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source = SourceObject.from_state(event)
     item = photos.new_item(source, event)
-    index = (event.get("results", {}).get("uniqueness") or {}).get("index")
-    if not index:
-        raise ValueError("state input has no results.uniqueness.index (CheckForDuplicate's index entries)")
-    photos.record(config.photos_table(), config.uniqueness_table(), item, index)
+    photos.record(config.photos_table(), item)
     logger.info("photo recorded", extra={"photoId": item[photos.KEY], "key": source.key})
-    return {"photoId": item[photos.KEY], "userId": item[photos.USER], "uploadedAt": item["uploadedAt"]}
+    return {"photoId": item[photos.KEY], "userId": item["userId"], "uploadedAt": item["uploadedAt"]}
