@@ -29,6 +29,7 @@ import time
 import uuid
 import zipfile
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,11 +44,13 @@ _INHERITED = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
 
 @dataclass
 class Invocation:
-    """What one invocation returned: the payload text, whether it is an error, its logs."""
+    """What one invocation returned: the payload text, whether it is an error, its logs, and
+    how long it ran (milliseconds, wall clock, as Lambda's Duration)."""
 
     payload: str
     errored: bool
     logs: str
+    duration_ms: float = 0.0
 
 
 @dataclass
@@ -165,6 +168,11 @@ class LambdaRuntime:
         self._lock = threading.Lock()
         self._active = 0
         self._async = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda-async")
+        self._observers: list[Callable[[Any, Invocation], None]] = []
+
+    def observe(self, observer: Callable[[Any, Invocation], None]) -> None:
+        """Calls `observer(function, invocation)` after every invocation (metrics, reports)."""
+        self._observers.append(observer)
 
     # -- invoking ---------------------------------------------------------------------
     def invoke(self, function: Any, event: Any) -> Invocation:
@@ -174,6 +182,7 @@ class LambdaRuntime:
             self.stats.invocations[name] += 1
             self._active += 1
             self.stats.peak_concurrency = max(self.stats.peak_concurrency, self._active)
+        started = time.perf_counter()
         try:
             fault = self._take_fault(name)
             if fault:
@@ -192,8 +201,11 @@ class LambdaRuntime:
         finally:
             with self._lock:
                 self._active -= 1
+        result.duration_ms = (time.perf_counter() - started) * 1000
         if self.iam is None or self.iam.may_write_logs(function):
             function.save_logs(result.logs or "(no output)")
+        for observer in self._observers:
+            observer(function, result)
         return result
 
     def invoke_async(self, function: Any, event: Any, retries: int = 2) -> None:

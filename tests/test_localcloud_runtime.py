@@ -93,3 +93,13 @@ def test_concurrent_invocations_get_their_own_workers(runtime, tmp_path):
             json.loads(r.payload)["pid"] for r in pool.map(lambda _: runtime.invoke(function, {"sleep": 0.5}), range(3))
         }
     assert len(pids) == 3 and runtime.stats.peak_concurrency == 3
+
+
+def test_observers_see_every_invocation_with_its_duration(runtime, tmp_path):
+    function = fake_function(tmp_path)
+    seen = []
+    runtime.observe(lambda fn, invocation: seen.append((fn.function_name, invocation.errored, invocation.duration_ms)))
+    runtime.invoke(function, {"sleep": 0.2})
+    runtime.invoke(function, {"fail": True})
+    assert [(name, errored) for name, errored, _ in seen] == [("probe", False), ("probe", True)]
+    assert seen[0][2] >= 200

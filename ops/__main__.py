@@ -1,0 +1,39 @@
+"""python -m ops COMMAND --stage STAGE [--region REGION] ...: operator commands against a
+deployed stage (on AWS, or a local cloud when AWS_ENDPOINT_URL points at one)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import sys
+
+from .stage import Stage
+
+# Each command is a module of this package with HELP (one line), add_arguments(parser) and
+# run(args, stage) -> exit status.
+COMMANDS: tuple[str, ...] = ()
+
+
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(prog="python -m ops", description=__doc__)
+    commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"{__package__}.{name}")
+        sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
+        sub.add_argument("--stage", default="dev", help="the stage to work on (default: dev)")
+        sub.add_argument("--region", help="its region (default: the AWS CLI's default region)")
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return main_parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        return args.run(args, Stage(args.stage, args.region))
+    return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
