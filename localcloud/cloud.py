@@ -18,7 +18,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from . import apigw, console, moto_adapter
+from .alarms import AlarmEvaluator
 from .iam import Iam
+from .metrics import Metrics
 from .runtime import LambdaRuntime
 
 DEFAULT_ACCOUNT = "123456789012"
@@ -33,6 +35,7 @@ class LocalCloud:
         retry_scale: float = 1.0,
         max_workers_per_function: int = 4,
         enforce_iam: bool | None = None,
+        alarm_interval: float = 60.0,
     ) -> None:
         self.host, self.port = host, port
         self._temp = None if state_dir else tempfile.TemporaryDirectory(prefix="localcloud-")
@@ -42,6 +45,9 @@ class LocalCloud:
         # Functions and the state machine call AWS as their deployed roles (localcloud/iam);
         # on unless LOCALCLOUD_IAM=off.
         self.iam = Iam(enforce_iam)
+        # What CloudWatch adds: the services' metrics, and alarms evaluated every `alarm_interval` s.
+        self.metrics = Metrics()
+        self.alarms = AlarmEvaluator(self.metrics, interval=alarm_interval)
         self.runtime: LambdaRuntime | None = None
         self.console: console.Console | None = None
         self._server: BaseWSGIServer | None = None
@@ -75,12 +81,17 @@ class LocalCloud:
         os.environ["MOTO_PORT"] = str(self.port)
         self.runtime = LambdaRuntime(self.state_dir, self.endpoint, self.max_workers, self.iam)
         moto_adapter.install(self.runtime, self.clock)
+        self.metrics.attach(self.runtime)
+        moto_adapter.stepfunctions.observe_executions(self.metrics.execution_event)
+        self.alarms.attach()
+        self.alarms.start()
         self.console = console.Console(self.client_environment())
         self._thread = threading.Thread(target=self._server.serve_forever, name="localcloud", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self.alarms.stop()
         if self._server:
             self._server.shutdown()
             self._server.server_close()
@@ -140,6 +151,10 @@ class LocalCloud:
         if route == "faults" and request.method == "DELETE":
             self.runtime.clear_faults()
             return _json({"cleared": True})
+        if route == "alarms" and request.method == "POST":
+            # "Evaluate now" (optionally as at `at`, epoch seconds): the tests' alarm clock.
+            at = (request.get_json(silent=True) or {}).get("at")
+            return _json({"changes": self.alarms.evaluate(float(at) if at is not None else None)})
         if route == "retries":
             return _json({"waits": self.clock.take()})
         if route == "stats":

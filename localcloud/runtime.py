@@ -51,6 +51,9 @@ class Invocation:
     errored: bool
     logs: str
     duration_ms: float = 0.0
+    # Refused before running: the function was at its reserved concurrency (Lambda answers
+    # TooManyRequestsException and counts the request in Throttles, not in Invocations).
+    throttled: bool = False
 
 
 @dataclass
@@ -169,6 +172,7 @@ class LambdaRuntime:
         self._active = 0
         self._async = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda-async")
         self._observers: list[Callable[[Any, Invocation], None]] = []
+        self._running: dict[str, int] = defaultdict(int)  # invocations in flight per function
 
     def observe(self, observer: Callable[[Any, Invocation], None]) -> None:
         """Calls `observer(function, invocation)` after every invocation (metrics, reports)."""
@@ -176,8 +180,11 @@ class LambdaRuntime:
 
     # -- invoking ---------------------------------------------------------------------
     def invoke(self, function: Any, event: Any) -> Invocation:
-        """Runs one invocation of a moto LambdaFunction synchronously."""
+        """Runs one invocation of a moto LambdaFunction synchronously; over the function's
+        reserved concurrency it is refused at once (`throttled`), as Lambda does."""
         name = function.function_name
+        if not self._admit(function):
+            return self._throttle(function)
         with self._lock:
             self.stats.invocations[name] += 1
             self._active += 1
@@ -201,9 +208,24 @@ class LambdaRuntime:
         finally:
             with self._lock:
                 self._active -= 1
+                self._running[name] -= 1
         result.duration_ms = (time.perf_counter() - started) * 1000
         if self.iam is None or self.iam.may_write_logs(function):
             function.save_logs(result.logs or "(no output)")
+        for observer in self._observers:
+            observer(function, result)
+        return result
+
+    def _admit(self, function: Any) -> bool:
+        reserved = getattr(function, "reserved_concurrency", None)
+        with self._lock:
+            if reserved not in (None, "") and self._running[function.function_name] >= int(reserved):
+                return False
+            self._running[function.function_name] += 1
+            return True
+
+    def _throttle(self, function: Any) -> Invocation:
+        result = Invocation(_error("TooManyRequestsException", "Rate Exceeded."), True, "", throttled=True)
         for observer in self._observers:
             observer(function, result)
         return result
@@ -214,9 +236,15 @@ class LambdaRuntime:
         waits about one and then two minutes)."""
 
         def run() -> None:
-            for _ in range(retries + 1):
-                if not self.invoke(function, event).errored:
+            attempts = 0
+            while attempts <= retries:
+                result = self.invoke(function, event)
+                if result.throttled:  # Lambda keeps a throttled event queued and tries it again later
+                    time.sleep(0.5)
+                    continue
+                if not result.errored:
                     return
+                attempts += 1
 
         self._async.submit(run)
 

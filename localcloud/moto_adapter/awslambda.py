@@ -9,12 +9,18 @@
    for every error a Python function raises or the runtime hits (timeouts, crashes), which
    is what clients such as Step Functions' Lambda integration look at.
    Test: test_invoke_runs_the_deployed_code.
+3. moto ignores a function's reserved concurrency (PutFunctionConcurrency, or the template's
+   ReservedConcurrentExecutions): it never throttles. The local runtime refuses an invocation
+   over it, and Invoke answers 429 TooManyRequestsException, as Lambda does (a Step Functions
+   Task sees `Lambda.TooManyRequestsException`; S3's asynchronous events stay queued).
+   Test: test_a_function_is_throttled_over_its_reserved_concurrency (tests/test_alarms.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaFunction
 
 from ..runtime import LambdaRuntime
@@ -30,6 +36,8 @@ def install() -> None:
     def invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
         self.logs_backend.ensure_log_group(self.logs_group_name)
         result = _runtime[0].invoke(self, event if event is not None else {})
+        if result.throttled:
+            raise TooManyRequests()
         return result.payload, result.errored, result.logs
 
     LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
@@ -43,6 +51,13 @@ def install() -> None:
         return answer
 
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+
+class TooManyRequests(LambdaClientError):
+    code = 429
+
+    def __init__(self) -> None:
+        super().__init__("TooManyRequestsException", "Rate Exceeded.")
 
 
 def invoke_async(account_id: str, region: str, function_arn: str, event: Any) -> None:

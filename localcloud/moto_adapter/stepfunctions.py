@@ -23,9 +23,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +40,10 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
+
+LOG = logging.getLogger(__name__)
 
 # Where the interpreter creates its service clients (each module imported the function by name).
 _CLIENT_MODULES = [
@@ -84,6 +89,21 @@ class _ClockModule:
 
 _time = _ClockModule()
 _iam: list[Any] = [None]
+_execution_listener: list[Callable[[str, Any], None]] = []
+
+
+def observe_executions(listener: Callable[[str, Any], None]) -> None:
+    """`listener(event, execution)` as executions start ("started"), are redriven ("redriven")
+    and end ("ended"): the running local cloud's metrics (one listener)."""
+    _execution_listener[:] = [listener]
+
+
+def _tell(event: str, execution: Any) -> None:
+    for listener in list(_execution_listener):
+        try:
+            listener(event, execution)
+        except Exception:  # metrics must never break an execution
+            LOG.exception("execution listener failed")
 
 
 def use(clock: RetryClock, iam: Any = None) -> None:
@@ -136,6 +156,16 @@ def install() -> None:
             details = failure.event_details["lambdaFunctionFailedEventDetails"]
             details["error"], details["cause"] = "Lambda.AWSLambdaException", cause
             failure.error_name = CustomErrorName("Lambda.AWSLambdaException")
+        if isinstance(ex, ClientError) and ex.response["Error"].get("Code") == "TooManyRequestsException":
+            error = ex.response["Error"]
+            request = ex.response["ResponseMetadata"].get("RequestId", "")
+            cause = (
+                f"{error.get('Message', '')} (Service: AWSLambda; Status Code: 429; Error Code: "
+                f"TooManyRequestsException; Request ID: {request}; Proxy: null)"
+            )
+            details = failure.event_details["lambdaFunctionFailedEventDetails"]
+            details["error"], details["cause"] = "Lambda.TooManyRequestsException", cause
+            failure.error_name = CustomErrorName("Lambda.TooManyRequestsException")
         return failure
 
     StateTaskLambda._from_error = lambda_task_error  # type: ignore[method-assign]
@@ -145,6 +175,18 @@ def install() -> None:
     def start_execution(
         self: StepFunctionsParserBackend, state_machine_arn: str, name: Any = None, *rest: Any, **kw: Any
     ) -> Any:
-        return original_start(self, state_machine_arn, name or str(uuid.uuid4()), *rest, **kw)
+        known = {id(e) for m in self.state_machines for e in m.executions}
+        execution = original_start(self, state_machine_arn, name or str(uuid.uuid4()), *rest, **kw)
+        if id(execution) not in known:  # not an idempotent repeat of a running execution
+            _tell("started", execution)
+        return execution
 
     StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: BaseExecutionWorkerCommunication) -> None:
+        original_terminated(self)
+        _tell("ended", self.execution)
+
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
