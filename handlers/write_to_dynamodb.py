@@ -6,13 +6,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .core import config, photos
 from .core.observability import logger
-from .core.workflow import SourceObject
+from .core.workflow import SourceObject, regenerating
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source = SourceObject.from_state(event)
     item = photos.new_item(source, event)
-    photos.record(config.photos_table(), item)
+    if regenerating(event):  # a backfill made the outputs of a recorded photo again
+        photos.rerecord(config.photos_table(), item)
+    else:
+        photos.record(config.photos_table(), item)
     logger.info("photo recorded", extra={"photoId": item[photos.KEY], "key": source.key})
     return {"photoId": item[photos.KEY], "userId": item["userId"], "uploadedAt": item["uploadedAt"]}

@@ -145,7 +145,11 @@ class LocalCloud:
         if route == "faults" and request.method == "POST":
             fault = request.get_json()
             self.runtime.inject_fault(
-                fault["function"], fault["error"], fault.get("message", "injected"), int(fault.get("times", 1))
+                fault["function"],
+                fault["error"],
+                fault.get("message", "injected"),
+                int(fault.get("times", 1)),
+                fault.get("match"),
             )
             return _json({"injected": fault})
         if route == "faults" and request.method == "DELETE":

@@ -58,11 +58,13 @@ class Invocation:
 
 @dataclass
 class Fault:
-    """An injected failure: the next `times` invocations of a function fail with `error`."""
+    """An injected failure: the next `times` invocations of a function fail with `error` (only
+    those whose event contains `match`, when given: a fault for one object)."""
 
     error: str
     message: str
     times: int
+    match: str | None = None
 
 
 @dataclass
@@ -146,12 +148,16 @@ class FunctionPool:
     def release(self, worker: Worker | None) -> None:
         with self.condition:
             self.running -= 1
-            if worker is not None and worker.alive:
+            if worker is not None and worker.alive and getattr(self, "retired", False):
+                worker.stop()
+            elif worker is not None and worker.alive:
                 self.idle.append(worker)
             self.condition.notify()
 
     def stop(self) -> None:
+        """Stops the idle workers; busy ones stop when they are released."""
         with self.condition:
+            self.retired = True
             for worker in self.idle:
                 worker.stop()
             self.idle.clear()
@@ -165,8 +171,8 @@ class LambdaRuntime:
         self.code_root = state_dir / "functions"
         self.endpoint = endpoint
         self.max_workers = max_workers_per_function
-        self.pools: dict[tuple[str, str], FunctionPool] = {}
-        self.faults: dict[str, Fault] = {}
+        self.pools: dict[tuple[str, ...], FunctionPool] = {}
+        self.faults: dict[str, list[Fault]] = {}
         self.stats = Stats()
         self._lock = threading.Lock()
         self._active = 0
@@ -191,7 +197,7 @@ class LambdaRuntime:
             self.stats.peak_concurrency = max(self.stats.peak_concurrency, self._active)
         started = time.perf_counter()
         try:
-            fault = self._take_fault(name)
+            fault = self._take_fault(name, event)
             if fault:
                 message = f"{fault.message} (fault injected by localcloud)"
                 result = Invocation(_error(fault.error, message), True, f"[ERROR] {fault.error}: {message}\n")
@@ -249,28 +255,35 @@ class LambdaRuntime:
         self._async.submit(run)
 
     # -- faults -----------------------------------------------------------------------
-    def inject_fault(self, function_name: str, error: str, message: str, times: int) -> None:
+    def inject_fault(self, function_name: str, error: str, message: str, times: int, match: str | None = None) -> None:
+        """A fault without `match` replaces the function's faults; one with `match` adds to them."""
         with self._lock:
-            self.faults[function_name] = Fault(error, message, times)
+            fault = Fault(error, message, times, match)
+            self.faults[function_name] = [*self.faults.get(function_name, []), fault] if match else [fault]
 
     def clear_faults(self) -> None:
         with self._lock:
             self.faults.clear()
 
-    def _take_fault(self, function_name: str) -> Fault | None:
+    def _take_fault(self, function_name: str, event: Any) -> Fault | None:
+        text = json.dumps(event) if any(f.match for f in self.faults.get(function_name, [])) else ""
         with self._lock:
-            fault = self.faults.get(function_name)
-            if not fault or fault.times == 0:
-                return None
-            fault.times -= 1
-            return fault
+            for fault in self.faults.get(function_name, []):
+                if fault.times > 0 and (fault.match is None or fault.match in text):
+                    fault.times -= 1
+                    return fault
+            return None
 
     # -- workers ----------------------------------------------------------------------
     def _pool(self, function: Any) -> FunctionPool:
-        key = (function.function_arn, function.code_sha_256)
+        # A new configuration (UpdateFunctionConfiguration's environment) starts new workers, as on Lambda.
+        settings = json.dumps(function.environment_vars, sort_keys=True)
+        key = (function.function_arn, function.code_sha_256, settings)
         with self._lock:
             pool = self.pools.get(key)
             if pool is None:
+                for other in [k for k in self.pools if k[0] == function.function_arn]:
+                    self.pools.pop(other).stop()
                 code_dir = self._unpack(function)
                 pool = FunctionPool(code_dir, function.handler, self._environment(function), self.max_workers)
                 self.pools[key] = pool

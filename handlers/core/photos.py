@@ -96,6 +96,21 @@ def record(table: str, item: dict[str, Any]) -> None:
     aws.put_new_item(table, {k: v for k, v in item.items() if v is not None}, KEY)
 
 
+# Kept as first recorded when a backfill makes a photo's outputs again: who, when, from where.
+_FIRST_RECORDED = ("userId", "uploadedAt", "sourceKey", "sourceBytes")
+
+
+def rerecord(table: str, item: dict[str, Any]) -> None:
+    """Records a photo whose outputs were made again (a regenerating backfill): the outputs and
+    what was read from the file replace the old values (fields now absent are removed), the
+    upload's own fields stay as first recorded (or are set, for a photo that had no record)."""
+    replaced = {k: v for k, v in item.items() if k != KEY and k not in _FIRST_RECORDED and v is not None}
+    replaced["regeneratedAt"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+    first = {k: item[k] for k in _FIRST_RECORDED if item.get(k) is not None}
+    gone = [k for k, v in item.items() if v is None and k not in _FIRST_RECORDED]
+    aws.update_item(table, {KEY: item[KEY]}, replaced, first, gone)
+
+
 def recorded_keys(table: str, photo_id: str) -> set[str]:
     """Output keys that a recorded photo refers to (which must never be discarded)."""
     item = aws.get_item(table, {KEY: photo_id}) or {}
