@@ -11,7 +11,7 @@ from typing import Any
 from .stage import Stage
 
 # Outputs naming the stage's state machines, and what an operator calls them.
-STATE_MACHINES = {"image workflow": "ImageWorkflowArn", "backfill": "BackfillWorkflowArn"}
+STATE_MACHINES = {"workflow": "ImageWorkflowArn", "backfill": "BackfillWorkflowArn"}
 UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
 _RELATIVE = re.compile(r"^(\d+)\s*([mhd])$")
 
@@ -45,16 +45,24 @@ def unsuccessful(stage: Stage, machine_arn: str, since: datetime) -> Iterator[di
                     yield execution
 
 
-def stopped_at(stage: Stage, execution_arn: str) -> tuple[str | None, str | None]:
-    """(the last state entered, its type) before the execution stopped."""
+def stopped_at(stage: Stage, execution_arn: str) -> tuple[str | None, str | None, str | None]:
+    """Where the execution stopped: (its top-level state, the last state entered at any depth,
+    that state's type), from its history and its state machine's definition."""
     sfn = stage.client("stepfunctions")
+    definition = json.loads(sfn.describe_state_machine_for_execution(executionArn=execution_arn)["definition"])
+    top = set(definition.get("States", {}))
     pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
-    events = [event for page in pages for event in page["events"]]
-    for event in reversed(events):
-        details = event.get("stateEnteredEventDetails")
-        if details:
-            return details["name"], event["type"].removesuffix("StateEntered")
-    return None, None
+    entered = [
+        (event["stateEnteredEventDetails"]["name"], event["type"].removesuffix("StateEntered"))
+        for page in pages
+        for event in page["events"]
+        if event.get("stateEnteredEventDetails")
+    ]
+    if not entered:
+        return None, None, None
+    last, kind = entered[-1]
+    outer = next((name for name, _ in reversed(entered) if name in top), None)
+    return outer, last, kind
 
 
 def output_of(described: dict[str, Any]) -> dict[str, Any]:

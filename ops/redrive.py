@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from . import executions
 from .stage import Stage
-from .text import fit, middle, wrap
+from .text import WIDTH, fit, middle, wrap
 
 HELP = "redrive failed, timed-out and aborted executions from where they stopped"
 REDRIVABLE_DAYS = 14
@@ -128,16 +128,21 @@ def _judge(stage: Stage, candidate: Candidate) -> None:
     if stop and datetime.now(UTC) - stop > timedelta(days=REDRIVABLE_DAYS):  # (for APIs without redriveStatus)
         candidate.verdict = "Execution redrivable period exceeded"
         return
-    candidate.state, kind = executions.stopped_at(stage, candidate.arn)
+    candidate.state, last, kind = executions.stopped_at(stage, candidate.arn)
     if kind == "Fail" and candidate.status == "FAILED":
-        candidate.verdict = f"ended in its Fail state {candidate.state}: a redrive fails there again"
+        candidate.verdict = f"ended in its Fail state {last}: a redrive fails there again"
         return
     candidate.verdict = "redrive"
 
 
 def _line(what: str, candidate: Candidate, detail: str) -> None:
-    name = middle(candidate.name, 44)
-    print(fit(f"{what:<13} {candidate.machine:<14} {name:<44} {detail}"))
+    """`what machine name  detail`, the detail on the next line when it does not fit."""
+    head = f"{what:<13} {candidate.machine:<8} {middle(candidate.name, 48)}"
+    if len(head) + 2 + len(detail) <= WIDTH:
+        print(f"{head}  {detail}")
+    else:
+        print(head)
+        print(wrap(f"    {detail}", indent="    "))
 
 
 def _wait(stage: Stage, redriven: list[Candidate], timeout: float) -> dict[str, str]:

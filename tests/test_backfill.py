@@ -210,7 +210,7 @@ def test_a_backfill_over_its_tolerance_fails_and_a_redrive_processes_only_the_fa
     children = count_executions(stack.outputs["ImageWorkflowArn"])
     code, lines = run_ops(capsys, "redrive", "--execution", arn)
     assert code == 0, lines
-    assert lines[0].startswith("redriven      backfill") and lines[0].endswith("from FromListing")
+    assert lines[0].startswith("redriven      backfill import-") and lines[0].endswith("  from FromListing")
     assert lines[-1] == "redriven 1 of 1: 1 succeeded, 0 failed again, 0 skipped"
     assert (
         count_executions(stack.outputs["ImageWorkflowArn"]) - children == 3

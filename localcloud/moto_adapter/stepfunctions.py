@@ -61,6 +61,10 @@
    test_an_express_execution_cannot_be_redriven.
    As on AWS, an execution that ended in a Fail state (after a Catch) fails there again when
    redriven: the Fail state is the state that failed.
+   StopExecution left the execution RUNNING until its current state ended (for ever, when a
+   Parallel state was starting its branches); it is ABORTED at once, as on AWS, and a redrive
+   of it is not undone when the stopped attempt's last state ends.
+   Test: test_an_aborted_execution_goes_on_from_the_state_it_was_in (tests/test_redrive.py).
 10. Executions publish what the local cloud's metrics need (`observe_executions`: started,
    redriven, ended); localcloud/metrics.py turns them into AWS/States metrics.
    Test: test_a_failed_execution_sets_off_the_workflow_alarm (tests/test_alarms.py).
@@ -142,6 +146,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import (
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -291,6 +296,9 @@ def install() -> None:
     original_terminated = BaseExecutionWorkerCommunication.terminated
 
     def terminated(self: BaseExecutionWorkerCommunication) -> None:
+        worker = self.execution.exec_worker
+        if worker is not None and getattr(worker, "_execution_communication", self) is not self:
+            return  # an attempt that a redrive has replaced (it was stopped): the execution is not its any more
         original_terminated(self)
         progress = _progress.get(self.execution.execution_arn)
         if progress is not None and self.execution.status == "SUCCEEDED":  # never redriven again
@@ -790,6 +798,19 @@ def _redrive_fields(execution: Any, detailed: bool) -> dict[str, Any]:
 
 def _install_redrive() -> None:
     StepFunctionsParserBackend.redrive_execution = redrive_execution  # type: ignore[attr-defined]
+
+    original_stop = ParserExecution.stop
+
+    def stop(self: ParserExecution, stop_date: datetime, error: str | None, cause: str | None) -> None:
+        """StopExecution: ABORTED at once, as on AWS (moto waited for the running state to end,
+        and never ended if a Parallel state was starting its branches)."""
+        original_stop(self, stop_date, error, cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date if stop_date.tzinfo else stop_date.replace(tzinfo=UTC)
+            self.error, self.cause = error or None, cause or None
+
+    ParserExecution.stop = stop  # type: ignore[method-assign]
 
     def redrive_response(self: StepFunctionResponse) -> ActionResult:
         date = self.stepfunction_backend.redrive_execution(
