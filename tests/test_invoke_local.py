@@ -29,9 +29,11 @@ FUNCTIONS = [
     (
         "stageBackfillItem",
         "backfill-item.json",
-        lambda r: r["s3"]["object"]["key"].startswith("backfill/staged/import-example/")
-        and r["s3"]["object"]["key"].endswith("/demo/chelsea.jpg")
-        and r["backfill"]["mode"] == "import",
+        lambda r: (
+            r["s3"]["object"]["key"].startswith("backfill/staged/import-example/")
+            and r["s3"]["object"]["key"].endswith("/demo/chelsea.jpg")
+            and r["backfill"]["mode"] == "import"
+        ),
     ),
     ("deleteFile", "s3-put-jpeg.json", lambda r: r["key"] == "uploads/demo/chelsea.jpg"),
 ]
