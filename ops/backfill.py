@@ -166,13 +166,12 @@ def _report(stage: Stage, described: dict[str, Any]) -> int:
     succeeded, failed = entries("SUCCEEDED"), entries("FAILED")
     kinds = Counter(_result(json.loads(e.get("Output") or "{}")) for e in succeeded)
     outcome = "finished" if described["status"] == "SUCCEEDED" else f"{described['status'].lower()}"
-    print(
-        fit(
-            f"backfill {outcome}: {len(succeeded) + len(failed)} photos, "
-            + ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
-            + f", {len(failed)} failed"
-        )
-    )
+    total = len(succeeded) + len(failed)
+    counted = [f"{kinds[kind]} {kind}" for kind in ("processed", "rejected", "found duplicate", "other") if kinds[kind]]
+    if not kinds["processed"]:
+        counted.insert(0, "0 processed")
+    summary = ", ".join([f"{total} photo{'' if total == 1 else 's'}", *counted, f"{len(failed)} failed"])
+    print(fit(f"backfill {outcome}: {summary}"))
     if described["status"] != "SUCCEEDED":
         print(fit(f"  {described.get('error', '')}: {described.get('cause', '')}"))
     for entry in failed[:SHOWN_FAILURES]:
@@ -237,5 +236,5 @@ def _result(output: dict[str, Any]) -> str:
     if (results.get("fileType") or {}).get("accepted") is False:
         return "rejected"
     if (results.get("uniqueness") or {}).get("duplicate"):
-        return "duplicates"
+        return "found duplicate"
     return "other"

@@ -144,3 +144,5 @@ def test_commands_from_another_shell(make_up):
     assert "SUCCEEDED" in out  # list-executions
     assert "png/me/chelsea-" in out  # s3 ls
     assert "uploads/me/chelsea.jpg" in out  # the photos table
+    assert "backfill finished: 1 photo, 1 processed, 0 failed" in out  # ops backfill --regenerate
+    assert "nothing to redrive in stage local" in out or "dry run: " in out  # ops redrive --dry-run
