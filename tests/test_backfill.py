@@ -112,11 +112,11 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
     unique = uuid.uuid4().hex[:8]
     user = f"regen-{unique}"
     lambdas = boto3.client("lambda")
+    # Three different pictures (one user's near duplicates would not be processed).
+    sources = [("astronaut.jpg", 13), ("coffee.jpg", 29), ("rocket.jpg", 41)]
     uploads = {
-        pipeline.upload_prefix + f"{user}/photo{n}.jpg": pictures.jpeg_bytes(
-            pictures.photo("astronaut.jpg").rotate(13 + n)
-        )
-        for n in range(3)
+        pipeline.upload_prefix + f"{user}/photo{n}.jpg": pictures.jpeg_bytes(pictures.photo(name).rotate(angle))
+        for n, (name, angle) in enumerate(sources)
     }
     for key, data in uploads.items():
         s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=data)
