@@ -245,3 +245,47 @@ def test_the_user_pool_and_client_come_from_the_template(stack):
     client = idp.describe_user_pool_client(UserPoolId=pool["Id"], ClientId=stack.outputs["UserPoolClientId"])
     assert client["UserPoolClient"]["ClientName"] == f"{stack.name}-uploads"
     assert "ALLOW_USER_PASSWORD_AUTH" in client["UserPoolClient"]["ExplicitAuthFlows"]
+
+
+# -- DynamoDB ----------------------------------------------------------------------------------
+
+
+def test_a_table_query_reads_only_its_partition(cloud, monkeypatch):
+    from localcloud.moto_adapter import dynamodb
+
+    client = boto3.client("dynamodb")
+    table = f"partitions-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "p", "AttributeType": "S"},
+            {"AttributeName": "s", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "s", "KeyType": "RANGE"}],
+    )
+    items = [("wanted", f"{n:03d}") for n in range(30)] + [(f"other-{n}", "x") for n in range(60)]
+    for start in range(0, len(items), 25):
+        puts = [{"PutRequest": {"Item": {"p": {"S": p}, "s": {"S": s}}}} for p, s in items[start : start + 25]]
+        client.batch_write_item(RequestItems={table: puts})
+    looked_at: list[str] = []
+    every_item = dynamodb._every_item
+    monkeypatch.setattr(dynamodb, "_every_item", lambda t: looked_at.append(t.name) or every_item(t))
+
+    pages = client.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="p = :p AND s >= :from",
+        ExpressionAttributeValues={":p": {"S": "wanted"}, ":from": {"S": "005"}},
+        ScanIndexForward=False,
+        PaginationConfig={"PageSize": 7},
+    )
+    found = [item["s"]["S"] for page in pages for item in page["Items"]]
+    assert found == [f"{n:03d}" for n in range(29, 4, -1)]  # moto's order, range condition and paging
+    assert (
+        client.query(TableName=table, KeyConditionExpression="p = :p", ExpressionAttributeValues={":p": {"S": "none"}})[
+            "Items"
+        ]
+        == []
+    )
+    assert looked_at == []  # no other partition's item was looked at
+    assert len(client.scan(TableName=table)["Items"]) == 90 and looked_at == [table]  # a Scan still reads all
