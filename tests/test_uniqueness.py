@@ -4,6 +4,7 @@ cloud, for every setting that changes an outcome."""
 
 from __future__ import annotations
 
+import json
 import random
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from handlers.core import config, images, photos, uniqueness
 from handlers.core.errors import ConfigurationError, DuplicatePhoto
 from handlers.core.uniqueness import Found, Near, Photo, Policy, Upload
 from handlers.core.workflow import SourceObject
+from localcloud.deploy import PROJECT
 from tests import images as pictures
 
 # At the default distance (4 bits), measured on chelsea.jpg: bits apart from the photo.
@@ -162,6 +164,24 @@ def test_a_wrong_setting_is_named(monkeypatch, name, value, message):
         monkeypatch.setenv(variable, default)
     with pytest.raises(ConfigurationError, match=message):
         config.uniqueness_policy()
+
+
+def test_the_deployed_defaults_are_the_policys_defaults(as_function):
+    as_function("checkDuplicate")
+    assert config.uniqueness_policy() == Policy()
+
+
+@pytest.mark.parametrize("name", ["workflow-state.json", "after-process-file.json"])
+def test_the_sample_events_carry_what_check_for_duplicate_answers(name):
+    """`sls invoke local -p events/...` gives the later steps what CheckForDuplicate answers for
+    the sample photo, with the default settings, in a library that does not hold it yet."""
+    event = json.loads((PROJECT / "events" / name).read_text())
+    photo, source = PROJECT / "samples" / "chelsea.jpg", SourceObject.from_state(event)
+    content_hash, perceptual = images.content_hash(photo), images.perceptual_hash(photo, 10**8)
+    decided = uniqueness.decide(Policy(), Upload(source.bucket, source.key, event["userId"]), Found())
+    index = uniqueness.index_to_write(Policy(), event["userId"], content_hash, perceptual)
+    expected = {"contentHash": content_hash, "perceptualHash": perceptual, **decided, "index": index}
+    assert event["results"]["uniqueness"] == expected
 
 
 # --- the handlers, in-process, against the deployed tables ---------------------------------

@@ -85,13 +85,14 @@ def get_item(table: str, key: dict[str, Any], consistent: bool = False) -> dict[
 
 
 def query_partition(
-    table: str, partition: str, value: str, fields: list[str], limit: int
+    table: str, partition: str, value: str, fields: list[str], limit: int, consistent: bool = False
 ) -> tuple[list[dict[str, Any]], bool]:
-    """At most `limit` items of one partition of the table (one request, eventually
-    consistent): the read can never grow with the table. Returns them and whether the
+    """At most `limit` items of one partition of the table (one request; `consistent` as
+    for get_item): the read can never grow with the table. Returns them and whether the
     partition held more."""
     response = _client("dynamodb").query(
         TableName=table,
+        ConsistentRead=consistent,
         KeyConditionExpression="#p = :v",
         ExpressionAttributeNames={"#p": partition, **{f"#f{i}": f for i, f in enumerate(fields)}},
         ExpressionAttributeValues={":v": {"S": value}},

@@ -57,10 +57,13 @@ def find(
     if own:
         return Found(own_exact=Photo(user_id, content_hash, own.get("sourceKey")))
     if policy.scope == uniqueness.ALL_USERS_SCOPE:
-        claim_key = {ENTRY: uniqueness.claim_entry(content_hash), MEMBER: uniqueness.CLAIM_MEMBER}
-        claim = aws.get_item(index_table, claim_key, consistent=True)
-        if claim and claim[USER] != user_id:
-            return Found(other_exact=Photo(claim[USER], claim[KEY]))
+        # The claim's partition holds that one item: a Query of it costs what a GetItem would
+        # (one strongly consistent read unit), and the role needs no other action on the index.
+        claims, _ = aws.query_partition(
+            index_table, ENTRY, uniqueness.claim_entry(content_hash), [USER, KEY], 1, consistent=True
+        )
+        if claims and claims[0][USER] != user_id:
+            return Found(other_exact=Photo(claims[0][USER], claims[0][KEY]))
     candidates: dict[str, Near] = {}
     for entry in uniqueness.band_entries(policy, user_id, perceptual_hash):
         items, more = aws.query_partition(index_table, ENTRY, entry, [MEMBER, "perceptualHash"], BAND_READ_LIMIT)
@@ -142,5 +145,6 @@ def record(photos_table: str, index_table: str, item: dict[str, Any], index: dic
 
 def recorded_keys(table: str, user_id: str, photo_id: str) -> set[str]:
     """Output keys that a recorded photo refers to (which must never be discarded)."""
-    item = aws.get_item(table, key(user_id, photo_id)) or {}
+    # Strongly consistent: after a lost conditional write, the winner's item was written a moment ago.
+    item = aws.get_item(table, key(user_id, photo_id), consistent=True) or {}
     return {item[name] for name in ("originalKey", "pngKey", "thumbnailKey") if name in item}
