@@ -5,6 +5,14 @@
    the queried partition. The query is given that partition alone: results, order, Limit and
    paging are moto's own. (Queries on an index are left as they are.)
    Test: test_a_table_query_reads_only_its_partition.
+2. moto writes every attribute value of an answer through its generic, model-driven JSON
+   serializer, which looks up each of the ten members of an AttributeValue by name: ~0.5 ms
+   per item of a Query's answer on this kind of machine, so an answer of 15 small items took
+   ~10 ms longer than one of a single item, where DynamoDB's time hardly depends on a few KB.
+   A value already in DynamoDB's wire form with a scalar or string-set type (S, N, BOOL,
+   NULL, SS, NS) is copied as it is; maps and lists are still walked (their members then
+   take the short way), binary types take moto's way. The JSON is the same.
+   Test: test_attribute_values_of_every_type_come_back_as_written.
 """
 
 from __future__ import annotations
@@ -12,10 +20,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models.table import Table
 
 _partition = threading.local()  # the table and the items a running Query may see
 _every_item = Table.all_items
+_serialize_structure = BaseJSONSerializer._serialize_type_structure
+_DYNAMODB = frozenset({"dynamodb", "dynamodbstreams"})  # the services whose AttributeValue this is
+_WIRE_FORM = frozenset({"S", "N", "BOOL", "NULL", "SS", "NS"})  # JSON as moto holds them
 
 
 def install() -> None:
@@ -41,3 +53,19 @@ def install() -> None:
 
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
+
+    def serialize_structure(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if (
+            key
+            and shape.name == "AttributeValue"
+            and isinstance(value, dict)
+            and len(value) == 1
+            and self.operation_model.service_model.service_name in _DYNAMODB
+        ):
+            [(kind, data)] = value.items()
+            if kind in _WIRE_FORM:
+                self._default_serialize(serialized, {kind: data}, shape, key)
+                return
+        _serialize_structure(self, serialized, value, shape, key)
+
+    BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
