@@ -4,6 +4,7 @@ cloud, for every setting that changes an outcome."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import tempfile
@@ -139,6 +140,49 @@ def test_nothing_found_is_processed():
         False,
     )
     assert "similarTo" not in answer
+
+
+EVERY_POLICY = [
+    Policy(scope, own_exact, near, rejected_upload)
+    for scope, own_exact, near, rejected_upload in itertools.product(
+        uniqueness.SCOPES, uniqueness.OWN_EXACT_CHOICES, uniqueness.NEAR_CHOICES, uniqueness.REJECTED_UPLOAD_CHOICES
+    )
+]
+EVERY_FIND = {
+    "nothing": Found(),
+    "own exact": Found(own_exact=BOBS),
+    "other's exact": Found(other_exact=ANNS),
+    "own near": Found(near=[Near(BOBS, 2)]),
+    "other's near": Found(near=[Near(ANNS, 1)]),
+    "both near": Found(near=[Near(ANNS, 0), Near(BOBS, 4)]),
+}
+
+
+@pytest.mark.parametrize("policy", EVERY_POLICY, ids=lambda p: f"{p.scope},{p.own_exact},{p.near},{p.rejected_upload}")
+def test_no_setting_loses_a_distinct_photo_silently(policy):
+    """Every upload is processed (flagged when near), skipped as a byte-for-byte copy of the
+    user's own stored photo, or rejected with a notice that names only the user's own photo
+    and its upload kept or deleted as set; the defaults reject nothing."""
+    for case, found in EVERY_FIND.items():
+        if policy.scope == "user" and ("other" in case or "both" in case):
+            continue  # the user scope never finds another user's photo (photos.find)
+        answer = uniqueness.decide(policy, UPLOAD, found)
+        if not answer["duplicate"]:
+            assert answer["action"] == "process" and not answer["keepUpload"], case
+            assert ("similarTo" in answer) is bool(found.near), case
+            continue
+        if answer["action"] == "skip":  # its very bytes are stored already: nothing is lost
+            assert case == "own exact" and answer["notify"] is (policy.own_exact == "skip"), case
+            assert not answer["keepUpload"] and answer["ofKey"] == BOBS.source_key, case
+            continue
+        assert answer["action"] == "reject" and answer["notify"] is True, case
+        assert answer["keepUpload"] is (policy.rejected_upload == "keep"), case
+        assert policy.near == "reject" or (case == "other's exact" and policy.scope == "all-users"), case
+        message = answer["notice"]["message"]
+        assert message.startswith(UPLOAD.key) and ANNS.user_id not in message and ANNS.photo_id[:16] not in message
+        assert (BOBS.source_key in message) is (answer["owner"] == "self"), case
+    defaults = [uniqueness.decide(Policy(), UPLOAD, EVERY_FIND[case]) for case in ("nothing", "own exact", "own near")]
+    assert [answer["action"] for answer in defaults] == ["process", "skip", "process"]
 
 
 @pytest.mark.parametrize(
