@@ -1,14 +1,17 @@
-"""Uniqueness lookup benchmark: one user's library filled to 1,000 and then 100,000 photos in
-the local cloud's DynamoDB, and the read units and time of one CheckForDuplicate lookup at
-each size, with the ratio. Prints figures; asserts nothing.
+"""Uniqueness lookup benchmark: one user's library of 1,000 and of 100,000 photos in the local
+cloud's DynamoDB, and the read units and time of one CheckForDuplicate lookup at each size,
+with the ratio. Prints figures; asserts nothing.
 
     make bench-uniqueness   (or: .venv/bin/python -m bench.uniqueness [--sizes 1000,100000])
 
-The tables are created from serverless.yml's definitions; the library is written straight
-through boto3 batch writes (the photo items and index entries WriteToDynamoDb would write,
-built by the same functions), with random 64-bit perceptual hashes. A lookup is
-`photos.find`, as CheckForDuplicate calls it, for an upload 2 bits away from a photo of the
-library (a burst shot: the band partitions hold a match) and for one that matches nothing.
+Each size gets its own pair of tables, created from serverless.yml's definitions; the
+library is written straight through boto3 batch writes (the photo items and index entries
+WriteToDynamoDb would write, built by the same functions), with random 64-bit perceptual
+hashes, the larger library holding the smaller one's photos and more. A lookup is
+`photos.find`, as CheckForDuplicate calls it, for an upload 2 bits away from a photo both
+libraries hold (a burst shot: the band partitions hold a match) and for one that matches
+nothing. The same upload is looked up in every library in turn, in a rotating order, so
+that the load of a shared machine weighs on each size alike.
 
 Read units follow DynamoDB's rules from the bytes each request reads (moto reports a constant
 instead): a GetItem or a Query reads whole items, rounded up to 4 KB per request (at least
@@ -39,13 +42,18 @@ from localcloud.cloud import LocalCloud
 PROJECT = Path(__file__).resolve().parent.parent
 USER = "bench-user"
 UPLOAD_PREFIX = "uploads/"
-PHOTOS_TABLE, INDEX_TABLE = "bench-photos", "bench-uniqueness"
+INDEX_PREFIX = "bench-uniqueness-"
 
 
-def create_tables(client: Any) -> None:
+def tables(size: int) -> tuple[str, str]:
+    """The photos table and the uniqueness table of the library of `size` photos."""
+    return f"bench-photos-{size}", f"{INDEX_PREFIX}{size}"
+
+
+def create_tables(client: Any, size: int) -> None:
     """The photos and uniqueness tables as serverless.yml defines them (keys, indexes)."""
     resources = yaml.safe_load((PROJECT / "serverless.yml").read_text())["resources"]["Resources"]
-    for logical, name in (("PhotosTable", PHOTOS_TABLE), ("UniquenessTable", INDEX_TABLE)):
+    for logical, name in zip(("PhotosTable", "UniquenessTable"), tables(size), strict=True):
         properties = resources[logical]["Properties"]
         keep = ("BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
         client.create_table(TableName=name, **{k: v for k, v in properties.items() if k in keep})
@@ -91,15 +99,15 @@ def library_photo(rng: random.Random, number: int) -> tuple[dict[str, Any], list
     return item, entries
 
 
-def fill(client: Any, rng: random.Random, start: int, stop: int, library: list[dict[str, Any]]) -> float:
-    """Writes photos start..stop-1 (25 items per batch write, 4 at a time), adding their
-    items (DynamoDB-typed) to `library`; returns the seconds it took."""
+def fill(client: Any, size: int, library: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> float:
+    """Writes the first `size` photos of `library` (DynamoDB-typed items and index entries)
+    into the tables of that size (25 items per batch write, 4 at a time); returns the
+    seconds it took."""
+    photos_table, index_table = tables(size)
     requests: list[dict[str, Any]] = []
-    for number in range(start, stop):
-        item, entries = library_photo(rng, number)
-        library.append(aws._marshal(item))
-        requests.append({PHOTOS_TABLE: [{"PutRequest": {"Item": library[-1]}}]})
-        requests.append({INDEX_TABLE: [{"PutRequest": {"Item": aws._marshal(e)}} for e in entries]})
+    for item, entries in library[:size]:
+        requests.append({photos_table: [{"PutRequest": {"Item": item}}]})
+        requests.append({index_table: [{"PutRequest": {"Item": entry}} for entry in entries]})
     batches: list[dict[str, list[Any]]] = []
     current: dict[str, list[Any]] = {}
     for request in requests:
@@ -167,7 +175,7 @@ class ReadMeter:
             found = parsed.get("Items", [])
             # Read units are charged on whole items, even when only some attributes come back:
             # the lookup leaves out the band entries' partition key.
-            if request["TableName"] == INDEX_TABLE:
+            if request["TableName"].startswith(INDEX_PREFIX):
                 found = [{**item, photos.ENTRY: request["ExpressionAttributeValues"][":v"]} for item in found]
         else:
             return
@@ -179,35 +187,46 @@ class ReadMeter:
 
 
 def measure(
-    meter: ReadMeter, library: list[dict[str, Any]], rng: random.Random, lookups: int
-) -> dict[str, dict[str, float]]:
-    """Median time, and mean read units, requests and items read, of `lookups` lookups of each kind."""
+    meter: ReadMeter, sizes: list[int], shared: list[dict[str, Any]], rng: random.Random, lookups: int
+) -> dict[int, dict[str, dict[str, float]]]:
+    """Per size and kind of upload: median, first and third quartile of the time, and mean
+    read units, requests and items read, of `lookups` lookups. Each upload is looked up in
+    every library, the order rotating from one upload to the next."""
     policy = uniqueness.Policy()
-    found: dict[str, dict[str, list[float]]] = {}
-    for kind in ("near", "new"):
-        runs: dict[str, list[float]] = {"seconds": [], "units": [], "requests": [], "items": []}
-        for _ in range(lookups):
-            if kind == "near":  # a burst shot of a photo of the library: 2 bits away
-                base = int(rng.choice(library)["perceptualHash"]["S"], 16)
+    runs = {size: {kind: {"seconds": [], "units": [], "requests": [], "items": []} for kind in KINDS} for size in sizes}
+    for number in range(lookups):
+        for kind in KINDS:
+            if kind == "near":  # a burst shot of a photo every library holds: 2 bits away
+                base = int(rng.choice(shared)["perceptualHash"]["S"], 16)
                 perceptual = f"{base ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64)):016x}"
             else:
                 perceptual = f"{rng.getrandbits(64):016x}"
-            meter.reset()
-            started = time.perf_counter()
-            result = photos.find(PHOTOS_TABLE, INDEX_TABLE, policy, USER, f"{rng.getrandbits(256):064x}", perceptual)
-            runs["seconds"].append(time.perf_counter() - started)
-            if kind == "near":
-                assert result.near, "the near duplicate was not found"
-            for name, value in (("units", meter.units), ("requests", meter.requests), ("items", meter.items)):
-                runs[name].append(value)
-        found[kind] = runs
+            content_hash = f"{rng.getrandbits(256):064x}"
+            turn = number % len(sizes)
+            for size in sizes[turn:] + sizes[:turn]:
+                meter.reset()
+                started = time.perf_counter()
+                result = photos.find(*tables(size), policy, USER, content_hash, perceptual)
+                found = runs[size][kind]
+                found["seconds"].append(time.perf_counter() - started)
+                if kind == "near":
+                    assert result.near, "the near duplicate was not found"
+                for name, value in (("units", meter.units), ("requests", meter.requests), ("items", meter.items)):
+                    found[name].append(value)
     return {
-        kind: {
-            "seconds": statistics.median(runs["seconds"]),
-            **{name: statistics.fmean(runs[name]) for name in ("units", "requests", "items")},
+        size: {
+            kind: {
+                "seconds": statistics.median(found["seconds"]),
+                "quartiles": statistics.quantiles(found["seconds"], n=4)[::2],
+                **{name: statistics.fmean(found[name]) for name in ("units", "requests", "items")},
+            }
+            for kind, found in by_kind.items()
         }
-        for kind, runs in found.items()
+        for size, by_kind in runs.items()
     }
+
+
+KINDS = ("near", "new")
 
 
 BY_USER_BEFORE = ("userId", "photoId", "uploadedAt", "perceptualHash", "sourceKey")  # what byUser projected
@@ -231,30 +250,38 @@ def whole_library(items: list[dict[str, Any]]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="1000,100000", help="library sizes, ascending (comma-separated)")
-    parser.add_argument("--lookups", type=int, default=30, help="lookups of each kind per size")
+    parser.add_argument("--lookups", type=int, default=60, help="lookups of each kind per size")
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
 
     with LocalCloud() as cloud:
         os.environ.update(cloud.client_environment())
         client = aws._client("dynamodb")  # the handlers' own client: the meter sees their requests
-        create_tables(client)
-        meter = ReadMeter(client)
         rng = random.Random(17)
-        library: list[dict[str, Any]] = []
-        figures: dict[int, dict[str, Any]] = {}
+        library = []
+        for number in range(sizes[-1]):
+            item, entries = library_photo(rng, number)
+            library.append((aws._marshal(item), [aws._marshal(entry) for entry in entries]))
         for size in sizes:
-            seconds = fill(client, rng, len(library), size, library)
+            create_tables(client, size)
+            seconds = fill(client, size, library)
             print(f"library of {size:,} photos ({size * 6:,} items): filled in {seconds:.0f} s", flush=True)
-            figures[size] = measure(meter, library, rng, args.lookups) | {"whole": whole_library(library)}
+        meter = ReadMeter(client)
+        shared = [item for item, _ in library[: sizes[0]]]
+        figures: dict[int, dict[str, Any]] = measure(meter, sizes, shared, rng, args.lookups)
+        for size in sizes:
+            figures[size]["whole"] = whole_library([item for item, _ in library[:size]])
 
-    print("\none lookup (CheckForDuplicate's reads; medians of time, means of read units)")
-    print(f"{'library':>10} {'kind':<24} {'requests':>8} {'items read':>10} {'read units':>10} {'time':>9}")
+    print(f"\none lookup, {args.lookups} of each kind per library (means of read units; time: median, quartiles)")
+    print(f"{'library':>10} {'kind':<24} {'requests':>8} {'items read':>10} {'read units':>10} {'time':>23}")
     rows = (("near", "upload 2 bits from one"), ("new", "upload matching nothing"), ("whole", "whole library (before)"))
     for size, found in figures.items():
         for kind, label in rows:
             row = found[kind]
-            timed = f"{row['seconds'] * 1000:>7.1f} ms" if "seconds" in row else f"{'-':>10}"
+            timed = f"{'-':>23}"
+            if "seconds" in row:
+                low, high = (q * 1000 for q in row["quartiles"])
+                timed = f"{row['seconds'] * 1000:>7.1f} ms ({low:>5.1f}-{high:>5.1f})"
             print(
                 f"{size:>10,} {label:<24} {row['requests']:>8.0f} {row['items']:>10.1f} {row['units']:>10.1f} {timed}"
             )
