@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from localcloud.moto_adapter.cloudformation import substitute
@@ -326,3 +328,62 @@ def test_attribute_values_of_every_type_come_back_as_written(cloud):
         TableName=table, KeyConditionExpression="p = :p", ExpressionAttributeValues={":p": {"S": "all"}}
     )["Items"]
     assert normalised(got) == normalised(queried) == normalised(item)
+
+
+def test_concurrent_conditional_writes_and_transactions_are_atomic(cloud):
+    """Many threads write one item on a condition at once, as concurrent workflow runs do:
+    exactly one transaction wins and stays written, a counter never passes its limit, and no
+    request fails (a client without retries: moto answered 500 when a transaction copied a
+    table that another request was writing)."""
+    client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    table = f"races-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+    )
+    for start in range(0, 2000, 25):  # a table of some size: moto's transaction snapshots all of it
+        puts = [{"PutRequest": {"Item": {"k": {"S": f"filler-{n}"}}}} for n in range(start, start + 25)]
+        client.batch_write_item(RequestItems={table: puts})
+
+    def record(n: int) -> bool:
+        claim = {"k": {"S": "photo"}, "run": {"N": str(n)}}
+        entry = {"k": {"S": f"entry-{n}"}}
+        condition = {"ConditionExpression": "attribute_not_exists(k)"}
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": table, "Item": entry}},
+                    {"Put": {"TableName": table, "Item": claim, **condition}},
+                ]
+            )
+            return True
+        except client.exceptions.TransactionCanceledException:
+            return False
+
+    def count(_: int) -> bool:
+        try:
+            client.update_item(
+                TableName=table,
+                Key={"k": {"S": "counter"}},
+                UpdateExpression="ADD c :one",
+                ConditionExpression="attribute_not_exists(c) OR c < :limit",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": "5"}},
+            )
+            return True
+        except client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    with ThreadPoolExecutor(12) as pool:
+        recorded = list(pool.map(record, range(12)))
+        counted = list(pool.map(count, range(12)))
+    [winner] = [n for n, won in enumerate(recorded) if won]
+    item = client.get_item(TableName=table, Key={"k": {"S": "photo"}}, ConsistentRead=True)["Item"]
+    assert item["run"]["N"] == str(winner)  # no cancelled transaction undid the winner's write
+    entries = [
+        k for n in range(12) if "Item" in client.get_item(TableName=table, Key={"k": {"S": (k := f"entry-{n}")}})
+    ]
+    assert entries == [f"entry-{winner}"]
+    assert counted.count(True) == 5
+    assert client.get_item(TableName=table, Key={"k": {"S": "counter"}})["Item"]["c"]["N"] == "5"

@@ -14,6 +14,16 @@
    NULL, SS, NS) is copied as it is; maps and lists are still walked (their members then
    take the short way), binary types take moto's way. The JSON is the same.
    Test: test_attribute_values_of_every_type_come_back_as_written.
+3. moto's DynamoDB holds no lock, and the local cloud serves requests on many threads: two
+   conditional writes of one item could both pass their condition; TransactWriteItems, which
+   snapshots every table it touches and puts the snapshots back when a condition fails,
+   undid the writes other requests had made meanwhile (a photo recorded by one run vanished
+   when a concurrent run's transaction was cancelled), and its snapshot failed with a 500
+   when another request wrote the table while it was being copied. DynamoDB's conditional writes
+   are atomic and its transactions serializable. Requests to DynamoDB are served one at a
+   time, each whole. (The snapshot itself still copies whole tables: a transaction's time
+   grows with the tables it touches, locally only.)
+   Test: test_concurrent_conditional_writes_and_transactions_are_atomic.
 """
 
 from __future__ import annotations
@@ -23,7 +33,9 @@ from typing import Any
 
 from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
 
+_one_at_a_time = threading.RLock()  # every DynamoDB request, whole
 _partition = threading.local()  # the table and the items a running Query may see
 _every_item = Table.all_items
 _serialize_structure = BaseJSONSerializer._serialize_type_structure
@@ -70,3 +82,11 @@ def install() -> None:
         _serialize_structure(self, serialized, value, shape, key)
 
     BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
+
+    call_action = DynamoHandler.call_action
+
+    def serialized_call_action(self: DynamoHandler) -> Any:
+        with _one_at_a_time:
+            return call_action(self)
+
+    DynamoHandler.call_action = serialized_call_action  # type: ignore[method-assign]
