@@ -198,7 +198,10 @@ class Run:
             upload = by_key[execution.key]
             upload.execution = execution
             took = f" in {execution.seconds:.1f} s" if execution.seconds is not None else ""
-            self.say(f"  {upload.name}: {execution.status.lower()}, {execution.result}{took}")
+            if execution.status == "SUCCEEDED":
+                self.say(f"  {upload.name}: {execution.result}{took}")
+            else:
+                self.say(f"  {upload.name}: execution {execution.name} {execution.status}{took}")
 
         found = self.executions.wait_ended(by_key, self.timeout, on_change=ended)
         for key, execution in found.items():
@@ -289,8 +292,11 @@ def check_notices(run: Run) -> str:
             }
         ],
     }
+    sqs = run.stage.client("sqs")
+    run.queue_url = sqs.create_queue(QueueName=run.queue_name)["QueueUrl"]
+    # Attributes set apart, so that what it needs is plainly sqs:CreateQueue and sqs:SetQueueAttributes.
     attributes = {"Policy": json.dumps(policy), "SqsManagedSseEnabled": "true", "VisibilityTimeout": "900"}
-    run.queue_url = run.stage.client("sqs").create_queue(QueueName=run.queue_name, Attributes=attributes)["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=run.queue_url, Attributes=attributes)
     answer = run.stage.client("sns").subscribe(
         TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True
     )
@@ -363,10 +369,18 @@ def check_processed(run: Run) -> str:
     problems = []
     for upload in photos:
         problem = execution_problem(run, upload, "processed")
-        problems += [problem] if problem else outputs_problems(run, upload)
+        problems += [(upload.name, p) for p in ([problem] if problem else outputs_problems(run, upload))]
     if problems:
-        raise Failed("\n".join(problems))
+        raise Failed(grouped(problems))
     return f"{len(photos)} photos: original, PNG and thumbnail decode and are upright; items recorded"
+
+
+def grouped(problems: list[tuple[str, str]]) -> str:
+    """One line per problem, naming every upload that has it: `a.jpg, b.jpg: problem`."""
+    names: dict[str, list[str]] = {}
+    for name, problem in problems:
+        names.setdefault(problem, []).append(name)
+    return "\n".join(f"{', '.join(found)}: {problem}" for problem, found in names.items())
 
 
 def execution_problem(run: Run, upload: Upload, expected: str, detail: str | None = None) -> str | None:
@@ -374,14 +388,14 @@ def execution_problem(run: Run, upload: Upload, expected: str, detail: str | Non
     execution = upload.execution
     assert execution is not None
     if not execution.ended:
-        return f"{upload.name}: execution {execution.name} is still {execution.status} after {run.timeout:.0f} s"
+        state = run.executions.failure(execution).state
+        return f"execution still {execution.status} after {run.timeout:.0f} s, in state {state}"
     if execution.status != "SUCCEEDED":
-        failure = run.executions.failure(execution)
-        return f"{upload.name}: execution {execution.name} {execution.status}: {failure}"
+        return f"execution {execution.status}: {run.executions.failure(execution)}"
     result = execution.result
     if result.kind != expected or (detail is not None and result.detail != detail):
         want = f"{expected} ({detail})" if detail else expected
-        return f"{upload.name}: {result}, expected {want} (execution {execution.name})"
+        return f"{result}, expected {want}"
     return None
 
 
@@ -400,18 +414,18 @@ def outputs_problems(run: Run, upload: Upload) -> list[str]:
         try:
             data = s3.get_object(Bucket=written["bucket"], Key=written["key"])["Body"].read()
         except KeyError:
-            problems.append(f"{upload.name}: the execution's output names no {kind}")
+            problems.append(f"the execution's output names no {kind}")
             continue
         except ClientError as error:
-            problems.append(f"{upload.name}: cannot read the {kind} {where}: {aws_error(error)}")
+            problems.append(f"cannot read the {kind} {where}: {aws_error(error)}")
             continue
         if format_ is None:
             if data != upload.data:
-                problems.append(f"{upload.name}: the original copy {where} differs from the upload")
+                problems.append(f"the original copy {where} differs from the upload")
             continue
         problem = picture_problem(data, format_, upright, exact_size=kind == "png")
         if problem:
-            problems.append(f"{upload.name}: the {kind} {where} {problem}")
+            problems.append(f"the {kind} {where} {problem}")
     return problems + item_problems(run, upload, outputs, upright.size)
 
 
@@ -447,9 +461,9 @@ def item_problems(run: Run, upload: Upload, outputs: dict[str, Any], size: tuple
             TableName=table, Key={"photoId": {"S": upload.photo_id}}, ConsistentRead=True
         )
     except ClientError as error:
-        return [f"{upload.name}: cannot read its item in {table}: {aws_error(error)}"]
+        return [f"cannot read its item in {table}: {aws_error(error)}"]
     if "Item" not in found:
-        return [f"{upload.name}: no item {upload.photo_id[:16]}... in table {table}"]
+        return [f"no item {upload.photo_id[:16]}... in table {table}"]
     item = {name: TypeDeserializer().deserialize(value) for name, value in found["Item"].items()}
     user = run.folder_user if upload.sample.via == "s3" else run.user.sub if run.user else None
     expected = {
@@ -462,7 +476,7 @@ def item_problems(run: Run, upload: Upload, outputs: dict[str, Any], size: tuple
         "height": size[1],
     }
     wrong = [f"{name}={item.get(name)!r} (expected {v!r})" for name, v in expected.items() if item.get(name) != v]
-    return [f"{upload.name}: item in {table}: {', '.join(wrong)}"] if wrong else []
+    return [f"item in {table}: {', '.join(wrong)}"] if wrong else []
 
 
 def check_rejected(run: Run) -> str:
@@ -470,9 +484,9 @@ def check_rejected(run: Run) -> str:
     if not files:
         raise Skipped("no file to be rejected started an execution")
     run.ended_executions(files)
-    problems = [p for u in files if (p := execution_problem(run, u, "rejected", u.sample.reason))]
+    problems = [(u.name, p) for u in files if (p := execution_problem(run, u, "rejected", u.sample.reason))]
     if problems:
-        raise Failed("\n".join(problems))
+        raise Failed(grouped(problems))
     notices = {f"{u.key} was not processed: {u.sample.reason}": u for u in files}
     missing = run.read_notices(list(notices), NOTICE_TIMEOUT)
     if missing:
@@ -506,7 +520,7 @@ def check_duplicate(run: Run) -> str:
     run.ended_executions([again])
     problem = execution_problem(run, again, "duplicate", first.key)
     if problem:
-        raise Failed(problem)
+        raise Failed(f"{again.name}: {problem}")
     text = f"{again.key} is a duplicate"
     if run.read_notices([text], NOTICE_TIMEOUT):
         raise Failed(_notice_problem(run, [again], "duplicate notice"))
@@ -699,13 +713,17 @@ def remove_user(run: Run, username: str, cleanup: Cleanup) -> None:
 def wait_for_running(run: Run) -> None:
     """An interrupted run's executions may still be writing (or about to start, for an upload
     just made): the clean-up waits for them to end, so that nothing is written after it."""
-    uploaded = [u for u in run.every_upload() if u.key and not (u.execution and u.execution.ended)]
-    if not uploaded:
+    waiting = {str(u.key) for u in run.every_upload() if u.key and not (u.execution and u.execution.ended)}
+    bucket, prefix = run.output("UploadBucketName"), run.output("UploadPrefix")
+    for user in [run.folder_user] + ([run.user.sub] if run.user else []):  # an upload whose answer never came
+        waiting.update(key for key, _ in _versions(run.stage, bucket, f"{prefix}{user}/"))
+    if not waiting:
         return
-    run.say(f"waiting for the executions of {len(uploaded)} uploads to end before cleaning up ...")
-    running = [u for u in uploaded if u.execution]
-    timeout = run.timeout if running else TRIGGER_GRACE
-    run.executions.wait_ended([str(u.key) for u in uploaded], timeout)
+    run.say(f"waiting for the executions of {len(waiting)} uploads to end before cleaning up ...")
+    found = run.executions.wait_ended(sorted(waiting), TRIGGER_GRACE)  # uploads not taken up by then never are
+    running = [key for key, execution in found.items() if not execution.ended]
+    if running:
+        run.executions.wait_ended(running, run.timeout)
 
 
 def clean_up(run: Run, keep: bool, interrupted: bool) -> Cleanup:
@@ -716,10 +734,9 @@ def clean_up(run: Run, keep: bool, interrupted: bool) -> Cleanup:
         return cleanup
     remove_notice_queue(run, cleanup)
     if keep:
-        users = [run.folder_user] + ([f"{run.user.username} (sub {run.user.sub})"] if run.user else [])
-        cleanup.kept = [f"the uploads, outputs and photos items of {' and '.join(users)}"]
-        if run.user:
-            cleanup.kept.append(f"the temporary user {run.user.username}")
+        users = " and ".join([run.folder_user] + ([run.user.sub] if run.user else []))
+        cleanup.kept = [f"the uploads and outputs of users {users} (folders uploads/, originals/, png/, thumbnails/)"]
+        cleanup.kept.append("their photos items" + (f", the temporary user {run.user.username}" if run.user else ""))
         return cleanup
     if interrupted:
         cleanup.attempt(lambda: wait_for_running(run))
@@ -831,6 +848,7 @@ def clean_command(stage: Stage, run_id: str, timeout: float) -> int:
     cleanup = Cleanup()
     find_leftovers(old, cleanup)
     remove_notice_queue(old, cleanup)
+    cleanup.attempt(lambda: wait_for_running(old))  # a run killed in its stride
     remove_data(old, cleanup)
     say(f"{run_id} on stage {stage.name}: removed {cleanup}.")
     for error in cleanup.errors:

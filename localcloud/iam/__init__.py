@@ -87,6 +87,9 @@ class Iam:
         self.sessions = Sessions()
         self._lock = threading.Lock()
         self.used: set[Grant] = set()
+        # What other role sessions (`aws sts assume-role`: an operator's tools) used, kept
+        # apart: a test assuming a function's role must not count as that function's use.
+        self.used_by_sessions: set[Grant] = set()
         self.denials: list[Denial] = []
 
     # -- credentials ----------------------------------------------------------------------
@@ -136,10 +139,10 @@ class Iam:
                 with self._lock:
                     self.denials.append(Denial(principal.arn, check.action, check.resource, reason))
                 return check, decision.explicit_deny
-        if principal.origin in RECORDED_ORIGINS:
-            with self._lock:
-                for _, decision in decisions:
-                    self.used.update(Grant(principal.role_name, a, r) for a, r in decision.grants)
+        used = self.used if principal.origin in RECORDED_ORIGINS else self.used_by_sessions
+        with self._lock:
+            for _, decision in decisions:
+                used.update(Grant(principal.role_name, a, r) for a, r in decision.grants)
         return None
 
     def may_write_logs(self, function: Any) -> bool:
