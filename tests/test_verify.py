@@ -21,6 +21,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from PIL import Image, ImageOps
 
 from localcloud.deploy import deploy
@@ -225,6 +226,35 @@ def test_a_function_role_without_a_permission_is_named(stage, as_verifier):
     ), done.stdout[-4000:]
     assert nothing_left(stage, done.stdout) == []
     runs.add("denied")
+
+
+def test_the_policy_keeps_the_verifier_out_of_users_data(stage, as_verifier):
+    """What the verifier may not do, each refused as the service refuses it."""
+
+    def client(service: str):
+        keys = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+        endpoint, region, key, secret, token = (as_verifier[name] for name in keys)
+        return boto3.client(
+            service, endpoint_url=endpoint, region_name=region, aws_access_key_id=key,
+            aws_secret_access_key=secret, aws_session_token=token,
+        )  # fmt: skip
+
+    def refused(call) -> str:
+        with pytest.raises(ClientError) as caught:
+            call()
+        return f"{caught.value.response['Error']['Code']}: {caught.value.response['Error'].get('Message', '')}"
+
+    bucket = stage.outputs["UploadBucketName"]
+    denied = refused(lambda: client("s3").put_object(Bucket=bucket, Key="uploads/alice/planted.jpg", Body=b"x"))
+    assert denied.startswith("AccessDenied")
+    assert f'perform: s3:PutObject on resource: "arn:aws:s3:::{bucket}/uploads/alice/planted.jpg"' in denied
+    table = stage.outputs["PhotosTableName"]
+    denied = refused(lambda: client("dynamodb").scan(TableName=table))
+    assert "AccessDeniedException" in denied and "dynamodb:Scan on resource: arn:aws:dynamodb:us-east-1:" in denied
+    denied = refused(lambda: client("sqs").create_queue(QueueName="someone-elses-queue"))
+    assert "not authorized to perform: sqs:CreateQueue" in denied
+    denied = refused(lambda: client("cloudformation").describe_stacks(StackName="another-service-dev"))
+    assert "not authorized to perform: cloudformation:DescribeStacks" in denied
 
 
 def test_the_documented_policy_grants_nothing_the_runs_did_not_use(cloud):
