@@ -37,6 +37,7 @@ from PIL import Image, ImageChops, ImageOps, ImageStat
 from handlers.core import keys
 
 from .executions import Execution, Executions
+from .notices import NoticeQueue
 from .stage import PROJECT, Stage, StageNotFound, aws_error
 
 HELP = "check a deployed stage end to end with the sample photos, then remove what it made"
@@ -127,9 +128,7 @@ class Run:
         self.uploads = [Upload(s, f"{self.token}-{s.file}", unique_bytes(s, run_id)) for s in SAMPLE_PHOTOS]
         first = self.upload(DUPLICATED)
         self.duplicate = Upload(first.sample, f"{self.token}-again-{first.sample.file}", first.data)
-        self.queue_url: str | None = None
-        self.subscription: str | None = None
-        self.notices: dict[str, str] = {}  # SNS message id -> the message
+        self.notices: NoticeQueue | None = None
         self.user: TemporaryUser | None = None
 
     @staticmethod
@@ -207,25 +206,6 @@ class Run:
         for key, execution in found.items():
             by_key[key].execution = execution
 
-    def read_notices(self, wanted: list[str], timeout: float) -> list[str]:
-        """Reads the notice queue until a notice contains each of `wanted` or the timeout;
-        returns those not received."""
-        if not self.queue_url:
-            return wanted
-        sqs = self.stage.client("sqs")
-        deadline = time.monotonic() + timeout
-        while True:
-            missing = [text for text in wanted if not any(text in notice for notice in self.notices.values())]
-            remaining = deadline - time.monotonic()
-            if not missing or remaining <= 0:
-                return missing
-            answer = sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=max(1, min(10, int(remaining)))
-            )
-            for message in answer.get("Messages", []):
-                envelope = json.loads(message["Body"])
-                self.notices[envelope.get("MessageId", message["MessageId"])] = envelope.get("Message", "")
-
 
 def _listing(keys: Any) -> str:
     names = [str(key).rsplit("/", 1)[-1] for key in keys]
@@ -276,33 +256,11 @@ def check_stage(run: Run) -> str:
 
 
 def check_notices(run: Run) -> str:
-    topic = run.output("NotificationsTopicArn")
-    partition, region, account = topic.split(":")[1], topic.split(":")[3], topic.split(":")[4]
-    queue_arn = f"arn:{partition}:sqs:{region}:{account}:{run.queue_name}"
-    # Only the topic may send to the queue (SNS delivers as its service principal).
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
-            }
-        ],
-    }
-    sqs = run.stage.client("sqs")
-    run.queue_url = sqs.create_queue(QueueName=run.queue_name)["QueueUrl"]
-    # Attributes set apart, so that what it needs is plainly sqs:CreateQueue and sqs:SetQueueAttributes.
-    attributes = {"Policy": json.dumps(policy), "SqsManagedSseEnabled": "true", "VisibilityTimeout": "900"}
-    sqs.set_queue_attributes(QueueUrl=run.queue_url, Attributes=attributes)
-    answer = run.stage.client("sns").subscribe(
-        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True
-    )
-    run.subscription = answer["SubscriptionArn"]
-    if not run.subscription.startswith("arn:"):
-        raise Failed(f"subscribing {run.queue_name} to {topic}: {run.subscription} (another account's topic?)")
+    run.notices = NoticeQueue(run.stage, run.queue_name)
+    run.notices.create()
+    if not run.notices.confirmed:
+        topic = run.notices.topic
+        raise Failed(f"subscribing {run.queue_name} to {topic}: {run.notices.subscription} (another account's topic?)")
     return f"queue {run.queue_name} subscribed to the topic"
 
 
@@ -488,7 +446,7 @@ def check_rejected(run: Run) -> str:
     if problems:
         raise Failed(grouped(problems))
     notices = {f"{u.key} was not processed: {u.sample.reason}": u for u in files}
-    missing = run.read_notices(list(notices), NOTICE_TIMEOUT)
+    missing = run.notices.wait_for(list(notices), NOTICE_TIMEOUT) if run.notices else list(notices)
     if missing:
         raise Failed(_notice_problem(run, [notices[text] for text in missing], "rejection notice"))
     return f"{len(files)} files rejected ({', '.join(str(u.sample.reason) for u in files)}), a notice for each"
@@ -496,7 +454,7 @@ def check_rejected(run: Run) -> str:
 
 def _notice_problem(run: Run, uploads: list[Upload], what: str) -> str:
     names = ", ".join(u.name for u in uploads)
-    if not run.queue_url:
+    if not run.notices:
         return f"no {what} could be received for {names}: there is no notice queue (check notices failed)"
     topic = run.output("NotificationsTopicArn")
     return (
@@ -522,7 +480,7 @@ def check_duplicate(run: Run) -> str:
     if problem:
         raise Failed(f"{again.name}: {problem}")
     text = f"{again.key} is a duplicate"
-    if run.read_notices([text], NOTICE_TIMEOUT):
+    if not run.notices or run.notices.wait_for([text], NOTICE_TIMEOUT):
         raise Failed(_notice_problem(run, [again], "duplicate notice"))
     return f"{again.name} is a duplicate of {first.name}; a notice said so"
 
@@ -633,23 +591,33 @@ def _versions(stage: Stage, bucket: str, prefix: str, exact: bool = False) -> li
 
 
 def remove_notice_queue(run: Run, cleanup: Cleanup) -> None:
-    if run.subscription and run.subscription.startswith("arn:"):
-        cleanup.attempt(lambda: run.stage.client("sns").unsubscribe(SubscriptionArn=run.subscription))
-        cleanup.deleted["subscription"] += 1
-    if run.queue_url:
-        cleanup.attempt(lambda: run.stage.client("sqs").delete_queue(QueueUrl=run.queue_url))
-        cleanup.deleted["queue"] += 1
+    def remove() -> None:
+        if run.notices:
+            cleanup.deleted.update(run.notices.remove())
+
+    cleanup.attempt(remove)
 
 
 def remove_data(run: Run, cleanup: Cleanup) -> None:
-    """Every version of every object under the run's users' folders (uploads and outputs), the
-    photos items of those users, the temporary user's quota counters, the temporary user."""
-    stage = run.stage
+    """What the run's two users have in the stage (uploads, outputs, photos items), the
+    temporary user's quota counters, the temporary user."""
     users = [run.folder_user] + ([run.user.sub] if run.user else [])
-    folders = [(run.output("UploadBucketName"), f"{run.output('UploadPrefix')}{user}/") for user in users]
-    destination = run.output("DestinationBucketName")
+    owners = {u.photo_id: run.user.sub if u.sample.via == "api" and run.user else run.folder_user for u in run.uploads}
+    remove_users_data(run.stage, users, owners, cleanup)
+    if run.user:
+        user = run.user
+        cleanup.attempt(lambda: remove_counters(run, user.sub, cleanup))
+        cleanup.attempt(lambda: remove_user(run, user.username, cleanup))
+
+
+def remove_users_data(stage: Stage, users: list[str], owners: dict[str, str], cleanup: Cleanup) -> None:
+    """Every version of every object in the users' folders (`uploads/<user>/` and the outputs'
+    `originals/`, `png/`, `thumbnails/`) and their photos items: those of `owners` (photo id
+    -> user: a photo just recorded may not be in the byUser index yet) and those the index
+    lists; an item is deleted only if it belongs to one of the users."""
+    folders = [(stage.output("UploadBucketName"), f"{stage.output('UploadPrefix')}{user}/") for user in users]
     outputs = (keys.ORIGINALS_PREFIX, keys.PNG_PREFIX, keys.THUMBNAILS_PREFIX)
-    folders += [(destination, f"{prefix}{user}/") for user in users for prefix in outputs]
+    folders += [(stage.output("DestinationBucketName"), f"{prefix}{user}/") for user in users for prefix in outputs]
     s3 = stage.client("s3")
     for bucket, folder in folders:
 
@@ -659,20 +627,12 @@ def remove_data(run: Run, cleanup: Cleanup) -> None:
                 cleanup.deleted["object"] += 1
 
         cleanup.attempt(remove_folder)
-    cleanup.attempt(lambda: remove_items(run, users, cleanup))
-    if run.user:
-        user = run.user
-        cleanup.attempt(lambda: remove_counters(run, user.sub, cleanup))
-        cleanup.attempt(lambda: remove_user(run, user.username, cleanup))
+    cleanup.attempt(lambda: remove_items(stage, users, owners, cleanup))
 
 
-def remove_items(run: Run, users: list[str], cleanup: Cleanup) -> None:
-    """The items of the run's photos (ids known from their bytes) and any other item of the
-    run's users (byUser index), each deleted only if it belongs to one of them."""
-    dynamodb, table = run.stage.client("dynamodb"), run.output("PhotosTableName")
-    owners: dict[str, str] = {}
-    for upload in run.uploads:
-        owners[upload.photo_id] = run.user.sub if upload.sample.via == "api" and run.user else run.folder_user
+def remove_items(stage: Stage, users: list[str], owners: dict[str, str], cleanup: Cleanup) -> None:
+    dynamodb, table = stage.client("dynamodb"), stage.output("PhotosTableName")
+    owners = dict(owners)
     for user in users:
         pages = dynamodb.get_paginator("query").paginate(
             TableName=table,
@@ -692,7 +652,7 @@ def remove_items(run: Run, users: list[str], cleanup: Cleanup) -> None:
             )
             cleanup.deleted["item"] += 1
         except dynamodb.exceptions.ConditionalCheckFailedException:
-            pass  # not recorded (a rejected file, a failed run), or not the run's
+            pass  # not recorded (a rejected file, a failed run), or not the users'
 
 
 def remove_counters(run: Run, sub: str, cleanup: Cleanup) -> None:
@@ -755,19 +715,11 @@ def find_leftovers(run: Run, cleanup: Cleanup) -> None:
         except ClientError as error:
             if error.response["Error"]["Code"] != "UserNotFoundException":
                 cleanup.errors.append(aws_error(error))
-    sqs = run.stage.client("sqs")
-    try:
-        run.queue_url = sqs.get_queue_url(QueueName=run.queue_name)["QueueUrl"]
-    except ClientError as error:
-        if "NonExistentQueue" not in str(error.response["Error"].get("Code")):
-            cleanup.errors.append(aws_error(error))
-        return
-    topic = run.output("NotificationsTopicArn")
-    pages = run.stage.client("sns").get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic)
-    for page in pages:
-        for subscription in page["Subscriptions"]:
-            if subscription["Endpoint"].endswith(f":{run.queue_name}"):
-                run.subscription = subscription["SubscriptionArn"]
+
+    def find_queue() -> None:
+        run.notices = NoticeQueue.find(run.stage, run.queue_name)
+
+    cleanup.attempt(find_queue)
 
 
 # -- the command ----------------------------------------------------------------------------------
