@@ -155,6 +155,9 @@ def test_commands_from_another_shell(another_shell):
     assert "SUCCEEDED" in out  # list-executions
     assert "png/me/chelsea-" in out  # s3 ls
     assert "uploads/me/chelsea.jpg" in out  # the photos table
+    assert re.search(r"\b12 passed, \d+ deselected", out)  # pytest -m e2e --stage local
+    listings = out[out.index(" deselected") :]  # after them (s3 ls, the table): nothing of their users
+    assert "/e2e-" not in listings
 
 
 def test_verify_passes_against_a_cloud_started_apart_and_leaves_nothing(another_shell):
