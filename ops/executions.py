@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from handlers.core.keys import execution_name_prefix
@@ -20,6 +20,7 @@ from .stage import Stage
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 POLL_SECONDS = 1.0
+CLOCK_SKEW = timedelta(minutes=5)  # this machine's clock against the service's, for `since`
 _FAILED_EVENTS = ("LambdaFunctionFailed", "LambdaFunctionTimedOut", "TaskFailed", "TaskTimedOut")
 _DENIED = re.compile(r"(assumed-role/(?P<role>[^/\s]+)/\S*)? ?is not authorized to perform: (?P<action>\S+)")
 

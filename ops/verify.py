@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -36,7 +37,7 @@ from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from handlers.core import keys
 
-from .executions import Execution, Executions
+from .executions import CLOCK_SKEW, Execution, Executions
 from .notices import NoticeQueue
 from .stage import PROJECT, Stage, StageNotFound, aws_error
 
@@ -45,7 +46,6 @@ WIDTH = 100
 SAMPLES = PROJECT / "samples"
 POLICY = "ops/verify-policy.json"
 RUN_ID = re.compile(r"^verify-(?P<date>\d{8})-(?P<token>[0-9a-f]{6})$")
-CLOCK_SKEW = timedelta(minutes=5)  # this machine's clock against AWS's, when listing executions
 TRIGGER_GRACE = 10.0  # seconds without any execution before the S3 trigger is looked at
 NOTICE_TIMEOUT = 60.0
 MAX_DIFFERENCE = 12.0  # mean grey-level difference at 32x32 between an output and the upright photo
@@ -110,11 +110,10 @@ class Skipped(Exception):
     """A check had nothing to check (the message says why)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class TemporaryUser:
     username: str
     sub: str
-    created: bool = True
 
 
 class Run:
@@ -144,11 +143,9 @@ class Run:
     def queue_name(self) -> str:
         return f"{self.stage.stack_name}-{self.id}"
 
-    @property
+    @cached_property
     def executions(self) -> Executions:
-        if not hasattr(self, "_executions"):
-            self._executions = Executions(self.stage, since=self.started - CLOCK_SKEW)
-        return self._executions
+        return Executions(self.stage, since=self.started - CLOCK_SKEW)
 
     def upload(self, file: str) -> Upload:
         return next(u for u in self.uploads if u.sample.file == file)
@@ -247,7 +244,7 @@ def check_stage(run: Run) -> str:
     try:
         outputs = run.stage.outputs
     except StageNotFound as missing:
-        raise Failed(str(missing)) from None
+        raise Failed(f"{missing} (not deployed, in another region (--region), or no permission)") from None
     absent = [name for name in REQUIRED_OUTPUTS if name not in outputs]
     if absent:
         raise Failed(f"stack {run.stage.stack_name} lacks the outputs {', '.join(absent)}: redeploy the stage")
@@ -304,7 +301,7 @@ def check_sign_in(run: Run) -> str:
     upload.key = stored["key"]
     run.say(f"  POST /upload as {run.id} (sub {sub}) stored {upload.key}")
     run.started_executions([upload])
-    return f"temporary user {run.id} signed in; its POST /upload started an execution"
+    return f"temporary user {run.id} signed in and uploaded through the API"
 
 
 def _api_problem(run: Run, status: int, body: bytes) -> str:
@@ -330,7 +327,7 @@ def check_processed(run: Run) -> str:
         problems += [(upload.name, p) for p in ([problem] if problem else outputs_problems(run, upload))]
     if problems:
         raise Failed(grouped(problems))
-    return f"{len(photos)} photos: original, PNG and thumbnail decode and are upright; items recorded"
+    return f"{len(photos)} photos: originals copied as is, PNGs and thumbnails upright, items recorded"
 
 
 def grouped(problems: list[tuple[str, str]]) -> str:
@@ -384,6 +381,8 @@ def outputs_problems(run: Run, upload: Upload) -> list[str]:
         problem = picture_problem(data, format_, upright, exact_size=kind == "png")
         if problem:
             problems.append(f"the {kind} {where} {problem}")
+    if any(kind not in outputs for kind in ("original", "png", "thumbnail")):
+        return problems  # the item would name outputs that are not there
     return problems + item_problems(run, upload, outputs, upright.size)
 
 
@@ -392,7 +391,7 @@ def picture_problem(data: bytes, format_: str, upright: Image.Image, exact_size:
         with Image.open(io.BytesIO(data)) as picture:
             picture.load()
             found, size, pixels = picture.format, picture.size, picture.convert("RGB")
-    except Exception as error:  # Pillow raises several kinds for undecodable data
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:  # Pillow's kinds of "cannot"
         return f"does not decode: {error}"
     if found != format_:
         return f"is {found}, not {format_}"
@@ -482,7 +481,7 @@ def check_duplicate(run: Run) -> str:
     text = f"{again.key} is a duplicate"
     if not run.notices or run.notices.wait_for([text], NOTICE_TIMEOUT):
         raise Failed(_notice_problem(run, [again], "duplicate notice"))
-    return f"{again.name} is a duplicate of {first.name}; a notice said so"
+    return f"{again.name}: a duplicate of {first.name}, notice received"
 
 
 def check_deleted(run: Run) -> str:
