@@ -139,7 +139,7 @@ def another_shell(make_up) -> tuple[str, subprocess.CompletedProcess[str]]:
     """The block of commands from another shell, run once against `make up`."""
     port, _ = make_up
     block = section_blocks("Run it locally")[2].replace(DOCUMENTED_PORT, port)
-    return port, run_block(block, users_shell(), timeout=480)
+    return port, run_block(block, users_shell(), timeout=900)
 
 
 def test_commands_from_another_shell(another_shell):

@@ -103,7 +103,7 @@ def as_verifier(cloud, stage) -> dict[str, str]:
 
 
 def verify_command(*options: str) -> list[str]:
-    return [sys.executable, "-m", "ops", "verify", "--stage", STAGE, "--timeout", "90", *options]
+    return [sys.executable, "-m", "ops", "verify", "--stage", STAGE, *options]
 
 
 def run_verify(shell: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
