@@ -12,8 +12,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from handlers.core.keys import execution_name_prefix
-
 from .clients import aws_client
 from .results import FAILED, RUNNING, Result, result_of
 
@@ -73,19 +71,15 @@ class Pipeline:
         self.s3.upload_file(str(path), self.upload_bucket, key)
         return key
 
-    def executions_by_key(
-        self, keys: Iterable[str] | None = None, since: datetime | None = None
-    ) -> dict[str, list[dict[str, Any]]]:
-        """Every execution by the key it works on; with `keys`, only executions whose names
-        could be theirs are read, and with `since` the listing (newest first) stops at older
-        ones: on a deployed stage with a long history, a wait reads only what it needs."""
-        prefixes = tuple(execution_name_prefix(key) for key in keys) if keys is not None else ("",)
+    def executions_by_key(self, since: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Every execution by the key it works on; with `since`, the listing (newest first)
+        stops at older ones: on a deployed stage with a long history, a wait reads only what
+        it needs."""
         found: dict[str, list[dict[str, Any]]] = {}
         pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
         for page in pages:
             for execution in page["executions"]:
-                if execution["name"].startswith(prefixes):
-                    found.setdefault(self.keys.of(execution["executionArn"]), []).append(execution)
+                found.setdefault(self.keys.of(execution["executionArn"]), []).append(execution)
             if since and page["executions"] and page["executions"][-1]["startDate"] < since:
                 break
         return found
@@ -105,7 +99,7 @@ class Pipeline:
         done: set[str] = set()
         deadline = time.monotonic() + timeout
         while True:
-            for key, executions in self.executions_by_key(outcomes, since).items():
+            for key, executions in self.executions_by_key(since).items():
                 if key not in outcomes or key in done:
                     continue
                 latest = max(executions, key=lambda e: e["startDate"])

@@ -372,7 +372,9 @@ def outputs_problems(run: Run, upload: Upload) -> list[str]:
             problems.append(f"the execution's output names no {kind}")
             continue
         except ClientError as error:
-            problems.append(f"cannot read the {kind} {where}: {aws_error(error)}")
+            # Without s3:ListBucket, S3 answers 403 for a missing object too: the listing tells.
+            missing = not _exists(run.stage, written["bucket"], written["key"])
+            problems.append(f"the {kind} {where} is missing" if missing else f"cannot read it: {aws_error(error)}")
             continue
         if format_ is None:
             if data != upload.data:
@@ -489,7 +491,7 @@ def check_deleted(run: Run) -> str:
     if not finished:
         raise Skipped("no execution succeeded")
     bucket = run.output("UploadBucketName")
-    left = [u for u in finished if _versions(run.stage, bucket, str(u.key), exact=True)]
+    left = [u for u in finished if _exists(run.stage, bucket, str(u.key))]
     if left:
         raise Failed(
             f"still in bucket {bucket} after their executions succeeded: {_listing(u.key for u in left)}"
@@ -578,15 +580,21 @@ _NAMES = {
 }
 
 
-def _versions(stage: Stage, bucket: str, prefix: str, exact: bool = False) -> list[tuple[str, str]]:
-    """(key, version id) of every version and delete marker under `prefix` (the key itself
-    with `exact`); an unversioned bucket lists its objects with the version id `null`."""
+def _versions(stage: Stage, bucket: str, prefix: str) -> list[tuple[str, str]]:
+    """(key, version id) of every version and delete marker under `prefix`; an unversioned
+    bucket lists its objects with the version id `null`."""
     found = []
     for page in stage.client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
         for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
-            if not exact or entry["Key"] == prefix:
-                found.append((entry["Key"], entry["VersionId"]))
+            found.append((entry["Key"], entry["VersionId"]))
     return found
+
+
+def _exists(stage: Stage, bucket: str, key: str) -> bool:
+    """Whether the key has a current version (no delete marker on top), by listing versions:
+    what the verifier may do in both buckets."""
+    listed = stage.client("s3").list_object_versions(Bucket=bucket, Prefix=key)
+    return any(v["Key"] == key and v.get("IsLatest") for v in listed.get("Versions", []))
 
 
 def remove_notice_queue(run: Run, cleanup: Cleanup) -> None:

@@ -250,7 +250,7 @@ def test_the_same_s3_event_twice_starts_one_execution(pipeline, s3, stack, e2e_u
     reply = boto3.client("lambda").invoke(FunctionName=f"{stack.name}-startWorkflow", Payload=json.dumps(redelivered))
     body = json.loads(reply["Payload"].read())
     assert body["executions"][0]["started"] is False
-    assert len(pipeline.executions_by_key([key], started)[key]) == 1
+    assert len(pipeline.executions_by_key(started)[key]) == 1
 
 
 def test_fifty_uploads_at_once_are_each_processed_once(pipeline, s3, cloud, unique):
