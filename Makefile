@@ -47,6 +47,11 @@ up: setup
 package: setup
 	$(PY) -m localcloud package --stage $(or $(STAGE),dev)
 
+# A deployed stage checked end to end (on AWS, or a local cloud when AWS_ENDPOINT_URL is set).
+.PHONY: verify
+verify: setup
+	$(PY) -m ops verify --stage $(or $(STAGE),dev)
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -1,7 +1,7 @@
 """The embedded local cloud: a moto server (every AWS API on one port, Step Functions
 executing definitions), the local Lambda runtime, and a few local-only routes under
 `/_localcloud/` (health, fault injection, retry waits, statistics) and `/_api/` (the
-deployed API Gateway REST API, see localcloud.apigw)."""
+deployed API Gateway REST API, also reached by its execute-api host name: localcloud.apigw)."""
 
 from __future__ import annotations
 
@@ -122,6 +122,9 @@ class LocalCloud:
                 return self.console.handle(Request(environ))(environ, start_response)
             if path.startswith(apigw.PREFIX):
                 return apigw.handle(Request(environ), DEFAULT_ACCOUNT)(environ, start_response)
+            api_id = apigw.api_of_host(environ.get("HTTP_HOST"))
+            if api_id:  # the execute-api URL, as API Gateway routes it (by host)
+                return apigw.handle(Request(environ), DEFAULT_ACCOUNT, api_id)(environ, start_response)
             return moto_app(environ, start_response)
 
         return app

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from .clients import aws_client
 from .results import FAILED, RUNNING, Result, result_of
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+CLOCK_SKEW = timedelta(minutes=5)  # this machine's clock against the service's
 
 
 @dataclass
@@ -70,12 +72,17 @@ class Pipeline:
         self.s3.upload_file(str(path), self.upload_bucket, key)
         return key
 
-    def executions_by_key(self) -> dict[str, list[dict[str, Any]]]:
+    def executions_by_key(self, since: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Every execution by the key it works on; with `since`, the listing (newest first)
+        stops at older ones: on a deployed stage with a long history, a wait reads only what
+        it needs."""
         found: dict[str, list[dict[str, Any]]] = {}
         pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
         for page in pages:
             for execution in page["executions"]:
                 found.setdefault(self.keys.of(execution["executionArn"]), []).append(execution)
+            if since and page["executions"] and page["executions"][-1]["startDate"] < since:
+                break
         return found
 
     def wait(
@@ -83,14 +90,17 @@ class Pipeline:
         uploads: dict[str, str],
         timeout: float = 120,
         progress: Callable[[Outcome, int, int], None] | None = None,
+        since: datetime | None = None,
     ) -> list[Outcome]:
         """Waits until the execution of every uploaded key (key -> file) has ended, or the
-        timeout; looks at least once (timeout 0: how things stand now)."""
+        timeout; looks at least once (timeout 0: how things stand now). `since`: when the
+        uploads were made (executions that started well before are not read)."""
+        since = since - CLOCK_SKEW if since else None
         outcomes = {key: Outcome(file=file, key=key) for key, file in uploads.items()}
         done: set[str] = set()
         deadline = time.monotonic() + timeout
         while True:
-            for key, executions in self.executions_by_key().items():
+            for key, executions in self.executions_by_key(since).items():
                 if key not in outcomes or key in done:
                     continue
                 latest = max(executions, key=lambda e: e["startDate"])

@@ -85,3 +85,12 @@ def test_execution_names_are_deterministic_per_event_and_valid():
     assert name != keys.execution_name("b", "uploads/u/été à Paris+1.jpg", "0055AED6DCD90281E6")
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", name)
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", keys.execution_name("b", "uploads/" + "é" * 300, None))
+
+
+def test_every_execution_name_of_a_key_starts_with_its_prefix():
+    for key in ("uploads/u/été à Paris+1.jpg", "uploads/u/" + "long-name" * 10 + ".jpg", "uploads/u/.jpg"):
+        prefix = keys.execution_name_prefix(key)
+        assert keys.execution_name("b", key, "01").startswith(prefix)
+        assert keys.execution_name("b", key, None).startswith(prefix)
+    assert keys.execution_name_prefix("uploads/u/photo.JPG") == "photo-"
+    assert keys.execution_name_prefix("uploads/u/%%%.jpg") == ""

@@ -102,5 +102,13 @@ def execution_name(bucket: str, key: str, sequencer: str | None) -> str:
     characters of [A-Za-z0-9_-]; a readable part of the key is kept for the console.
     """
     digest = hashlib.sha256(f"{bucket}\n{key}\n{sequencer or ''}".encode()).hexdigest()[:32]
+    readable = execution_name_prefix(key)
+    return f"{readable}{digest}"
+
+
+def execution_name_prefix(key: str) -> str:
+    """What every execution name of an upload key starts with (`photo-` for `uploads/u/photo.jpg`,
+    empty for a key without a readable part): operators find an upload's executions by it
+    without reading every execution's input."""
     readable = _EXECUTION_NAME_CHARS.sub("-", strip_extension(posixpath.basename(key))).strip("-")
-    return f"{readable[:40]}-{digest}" if readable else digest
+    return f"{readable[:40]}-" if readable else ""

@@ -6,11 +6,14 @@ role (an STS session in moto, as Lambda does), and the Step Functions interprete
 Task integrations with credentials of the state machine's role. A WSGI layer in front of moto
 (`Iam.wrap`) maps the request's SigV4 access key to that role and the request to the IAM
 actions and resource ARNs AWS authorises (`requests.py`: S3 bucket and object ARNs, DynamoDB
-table and index ARNs, the SNS topic, the state machine or execution, the Lambda function), and
+table and index ARNs, the SNS topic, the state machine or execution, the Lambda function; for
+an operator's tools, the CloudFormation stack, the SQS queue, the Cognito user pool), and
 evaluates the role's identity policies, as CloudFormation created them in moto's IAM (inline
 and attached managed policies, read at each call: an edit through the IAM API applies at
 once). A denied call gets AccessDenied in the service's own error format (`errors.py`); Lambda
 writes a function's logs only if its role allows logs:CreateLogStream and logs:PutLogEvents.
+What a role session of anyone else (`aws sts assume-role`: an operator) used is recorded apart
+(`used_by_sessions`), so that it never counts as a function's use.
 S3 answers 404 for a missing object only to a caller that may also s3:ListBucket, 403 otherwise.
 
 Not checked: the deployer's and users' own calls (any key that is not a role session: they are
@@ -87,6 +90,9 @@ class Iam:
         self.sessions = Sessions()
         self._lock = threading.Lock()
         self.used: set[Grant] = set()
+        # What other role sessions (`aws sts assume-role`: an operator's tools) used, kept
+        # apart: a test assuming a function's role must not count as that function's use.
+        self.used_by_sessions: set[Grant] = set()
         self.denials: list[Denial] = []
 
     # -- credentials ----------------------------------------------------------------------
@@ -136,10 +142,10 @@ class Iam:
                 with self._lock:
                     self.denials.append(Denial(principal.arn, check.action, check.resource, reason))
                 return check, decision.explicit_deny
-        if principal.origin in RECORDED_ORIGINS:
-            with self._lock:
-                for _, decision in decisions:
-                    self.used.update(Grant(principal.role_name, a, r) for a, r in decision.grants)
+        used = self.used if principal.origin in RECORDED_ORIGINS else self.used_by_sessions
+        with self._lock:
+            for _, decision in decisions:
+                used.update(Grant(principal.role_name, a, r) for a, r in decision.grants)
         return None
 
     def may_write_logs(self, function: Any) -> bool:

@@ -343,8 +343,8 @@ def sns(request: Request, environ: dict[str, Any], scope: Signature, account: st
         resource = params.get("TopicArn") or params["TargetArn"]
     elif operation == "CreateTopic":
         resource = f"arn:aws:sns:{scope.region}:{account}:{params.get('Name', '')}"
-    elif operation in ("ListTopics", "ListSubscriptions"):
-        resource = "*"
+    elif operation in ("ListTopics", "ListSubscriptions", "Unsubscribe"):
+        resource = "*"  # Unsubscribe names a subscription, which is no resource type of IAM's
     else:
         raise Unmapped(f"SNS {operation}")
     return Call("sns", operation, "query", [Check(f"sns:{action}", resource)], error_code="AuthorizationError")
@@ -355,6 +355,63 @@ def sts(request: Request, environ: dict[str, Any], scope: Signature, account: st
     if operation == "GetCallerIdentity":  # needs no permission on AWS either
         return Call("sts", operation, "query", [])
     raise Unmapped(f"STS {operation}")
+
+
+# -- what an operator's tools call (ops/): CloudFormation, SQS, Cognito user pools ------------
+def cloudformation(
+    request: Request, environ: dict[str, Any], scope: Signature, account: str, form: dict[str, str]
+) -> Call:
+    params = _query(request, environ)
+    operation = params.get("Action", "")
+    if operation not in ("DescribeStacks", "DescribeStackResources", "ListStackResources"):
+        raise Unmapped(f"CloudFormation {operation}")
+    name = params.get("StackName", "")
+    if not name:
+        resource = "*"
+    elif name.startswith("arn:"):
+        resource = name
+    else:  # AWS evaluates the stack's ARN, which ends in its id
+        resource = _stack_arn(name, scope.region, account)
+    return Call("cloudformation", operation, "query", [Check(f"cloudformation:{operation}", resource)])
+
+
+def _stack_arn(name: str, region: str, account: str) -> str:
+    from moto.cloudformation.models import cloudformation_backends
+
+    stacks = cloudformation_backends[account][region].stacks.values()
+    found = next((s.stack_id for s in stacks if s.name == name and s.status != "DELETE_COMPLETE"), None)
+    return found or f"arn:aws:cloudformation:{region}:{account}:stack/{name}/*"
+
+
+def sqs(request: Request, environ: dict[str, Any], scope: Signature, account: str, form: dict[str, str]) -> Call:
+    operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
+    if not operation:
+        raise Unmapped("SQS (query protocol)")
+    params = json.loads(body(environ) or b"{}")
+    if operation == "ListQueues":
+        resource = "*"
+    else:
+        name = params.get("QueueName") or params.get("QueueUrl", "").rstrip("/").rpartition("/")[2]
+        if not name:
+            raise Unmapped(f"SQS {operation}")
+        resource = f"arn:aws:sqs:{scope.region}:{params.get('QueueOwnerAWSAccountId') or account}:{name}"
+    return Call("sqs", operation, "json", [Check(f"sqs:{operation}", resource)])
+
+
+_PUBLIC_COGNITO = {"InitiateAuth", "RespondToAuthChallenge", "GetUser", "GlobalSignOut", "RevokeToken"}
+
+
+def cognito_idp(
+    request: Request, environ: dict[str, Any], scope: Signature, account: str, form: dict[str, str]
+) -> Call:
+    operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
+    if operation in _PUBLIC_COGNITO:  # a user's own calls, authorised by the pool, not by IAM
+        return Call("cognito-idp", operation, "json", [])
+    params = json.loads(body(environ) or b"{}")
+    if not params.get("UserPoolId"):
+        raise Unmapped(f"Cognito user pools {operation}")
+    resource = f"arn:aws:cognito-idp:{scope.region}:{account}:userpool/{params['UserPoolId']}"
+    return Call("cognito-idp", operation, "json", [Check(f"cognito-idp:{operation}", resource)])
 
 
 # -- Lambda (REST JSON) -------------------------------------------------------------------
@@ -400,6 +457,9 @@ RESOLVERS: dict[str, Callable[..., Call]] = {
     "sns": sns,
     "sts": sts,
     "lambda": awslambda,
+    "cloudformation": cloudformation,
+    "sqs": sqs,
+    "cognito-idp": cognito_idp,
 }
 
 
