@@ -401,6 +401,22 @@ def test_concurrent_copies_from_two_users_record_one_with_the_all_users_scope(li
     assert (again["action"], again["owner"], again["keepUpload"]) == ("reject", "other", True)
 
 
+def test_a_recorded_photo_lists_the_index_entries_written_with_it(library, unique):
+    """Whoever removes a photo (make verify's clean-up) finds its entries on its item, whatever
+    the scope and distance were when it was recorded."""
+    library.policy(DUPLICATE_SCOPE="all-users", NEAR_DUPLICATE_DISTANCE="6")
+    user = f"ann-{unique}"
+    answer = library.upload(user, "listed.jpg", pictures.jpeg_bytes(pictures.random_picture(unique.encode())))
+    item = library.item(user, answer["contentHash"])
+    listed = photos.index_keys(item)
+    assert [key[photos.ENTRY] for key in listed] == [*answer["index"]["bands"], answer["index"]["claim"]]
+    assert len(listed) == 8  # 7 bands at distance 6, and the content claim
+    client = photos.aws._client("dynamodb")
+    for key in listed:
+        found = client.get_item(TableName=config.uniqueness_table(), Key={k: {"S": v} for k, v in key.items()})
+        assert "Item" in found, key
+
+
 def test_a_changed_distance_reads_only_entries_of_its_own_layout(library, unique):
     data = pictures.random_picture(unique.encode())
     user = f"ann-{unique}"

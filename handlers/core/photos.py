@@ -21,6 +21,9 @@ BY_CAPTURE_TIME_INDEX = "byCaptureTime"  # userId + capturedAt: a user's photos 
 # The uniqueness index: partition `entry` (a band of a perceptual hash, or a content claim),
 # sort key `photo` (`<user>/<content hash>`, or "owner" for a claim).
 ENTRY, MEMBER = "entry", "photo"
+# On the photo's item: the index entries written with it, so that whoever removes the photo
+# removes them too (their keys depend on the scope and distance in force when it was recorded).
+INDEX_ENTRIES = "uniquenessIndex"
 BAND_READ_LIMIT = 100  # entries read per band at most: a band holds ~n / 2**13 of n photos at k=4
 # What GetFileType read from the file (photo_metadata.describe and the colour fields), stored as is.
 PHOTO_FIELDS = (
@@ -123,6 +126,7 @@ def record(photos_table: str, index_table: str, item: dict[str, Any], index: dic
     the user recorded the same bytes from another upload meanwhile, or (all-users scope)
     another user claimed them; a retry of this very upload succeeds."""
     photo = {k: v for k, v in item.items() if v is not None}
+    photo[INDEX_ENTRIES] = {name: value for name, value in index.items() if value}
     puts = [
         aws.Put(
             photos_table,
@@ -141,6 +145,16 @@ def record(photos_table: str, index_table: str, item: dict[str, Any], index: dic
         for entry in index["bands"]
     ]
     aws.put_together(puts)
+
+
+def index_keys(item: dict[str, Any]) -> list[dict[str, str]]:
+    """The uniqueness table's keys of a recorded photo's index entries (its band entries and,
+    with the all-users scope, its content claim), read from its item."""
+    index = item.get(INDEX_ENTRIES) or {}
+    found = [{ENTRY: band, MEMBER: index["member"]} for band in index.get("bands", [])]
+    if index.get("claim"):
+        found.append({ENTRY: index["claim"], MEMBER: uniqueness.CLAIM_MEMBER})
+    return found
 
 
 def recorded_keys(table: str, user_id: str, photo_id: str) -> set[str]:
