@@ -145,10 +145,8 @@ class Worker:
 
     def _crashed(self, request_id: str) -> Invocation:
         code = self.process.wait()
-        if code < 0:
-            reason = f"signal: {(signal.strsignal(-code) or str(-code)).lower()}"  # as Lambda: "signal: killed"
-        else:
-            reason = f"exit status {code}"
+        # Lambda's words: "signal: killed", "exit status 1"
+        reason = f"signal: {(signal.strsignal(-code) or str(-code)).lower()}" if code < 0 else f"exit status {code}"
         if code == -signal.SIGKILL and self.limit.killed_for_memory():
             # Lambda's own words for a sandbox killed over its memory size.
             message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"

@@ -124,7 +124,8 @@ def greedy_function(tmp_path, memory_mb: int) -> SimpleNamespace:
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as code:
         code.writestr("fn/app.py", GREEDY)
-    function.code_bytes, function.code_sha_256, function.memory_size = archive.getvalue(), f"greedy{memory_mb}", memory_mb
+    function.code_bytes, function.code_sha_256 = archive.getvalue(), f"greedy{memory_mb}"
+    function.memory_size = memory_mb
     return function
 
 

@@ -42,6 +42,7 @@ def find_duplicate(
     photo's id and `ofKey` the upload it was recorded from, so a notice can name it."""
     # Imported here: writeToDynamoDB and discardOutputs use this module without the Pillow layer.
     from . import images
+
     found: dict[str, Any] = {
         "duplicate": False,
         "contentHash": content_hash,
