@@ -26,7 +26,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from werkzeug.wrappers import Request, Response
 
-from . import signin
+from . import cost, signin
 from .clients import aws_client
 from .pipeline import TERMINAL, ExecutionKeys
 from .results import DUPLICATE, PROCESSED, Result, result_of
@@ -145,8 +145,9 @@ class EndedExecutions:
 
 
 class Console:
-    def __init__(self, cloud_env: dict[str, str]) -> None:
+    def __init__(self, cloud_env: dict[str, str], meter: cost.Meter | None = None) -> None:
         self.cloud_env = cloud_env
+        self.meter = meter
         self.sfn, self.s3, self.cfn, self.dynamodb = (
             aws_client(cloud_env, s) for s in ("stepfunctions", "s3", "cloudformation", "dynamodb")
         )

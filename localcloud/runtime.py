@@ -70,17 +70,19 @@ class Invocation:
     duration_ms: float = 0.0
     handler_ms: float | None = None
     cpu_ms: float | None = None
+    queued_ms: float | None = None  # of the handler's wall time, waiting for a CPU of this machine
     peak_memory_mb: float | None = None
     init_ms: float | None = None
     init_cpu_ms: float | None = None
     memory_size_mb: int = 0
     out_of_memory: bool = False
     started_at: float = 0.0  # epoch seconds, when the runtime took the invocation
+    prediction: Any = None  # on Lambda (localcloud.cost.Prediction), when a cost meter observes
 
     def usage(self, answer: dict[str, Any]) -> Invocation:
         """Fills in what the worker measured (its answer's `usage` and `init`)."""
         used, init = answer.get("usage") or {}, answer.get("init") or {}
-        self.handler_ms, self.cpu_ms = used.get("durationMs"), used.get("cpuMs")
+        self.handler_ms, self.cpu_ms, self.queued_ms = used.get("durationMs"), used.get("cpuMs"), used.get("queuedMs")
         self.peak_memory_mb = used.get("peakMb")
         self.init_ms, self.init_cpu_ms = init.get("durationMs"), init.get("cpuMs")
         return self

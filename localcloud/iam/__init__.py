@@ -88,6 +88,12 @@ class Iam:
         self._lock = threading.Lock()
         self.used: set[Grant] = set()
         self.denials: list[Denial] = []
+        self._observers: list[Callable[[Principal, Call, dict[str, Any]], None]] = []
+
+    def observe(self, observer: Callable[[Principal, Call, dict[str, Any]], None]) -> None:
+        """Calls `observer(principal, call, environ)` for every call a role makes that is let
+        through (the cost meter counts them)."""
+        self._observers.append(observer)
 
     # -- credentials ----------------------------------------------------------------------
     def function_credentials(self, function: Any) -> Credentials | None:
@@ -187,6 +193,8 @@ class Iam:
                 check, explicit = refused
                 text = errors.message(principal, check, explicit, call.service)
                 return errors.denied(call, text, request.method)(environ, start_response)
+            for observer in self._observers:
+                observer(principal, call, environ)
             if call.missing_needs:
                 return self._missing_object_rule(app, environ, start_response, principal, call, scope.region)
             return app(environ, start_response)

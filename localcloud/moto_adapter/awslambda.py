@@ -9,15 +9,20 @@
    for every error a Python function raises or the runtime hits (timeouts, crashes), which
    is what clients such as Step Functions' Lambda integration look at.
    Test: test_invoke_runs_the_deployed_code.
+3. A function created from a template loses its `Layers` (moto's CloudFormation passes only a
+   few properties on), so it ran as if it had none; a layer version loses its
+   `CompatibleArchitectures`. Both are kept.
+   Test: test_template_functions_keep_their_layers (tests/test_template.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from moto.awslambda.models import LambdaFunction
+from moto.awslambda.models import LambdaFunction, LayerVersion
 
 from ..runtime import LambdaRuntime
+from . import cloudformation
 
 _runtime: list[LambdaRuntime] = []
 
@@ -43,6 +48,18 @@ def install() -> None:
         return answer
 
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+    def keep_layers(function: LambdaFunction, properties: dict[str, Any], account_id: str) -> None:
+        if properties.get("Layers"):
+            # a Ref to a layer in the same template resolves to the LayerVersion itself
+            arns = [getattr(layer, "arn", layer) for layer in properties["Layers"]]
+            function.layers = function._get_layers_data(arns)
+
+    def keep_architectures(layer: LayerVersion, properties: dict[str, Any], account_id: str) -> None:
+        layer.compatible_architectures = properties.get("CompatibleArchitectures", [])
+
+    cloudformation.extend_create(LambdaFunction, after=keep_layers)
+    cloudformation.extend_create(LayerVersion, after=keep_architectures)
 
 
 def invoke_async(account_id: str, region: str, function_arn: str, event: Any) -> None:
