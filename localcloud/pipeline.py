@@ -13,6 +13,7 @@ from typing import Any
 
 from . import cost
 from .clients import aws_client
+from .express import StepFunctionsView
 from .results import FAILED, RUNNING, Result, result_of
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -58,7 +59,8 @@ class ExecutionKeys:
 
 class Pipeline:
     def __init__(self, cloud_env: dict[str, str], outputs: dict[str, str]) -> None:
-        self.s3, self.sfn = aws_client(cloud_env, "s3"), aws_client(cloud_env, "stepfunctions")
+        # Standard executions through the API, Express ones from their log group (localcloud/express.py)
+        self.s3, self.sfn = aws_client(cloud_env, "s3"), StepFunctionsView(cloud_env)
         self.keys = ExecutionKeys(self.sfn)
         self.shapes: dict[str, cost.ExecutionShape] = {}  # execution ARN -> what its history says it costs
         self.upload_bucket = outputs["UploadBucketName"]

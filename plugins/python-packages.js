@@ -15,6 +15,10 @@
 //
 // Both happen inside the ordinary `sls package` / `sls deploy`; a deploy whose inputs did not
 // change runs no pip at all.
+//
+// 3. Waits for the cached layer to be in place: serverless-python-requirements links it into
+//    .serverless/ without waiting for the link (6.1.2), so a cached build could be missing
+//    when the Framework reads it.
 const childProcess = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
@@ -42,6 +46,7 @@ class PythonPackages {
       'before:requirements:install:install': () => this.keyLayerCache(),
       'after:package:createDeploymentArtifacts': () => this.injectFunctionRequirements(),
       'after:deploy:function:packageFunction': () => this.injectFunctionRequirements(),
+      'before:package:compileLayers': () => this.layerInPlace(),
     };
   }
 
@@ -74,6 +79,19 @@ class PythonPackages {
     const folder = path.join(this.serviceDir, 'build', '.cache', 'layer', this.buildKey(null));
     this.settings.cacheLocation = folder;
     this.log.info(`Python layer build cache: ${path.relative(this.serviceDir, folder)}`);
+  }
+
+  async layerInPlace() {
+    const layer = (this.serverless.service.layers || {}).pythonRequirements;
+    const artifact = layer && (layer.artifact || (layer.package && layer.package.artifact));
+    if (!artifact) return;
+    const target = path.resolve(this.serviceDir, artifact);
+    for (let tries = 0; tries < 100 && !fs.existsSync(target); tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    if (!fs.existsSync(target)) {
+      throw new this.serverless.classes.Error(`The Pillow layer was not built: ${artifact} is missing`);
+    }
   }
 
   pythonFunctions() {
