@@ -141,7 +141,16 @@ class PythonPackages {
     if (!artifacts.size) artifacts.add(path.join(this.serviceDir, '.serverless', `${service.service}.zip`));
     for (const artifact of artifacts) {
       const target = path.resolve(this.serviceDir, artifact);
-      const zip = await JSZip.loadAsync(fs.readFileSync(target));
+      const packaged = fs.readFileSync(target);
+      // The same package and requirements make the same zip: reuse it (compressing the
+      // requirements is most of this step's time).
+      const key = crypto.createHash('sha256').update(packaged).update(folder).digest('hex').slice(0, 16);
+      const cached = path.join(path.dirname(folder), `${path.basename(folder)}-${key}.zip`);
+      if (fs.existsSync(cached)) {
+        fs.copyFileSync(cached, target);
+        continue;
+      }
+      const zip = await JSZip.loadAsync(packaged);
       for (const name of files) {
         if (zip.file(name)) continue; // the project's own files win
         zip.file(name, fs.readFileSync(path.join(folder, name)), {
@@ -155,6 +164,8 @@ class PythonPackages {
         compression: 'DEFLATE',
       });
       fs.writeFileSync(target, body);
+      fs.writeFileSync(`${cached}.partial-${process.pid}`, body);
+      fs.renameSync(`${cached}.partial-${process.pid}`, cached);
     }
   }
 }

@@ -273,9 +273,10 @@ def install_express() -> None:
     cloudformation.extend_create(sfn_models.StateMachine, after=keep_type_and_logging)
     original_update = sfn_models.StateMachine.update_from_cloudformation_json.__func__
 
-    def update(cls: type, original: Any, name: str, cloudformation_json: Any, *rest: Any, **kw: Any) -> Any:
-        machine = original_update(cls, original, name, cloudformation_json, *rest, **kw)
-        keep_type_and_logging(machine, cloudformation_json.get("Properties", {}), "")
+    def update(cls: type, *args: Any, **kw: Any) -> Any:
+        template = kw["cloudformation_json"] if "cloudformation_json" in kw else args[2]
+        machine = original_update(cls, *args, **kw)
+        keep_type_and_logging(machine, template.get("Properties", {}), "")
         return machine
 
     sfn_models.StateMachine.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign]
