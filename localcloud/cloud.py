@@ -32,14 +32,17 @@ class LocalCloud:
         host: str = "127.0.0.1",
         state_dir: Path | None = None,
         retry_scale: float = 1.0,
-        max_workers_per_function: int = 4,
+        max_workers_per_function: int | None = None,
         enforce_iam: bool | None = None,
     ) -> None:
         self.host, self.port = host, port
         self._temp = None if state_dir else tempfile.TemporaryDirectory(prefix="localcloud-")
         self.state_dir = state_dir or Path(self._temp.name)  # type: ignore[union-attr]
         self.clock = moto_adapter.RetryClock(scale=retry_scale)
-        self.max_workers = max_workers_per_function
+        # Warm workers per function: as many as this machine has cores (at least 2). More only
+        # start more processes (each imports its handler: a cold start's CPU) without doing
+        # more work at once.
+        self.max_workers = max_workers_per_function or max(2, os.cpu_count() or 2)
         # Functions and the state machine call AWS as their deployed roles (localcloud/iam);
         # on unless LOCALCLOUD_IAM=off.
         self.iam = Iam(enforce_iam)

@@ -206,6 +206,8 @@ class Call:
     out_of_memory: bool
     started_at: float
     ended_at: float
+    cpu_ms: float | None = None
+    init_cpu_ms: float | None = None
 
 
 @dataclass
@@ -244,6 +246,8 @@ class Meter:
             invocation.out_of_memory,
             invocation.started_at,
             invocation.started_at + invocation.duration_ms / 1000,
+            invocation.cpu_ms,
+            invocation.init_cpu_ms,
         )
         invocation.prediction = prediction
         with self._lock:

@@ -38,12 +38,14 @@ policies; KMS key use; the role's trust policy.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from werkzeug.wrappers import Request
@@ -58,6 +60,13 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _PROTOCOLS = {"s3": "rest-xml", "dynamodb": "json", "states": "json", "lambda": "rest-json"}
 RECORDED_ORIGINS = ("lambda", "states")
 _MAP = "localcloud/iam/requests.py"  # the deployed stack's own principals
+
+
+@lru_cache(maxsize=256)
+def _statements(documents: tuple[str, ...]) -> list[policy.Statement]:
+    """Parsed once per set of policy texts (a role's policies are read at every call, so an
+    edit applies at once, but parsing them at every call was much of a call's cost)."""
+    return policy.statements(documents)
 
 
 def enabled_by_default() -> bool:
@@ -118,7 +127,7 @@ class Iam:
         documents: list[Any] = list(role.policies.values())
         for managed in role.managed_policies.values():
             documents.append(next(v.document for v in managed.versions if v.is_default))
-        return policy.statements(documents)
+        return _statements(tuple(d if isinstance(d, str) else json.dumps(d, sort_keys=True) for d in documents))
 
     def context(self, principal: Principal, region: str) -> dict[str, str]:
         return {

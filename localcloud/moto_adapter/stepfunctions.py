@@ -112,11 +112,28 @@ def use(clock: RetryClock, iam: Any = None) -> None:
     _iam[0] = iam
 
 
+_clients: dict[tuple[str, str, str | None, int], Any] = {}
+_clients_lock = threading.Lock()
+
+
 def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-    """moto's boto_client_for, signed as the state machine's role when IAM is enforced."""
+    """moto's boto_client_for, signed as the state machine's role when IAM is enforced. Clients
+    are made once per region, service and credentials and reused (moto made one per Task call,
+    and making a client costs far more CPU than the call)."""
     credentials = None
     if _iam[0] is not None and state_credentials is not None:
         credentials = _iam[0].state_machine_credentials(state_credentials.role_arn, region)
+    from moto.settings import moto_server_port
+
+    key = (region, service, credentials.access_key if credentials else None, moto_server_port())
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = _new_client(region, service, state_credentials, credentials)
+    return client
+
+
+def _new_client(region: str, service: str, state_credentials: Any, credentials: Any) -> Any:
     if credentials is None:
         return _original_client_for(region=region, service=service, state_credentials=state_credentials)
     from moto.settings import moto_server_port
