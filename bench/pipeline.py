@@ -27,6 +27,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from localcloud import cost, report
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import deploy
 from localcloud.pipeline import Pipeline
@@ -151,7 +152,11 @@ def main() -> int:
         ):
             print(f"  {name:42} {seconds:6.1f} s  {100 * seconds / cores:4.0f}%")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        print(f"load average {load:.1f} at the end")
+        print(f"load average {load:.1f} at the end\n")
+        calls, requests, units = cloud.meter.since(mark)
+        shapes = [pipeline.shapes[o.execution_arn] for o in outcomes if o.execution_arn in pipeline.shapes]
+        bill = cost.bill(calls, requests, units, shapes, len(outcomes), pipeline.workflow_type)
+        print(report.bill_lines(bill, cloud.meter.calibration))
     return 0 if processed == len(photos) else 1
 
 
