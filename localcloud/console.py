@@ -80,14 +80,14 @@ def state_summary(events: list[dict[str, Any]], execution_status: str) -> dict[s
             continue
         owner[event_id] = name
         state = states[name]
+        if kind in _LAMBDA_ENDS and state.get("window"):
+            state["window"][1] = event["timestamp"]
         if kind in _TASK_ATTEMPTS:
             state["attempts"] += 1
             state["last_failed"] = False
             resource = (event.get("lambdaFunctionScheduledEventDetails") or {}).get("resource")
             if resource:  # the latest attempt's function and times, to find what it used
                 state["function"], state["window"] = resource, [event["timestamp"], None]
-        elif kind in _LAMBDA_ENDS and state.get("window"):
-            state["window"][1] = event["timestamp"]
         elif kind in _TASK_FAILURES:
             details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             state["failures"] += 1
