@@ -11,6 +11,7 @@ Where the time goes (CPU seconds during the batch, on this machine's cores):
 - local cloud: this process, which serves every AWS call (moto), runs the Step Functions
   interpreter, checks IAM, passes invocations to the workers (IPC) and polls for the results;
   of which `polling`: the benchmark's own client, waiting for the executions to end;
+- other processes: whatever else ran on the machine meanwhile (from /proc/stat);
 - idle: what the cores did not use (waiting on each other, on locks, on the GIL).
 """
 
@@ -67,6 +68,16 @@ def sizes(folder: Path) -> None:
     )
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all processes of this machine have used (Linux /proc/stat), None elsewhere."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
@@ -98,7 +109,7 @@ def main() -> int:
         assert cloud.meter is not None and cloud.runtime is not None
         mark = cloud.meter.mark()
         polled = [0.0]
-        cpu_before, started = cpu_seconds(), time.perf_counter()
+        cpu_before, busy_before, started = cpu_seconds(), machine_busy_seconds(), time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
             list(
                 pool.map(
@@ -119,6 +130,7 @@ def main() -> int:
         outcomes = pipeline.wait({key: key for key in keys}, timeout=900)
         elapsed = time.perf_counter() - started
         cloud_cpu = cpu_seconds() - cpu_before
+        busy_after = machine_busy_seconds()
         calls, _, _ = cloud.meter.since(mark)
         stats = cloud.runtime.stats
         processed = sum(o.result.kind == PROCESSED for o in outcomes)
@@ -141,13 +153,16 @@ def main() -> int:
         handlers = sum(c.cpu_ms or 0 for c in calls) / 1000
         starts = sum(c.init_cpu_ms or 0 for c in calls) / 1000
         cores = (os.cpu_count() or 1) * elapsed
-        idle = max(0.0, cores - handlers - starts - cloud_cpu)
+        ours = handlers + starts + cloud_cpu
+        others = max(0.0, busy_after - busy_before - ours) if busy_before is not None and busy_after else 0.0
+        idle = max(0.0, cores - ours - others)
         print(f"where the time went (CPU seconds of {os.cpu_count()} cores x {elapsed:.1f} s = {cores:.1f}):")
         for name, seconds in (
             ("handlers (the functions' work)", handlers),
             ("worker start-up (imports)", starts),
             ("local cloud: moto, interpreter, IAM, IPC", cloud_cpu - polled[0]),
             ("benchmark polling for results", polled[0]),
+            ("other processes on this machine", others),
             ("idle", idle),
         ):
             print(f"  {name:42} {seconds:6.1f} s  {100 * seconds / cores:4.0f}%")
