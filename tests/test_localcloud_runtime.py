@@ -156,58 +156,47 @@ def test_each_invocation_records_its_cpu_time_peak_memory_and_the_start_up(runti
     assert first.memory_size_mb == 512 and first.started_at > 0
 
 
-def test_a_function_cannot_import_a_layer_it_does_not_have(tmp_path):
+def test_a_function_cannot_import_a_layer_it_does_not_have(runtime, tmp_path, monkeypatch):
     """Two layers in the region; the function has one of them: the other one's packages are
-    not importable (the venv has them all), the function's own layer's are."""
-    import boto3
-    from moto import mock_aws
+    not importable (the venv has them all), the function's own layer's are. (The region's
+    layers are stand-ins: an in-process moto mock would reset the session's local cloud.)"""
+    from localcloud import layers
 
-    def layer_zip(*names: str) -> bytes:
+    def layer(arn: str, *names: str) -> SimpleNamespace:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             for name in names:
                 archive.writestr(name, "")
-        return buffer.getvalue()
+        return SimpleNamespace(arn=arn, code_bytes=buffer.getvalue(), code_sha_256=arn)
 
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("fn/app.py", "import json\ndef handler(event, context):\n    __import__(event['module'])\n")
-        archive.writestr("fn/eager.py", "import PIL\ndef handler(event, context):\n    return 1\n")
-    with mock_aws():
-        lam, iam = boto3.client("lambda", "us-east-1"), boto3.client("iam", "us-east-1")
-        role = iam.create_role(RoleName="probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        pillow = lam.publish_layer_version(
-            LayerName="pillow", Content={"ZipFile": layer_zip("python/PIL/__init__.py", "python/pillow.libs/x.so")}
-        )["LayerVersionArn"]
-        json_layer = lam.publish_layer_version(
-            LayerName="other", Content={"ZipFile": layer_zip("python/jmespath/__init__.py", "python/six.py")}
-        )["LayerVersionArn"]
-        for name, handler in (("plain", "fn/app.handler"), ("eager", "fn/eager.handler")):
-            lam.create_function(
-                FunctionName=name,
-                Runtime="python3.12",
-                Role=role,
-                Handler=handler,
-                Code={"ZipFile": code.getvalue()},
-                Layers=[json_layer],
-            )
-        from moto.awslambda.models import lambda_backends
+    pillow = layer(
+        "arn:aws:lambda:us-east-1:123456789012:layer:pillow:1", "python/PIL/__init__.py", "python/pillow.libs/x.so"
+    )
+    other = layer("arn:aws:lambda:us-east-1:123456789012:layer:other:1", "python/jmespath/__init__.py", "python/six.py")
+    region = {name: SimpleNamespace(layer_versions={"1": version}) for name, version in (("p", pillow), ("o", other))}
+    backend = SimpleNamespace(_layers=SimpleNamespace(_layers=region))
+    monkeypatch.setattr(layers, "_backend", lambda function: backend)
 
-        backend = lambda_backends["123456789012"]["us-east-1"]
-        plain, eager = backend.get_function("plain"), backend.get_function("eager")
-        plain.save_logs = eager.save_logs = lambda text: None
-        runtime = LambdaRuntime(tmp_path, "http://127.0.0.1:1")
-        try:
-            refused = runtime.invoke(plain, {"module": "PIL"})
-            assert refused.errored and json.loads(refused.payload)["errorType"] == "ModuleNotFoundError"
-            assert "No module named 'PIL'" in json.loads(refused.payload)["errorMessage"]
-            assert not runtime.invoke(plain, {"module": "jmespath"}).errored  # its own layer's
-            assert not runtime.invoke(plain, {"module": "json"}).errored  # the standard library
-            failed = json.loads(runtime.invoke(eager, {}).payload)
-            assert failed["errorType"] == "Runtime.ImportModuleError" and "PIL" in failed["errorMessage"]
-        finally:
-            runtime.stop()
-        assert pillow  # published, not attached
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as code:
+        code.writestr("fn/app.py", "def handler(event, context):\n    __import__(event['module'])\n")
+        code.writestr("fn/eager.py", "import PIL\ndef handler(event, context):\n    return 1\n")
+    plain = fake_function(tmp_path)
+    plain.code_bytes, plain.code_sha_256, plain.layers = archive.getvalue(), "layered", [{"Arn": other.arn}]
+    assert layers.unavailable_modules(plain) == ["PIL"]
+    refused = runtime.invoke(plain, {"module": "PIL"})
+    assert refused.errored and json.loads(refused.payload)["errorType"] == "ModuleNotFoundError"
+    assert "No module named 'PIL'" in json.loads(refused.payload)["errorMessage"]
+    assert not runtime.invoke(plain, {"module": "jmespath"}).errored  # its own layer's
+    assert not runtime.invoke(plain, {"module": "json"}).errored  # the standard library
+    eager = fake_function(tmp_path)
+    eager.code_bytes, eager.code_sha_256, eager.handler = archive.getvalue(), "layered", "fn/eager.handler"
+    eager.function_arn, eager.layers = eager.function_arn + "-eager", []
+    failed = json.loads(runtime.invoke(eager, {}).payload)
+    assert failed["errorType"] == "Runtime.ImportModuleError" and "PIL" in failed["errorMessage"]
+    with_pillow = fake_function(tmp_path)
+    with_pillow.layers = [{"Arn": pillow.arn}]
+    assert layers.unavailable_modules(with_pillow) == ["jmespath", "six"]
 
 
 def test_where_no_cgroup_can_be_made_a_watchdog_enforces_the_memory_size(tmp_path, monkeypatch):
