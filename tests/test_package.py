@@ -50,9 +50,9 @@ def test_packaging_the_dev_stage_needs_no_aws_account_and_leaves_other_stages_al
 
 def test_a_second_deploy_reuses_the_built_layer_and_runs_no_pip(cloud, stack):
     """The session built the layer deploying stage `test`; deploying the project again (as
-    another stage: redeploying a stage in moto replaces its resources, which the other tests
-    use) with pip unable to install anything (no package index) works, and ships the same
-    layer: nothing was built again."""
+    another stage, so the session's stack stays as the other tests expect it) with pip unable
+    to install anything (no package index) works, and ships the same layer: nothing was built
+    again."""
     environment = cloud.client_environment() | {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": ""}
     again = deploy(environment, "reuse", log=ARTIFACTS / "deploy-reuse.log")
     assert again.outputs["ImageWorkflowArn"].endswith("image-converter-reuse-image-workflow")
