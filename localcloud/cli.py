@@ -30,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import invoke, report, signin
+from . import cost, invoke, report, signin
 from .clients import aws_client
 from .cloud import DEFAULT_ACCOUNT, LocalCloud
 from .deploy import PROJECT, Stack, deploy, package, service_name, stack_outputs, stage_folder
@@ -99,12 +99,24 @@ def _progress(quiet: bool) -> Callable[[Outcome, int, int], None]:
     return report_one
 
 
+def print_bill(cloud: LocalCloud, pipeline: Pipeline, mark: Any, outcomes: list[Outcome]) -> None:
+    """What the run's invocations used, as Lambda would bill it (localcloud/cost.py)."""
+    if cloud.meter is None or not outcomes:
+        return
+    calls, requests, units = cloud.meter.since(mark)
+    shapes = [pipeline.shapes[o.execution_arn] for o in outcomes if o.execution_arn in pipeline.shapes]
+    bill = cost.bill(calls, requests, units, shapes, len(outcomes), pipeline.workflow_type)
+    print()
+    print(report.bill_lines(bill, cloud.meter.calibration))
+
+
 def demo(args: argparse.Namespace) -> int:
     manifest = json.loads(MANIFEST.read_text())
     cloud, stack = _start(args)
     try:
         pipeline = Pipeline(cloud.client_environment(), stack.outputs)
         outcomes: list[Outcome] = []
+        mark = cloud.meter.mark() if cloud.meter else None
         started = time.perf_counter()
         # Waves: a duplicate is only a duplicate once the first copy has been recorded.
         for wave in manifest["waves"]:
@@ -117,6 +129,7 @@ def demo(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - started
         print(report.outcomes_table(outcomes))
         print(f"Outputs were in s3://{stack.outputs['DestinationBucketName']}/ (`run --out DIR` keeps them).")
+        print_bill(cloud, pipeline, mark, outcomes)
         expected = [item["expect"] for wave in manifest["waves"] for item in wave]
         ok = [o.result.kind for o in outcomes] == expected
         verdict = "yes" if ok else "NO"
@@ -135,12 +148,15 @@ def run_files(args: argparse.Namespace) -> int:
     try:
         env = cloud.client_environment()
         pipeline = Pipeline(env, stack.outputs)
+        mark = cloud.meter.mark() if cloud.meter else None
         uploads = {pipeline.upload(path, user=args.user): path.name for path in paths}
         outcomes = pipeline.wait(uploads, timeout=args.timeout, progress=_progress(args.json))
         if args.out:
             save_outputs(env, stack, outcomes, Path(args.out))
             _say(f"saved what the workflow wrote under {args.out}/", args.json)
         print(json.dumps([o.to_dict() for o in outcomes], indent=2) if args.json else report.outcomes_table(outcomes))
+        if not args.json:
+            print_bill(cloud, pipeline, mark, outcomes)
         return 0 if all(o.status == "SUCCEEDED" for o in outcomes) else 1
     finally:
         cloud.stop()

@@ -17,8 +17,9 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from . import apigw, console, moto_adapter
-from .iam import Iam
+from . import apigw, console, cost, moto_adapter
+from .iam import Iam, Principal
+from .iam.requests import Call
 from .runtime import LambdaRuntime
 
 DEFAULT_ACCOUNT = "123456789012"
@@ -31,18 +32,22 @@ class LocalCloud:
         host: str = "127.0.0.1",
         state_dir: Path | None = None,
         retry_scale: float = 1.0,
-        max_workers_per_function: int = 4,
+        max_workers_per_function: int | None = None,
         enforce_iam: bool | None = None,
     ) -> None:
         self.host, self.port = host, port
         self._temp = None if state_dir else tempfile.TemporaryDirectory(prefix="localcloud-")
         self.state_dir = state_dir or Path(self._temp.name)  # type: ignore[union-attr]
         self.clock = moto_adapter.RetryClock(scale=retry_scale)
-        self.max_workers = max_workers_per_function
+        # Warm workers per function: as many as this machine has cores (at least 2). More only
+        # start more processes (each imports its handler: a cold start's CPU) without doing
+        # more work at once.
+        self.max_workers = max_workers_per_function or max(2, os.cpu_count() or 2)
         # Functions and the state machine call AWS as their deployed roles (localcloud/iam);
         # on unless LOCALCLOUD_IAM=off.
         self.iam = Iam(enforce_iam)
         self.runtime: LambdaRuntime | None = None
+        self.meter: cost.Meter | None = None
         self.console: console.Console | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -74,8 +79,14 @@ class LocalCloud:
         # moto's Step Functions interpreter calls the other services through this port.
         os.environ["MOTO_PORT"] = str(self.port)
         self.runtime = LambdaRuntime(self.state_dir, self.endpoint, self.max_workers, self.iam)
+        # What each invocation and AWS request would cost on AWS (calibrated once per machine).
+        from .deploy import PROJECT
+
+        self.meter = cost.Meter(cost.calibrate(PROJECT))
+        self.runtime.observe(self.meter.invocation)
+        self.iam.observe(self._meter_request)
         moto_adapter.install(self.runtime, self.clock)
-        self.console = console.Console(self.client_environment())
+        self.console = console.Console(self.client_environment(), self.meter)
         self._thread = threading.Thread(target=self._server.serve_forever, name="localcloud", daemon=True)
         self._thread.start()
         return self
@@ -88,6 +99,14 @@ class LocalCloud:
             self.runtime.stop()
         if self._temp:
             self._temp.cleanup()
+
+    def _meter_request(self, principal: Principal, call: Call, environ: dict[str, Any]) -> None:
+        assert self.meter is not None
+        units = None
+        if call.service == "dynamodb":
+            tables = [check.resource for check in call.checks]
+            units = cost.dynamodb_units(call.operation, tables, int(environ.get("CONTENT_LENGTH") or 0))
+        self.meter.request(call.service, call.operation, units)
 
     def __enter__(self) -> LocalCloud:
         return self.start()

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -219,14 +220,72 @@ def test_the_heif_decoder_in_the_layer_is_for_the_lambda_runtime_too(stack):
             assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == _AARCH64, name
 
 
-def test_local_packages_match_the_layer_pins():
+def test_the_venv_has_the_layers_versions_and_pins_live_in_one_place(stack):
+    """Pillow and pillow-heif are pinned only in layers/pillow/requirements.txt; the layer that
+    was built and the venv the local runtime and `sls invoke local` use have those versions."""
     from importlib.metadata import version
 
     root = Path(__file__).resolve().parent.parent
-    for line in (root / "requirements.txt").read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, pinned = line.split("==")
-            assert version(name) == pinned
+    pins = _pins(root / "layers" / "pillow" / "requirements.txt")
+    assert set(pins) == {"pillow", "pillow-heif"}
+    assert not set(pins) & set(_pins(root / "requirements.txt")), "pinned in two places"
+    with zipfile.ZipFile(stack.package_dir / "pythonRequirements.zip") as layer:
+        for name, pinned in pins.items():
+            tags = [
+                n
+                for n in layer.namelist()
+                if re.fullmatch(rf"python/{name.replace('-', '_')}-[^/]+\.dist-info/METADATA", n)
+            ]
+            [metadata] = tags
+            built = re.search(r"^Version: (\S+)$", layer.read(metadata).decode(), re.M).group(1)
+            assert built == pinned == version(name), name
+    for name, pinned in _pins(root / "requirements.txt").items():
+        assert version(name) == pinned, name
+
+
+def _pins(path: Path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return {line.split("==")[0].lower(): line.split("==")[1] for line in lines if "==" in line}
+
+
+def _handler_imports_pillow(handler: str) -> bool:
+    """Whether importing the handler's module imports Pillow (in a fresh interpreter)."""
+    module = handler.rsplit(".", 1)[0].replace("/", ".")
+    code = f"import sys, {module}; print(any(m in sys.modules for m in ('PIL', 'pillow_heif')))"
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    return result.stdout.strip() == "True"
+
+
+def test_exactly_the_functions_that_import_pillow_have_the_pillow_layer(template):
+    resources = template["Resources"]
+    [layer_id] = [name for name, r in resources.items() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    layer = resources[layer_id]["Properties"]
+    assert layer["CompatibleRuntimes"] == [template_runtime(template)] and layer["CompatibleArchitectures"] == ["arm64"]
+    assert layer["LicenseInfo"] and "Pillow" in layer["Description"]
+    functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    with_layer = {name for name, f in functions.items() if {"Ref": layer_id} in f.get("Layers", [])}
+    importing = {name for name, f in functions.items() if _handler_imports_pillow(f["Handler"])}
+    assert with_layer == importing and len(importing) == 4
+    assert all(len(f.get("Layers", [])) <= 1 for f in functions.values())
+
+
+def template_runtime(template: dict) -> str:
+    return next(
+        r["Properties"]["Runtime"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    )
+
+
+def test_the_function_package_holds_its_requirements_and_no_pillow(stack):
+    """Every function's package (one zip for all) carries Powertools, built for the runtime,
+    and nothing of Pillow: the functions without the layer have none."""
+    with zipfile.ZipFile(stack.package_dir / "image-converter.zip") as package:
+        names = package.namelist()
+    tops = {name.split("/")[0] for name in names}
+    assert "aws_lambda_powertools" in tops and "handlers" in tops
+    assert not tops & {"PIL", "pillow_heif", "pillow.libs", "pillow_heif.libs"}
+    assert not any(name.endswith(".so") for name in names)
+    assert not any("__pycache__" in name for name in names)
 
 
 def test_every_environment_setting_is_documented():

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from . import aws, images
+from . import aws
 from .workflow import SourceObject
 
 KEY = "photoId"
@@ -40,6 +40,9 @@ def find_duplicate(
     """Exact duplicates anywhere (same bytes), near duplicates among the uploader's own
     photos (perceptual hashes at most `max_distance` bits apart). `of` is the recorded
     photo's id and `ofKey` the upload it was recorded from, so a notice can name it."""
+    # Imported here: writeToDynamoDB and discardOutputs use this module without the Pillow layer.
+    from . import images
+
     found: dict[str, Any] = {
         "duplicate": False,
         "contentHash": content_hash,
