@@ -21,7 +21,8 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 @pytest.fixture(scope="session")
 def cloud() -> Iterator[LocalCloud]:
-    with LocalCloud(retry_scale=0) as local:
+    # Schedules fire only when a test fires them (localcloud/scheduler.py), never mid-test.
+    with LocalCloud(retry_scale=0, fire_schedules=False) as local:
         saved = dict(os.environ)
         os.environ.update(local.client_environment())
         yield local
