@@ -102,6 +102,12 @@ def drop_notifications(bucket: str | None, prefix: str, times: int) -> None:
         _drops.append({"bucket": bucket, "prefix": prefix, "times": times})
 
 
+def pending_drops() -> int:
+    """Events still to be dropped."""
+    with _drops_lock:
+        return sum(drop["times"] for drop in _drops)
+
+
 def clear_drops() -> None:
     with _drops_lock:
         _drops.clear()
