@@ -26,7 +26,9 @@ def message(principal: Principal, check: Check, explicit: bool, service: str) ->
 
 
 def denied(call: Call, text: str, method: str) -> Response:
-    return service_error(call, call.error_code, text, method, 403 if call.protocol != "json" else 400)
+    # DynamoDB and Step Functions answer AccessDeniedException with 400; SQS, even in JSON, with 403.
+    status = 400 if call.protocol == "json" and call.service != "sqs" else 403
+    return service_error(call, call.error_code, text, method, status)
 
 
 def service_error(call: Call, code: str, text: str, method: str, status: int) -> Response:

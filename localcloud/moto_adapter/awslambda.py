@@ -25,10 +25,10 @@
    delivery that fails (denied, no such queue) is dropped, as Lambda drops it, and recorded.
    EventInvokeConfig resources of a template are created; a put replaces the configuration.
    Tests: test_an_event_invoke_config_comes_from_the_template,
-   test_async_retries_wait_as_lambda_and_the_destination_gets_lambdas_record,
-   test_an_event_too_old_to_retry_goes_to_the_destination_at_once,
-   test_an_event_invoke_answers_at_once_and_runs_later (tests/test_moto_adapter.py);
-   test_a_destination_the_role_may_not_send_to_gets_nothing (tests/test_iam_enforcement.py).
+   test_async_retries_wait_as_lambda_and_the_destination_gets_lambdas_record (with the 202),
+   test_an_event_too_old_to_retry_goes_to_the_destination_at_once (tests/test_moto_adapter.py);
+   test_a_destination_the_role_may_not_send_to_gets_nothing (tests/test_iam_enforcement.py);
+   tests/test_delivery.py end to end.
 
 Not emulated: Lambda throttling an asynchronous invocation (retried for up to the maximum
 event age, which does not count against MaximumRetryAttempts), and EventBridge destinations.
