@@ -189,11 +189,14 @@ def up(args: argparse.Namespace) -> int:
     kept = None
     if state and state.exists():
         kept = persistence.restore(state, (stack.outputs["UploadPrefix"],))
-    print(up_banner(cloud.endpoint, args.stage, stack, state, kept), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(up_banner(cloud.endpoint, args.stage, stack, state, kept), flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+        # Woken every second: a signal that the kernel hands to another thread runs its Python
+        # handler only when the main thread runs again, and a wait without timeout never does.
+        while not stop.wait(1):
+            pass
     cloud.stop()
     return 0
 
@@ -254,11 +257,13 @@ def up_banner(
         )
         if kept.waiting_uploads:
             lines.append(
-                f"{report.plural(kept.waiting_uploads, 'upload')} still to process: the reconciler takes them up at its"
-                " next run (`python -m localcloud schedule reconcile` runs it now)."
+                f"{report.plural(kept.waiting_uploads, 'upload')} still to process: the reconciler takes them up at"
+                " its next run\n(`python -m localcloud schedule reconcile` runs it now)."
             )
     if state:
-        lines.append(f"\nCtrl-C stops it (S3 objects and DynamoDB items are saved in {state}; the rest is gone then).")
+        lines.append(
+            f"\nCtrl-C stops it. S3 objects and DynamoDB items are saved in\n  {state}\nthe rest is gone then."
+        )
     else:
         lines.append("\nCtrl-C stops it (everything in it is gone then; `up --state DIR` keeps S3 and DynamoDB).")
     return "\n".join(lines)

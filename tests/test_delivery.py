@@ -9,6 +9,7 @@ import io
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from urllib.parse import quote_plus
 
 import boto3
@@ -281,3 +282,115 @@ def test_a_photo_that_always_fails_is_reported_once_never_retried_for_ever_and_k
     report = json.loads(s3.get_object(Bucket=pipeline.upload_bucket, Key=report_key)["Body"].read())
     assert report["key"] == key and [e["attempt"] for e in report["executions"]] == [1, 2, 3]
     assert datetime.fromisoformat(report["lastModified"]) < datetime.now(UTC) - timedelta(minutes=15)
+
+
+# -- the local cloud stopped and started again --------------------------------------------------
+
+
+@pytest.fixture
+def restart_stage():
+    """A stage of its own whose reconciler takes up every waiting upload at once, and fires only
+    when told (so the test decides when it runs)."""
+    from localcloud.deploy import PROJECT
+
+    stage = "restart"
+    dotenv = PROJECT / f".env.{stage}"
+    assert not dotenv.exists()
+    dotenv.write_text("RECONCILE_AFTER_MINUTES=0\nRECONCILE_SCHEDULE=rate(1 day)\n")
+    try:
+        yield stage
+    finally:
+        dotenv.unlink(missing_ok=True)
+
+
+def start_up(stage: str, port: int, state, log):
+    """`python -m localcloud up --state DIR` in a process of its own (moto's state lives in its
+    process: a cloud in this one would survive a stop), once its banner is out."""
+    import subprocess
+    import sys
+
+    from localcloud.deploy import PROJECT
+    from tests.test_readme import users_shell
+
+    command = [sys.executable, "-m", "localcloud", "up", "--stage", stage, "--port", str(port)]
+    command += ["--state", str(state), "--retry-scale", "0"]
+    banners = log.read_text().count("Ctrl-C stops it") if log.exists() else 0
+    with log.open("a") as output:
+        process = subprocess.Popen(command, cwd=PROJECT, env=users_shell(), stdout=output, stderr=subprocess.STDOUT)
+    started = lambda: log.read_text().count("Ctrl-C stops it") > banners or process.poll() is not None  # noqa: E731
+    wait_for(started, 900, "`up` to deploy")
+    assert process.poll() is None, log.read_text()[-3000:]
+    return process
+
+
+def stop_up(process, log) -> None:
+    import signal
+
+    process.send_signal(signal.SIGTERM)  # what `up` gets from Ctrl-C's sibling, `kill`
+    assert process.wait(timeout=120) == 0, log.read_text()[-3000:]
+
+
+def test_uploads_waiting_when_the_cloud_stops_are_processed_after_it_starts_again(restart_stage, tmp_path):
+    import subprocess
+    import sys
+
+    from localcloud.clients import aws_client
+    from localcloud.cloud import LocalCloud
+    from localcloud.deploy import PROJECT, stack_outputs
+    from localcloud.pipeline import Pipeline
+    from tests.test_readme import free_port, users_shell
+
+    port, state, log = free_port(), tmp_path / "state", tmp_path / "up.log"
+    env = LocalCloud.client_environment_for(f"http://127.0.0.1:{port}")
+    stack_name = f"image-converter-{restart_stage}"
+
+    def cloud_control(route: str, body: dict) -> None:
+        control(SimpleNamespace(endpoint=env["AWS_ENDPOINT_URL"]), route, body, "POST")
+
+    process = start_up(restart_stage, port, state, log)
+    try:
+        outputs = stack_outputs(env, stack_name)
+        pipeline, s3 = Pipeline(env, outputs), aws_client(env, "s3")
+        base = pictures.photo("astronaut.jpg").resize((200, 200))
+
+        def upload(name: str, turn: int) -> str:
+            key = f"{outputs['UploadPrefix']}batch/{name}.jpg"
+            s3.put_object(Bucket=outputs["UploadBucketName"], Key=key, Body=pictures.jpeg_bytes(base.rotate(turn)))
+            return key
+
+        early = [upload(f"early-{i}", 10 + i) for i in range(3)]
+        assert [o.result.kind for o in pipeline.wait({k: k for k in early}, timeout=180)] == ["processed"] * 3
+        cloud_control("faults", {"drop": f"{outputs['UploadPrefix']}batch/late-", "times": 3})
+        late = [upload(f"late-{i}", 20 + i) for i in range(3)]  # their events are lost
+        in_flight = upload("in-flight", 30)  # may or may not finish before the stop
+    finally:
+        stop_up(process, log)
+    saved = json.loads((state / "s3" / outputs["UploadBucketName"] / "index.json").read_text())
+    assert {o["key"] for o in saved["objects"]} >= set(late)
+
+    process = start_up(restart_stage, port, state, log)
+    try:
+        banner = log.read_text().split("Local cloud running")[-1]
+        assert "Restored from" in banner and "the reconciler takes them up at its next run" in banner
+        waiting = {k for k in pipeline.waiting_uploads()}
+        assert set(late) <= waiting and not set(early) & waiting  # as S3 held them when it stopped
+        table = outputs["PhotosTableName"]
+        recorded = aws_client(env, "dynamodb").scan(TableName=table)["Items"]
+        assert {item["sourceKey"]["S"] for item in recorded} >= set(early)  # the table survived too
+
+        command = [sys.executable, "-m", "localcloud", "schedule", "reconcile", "--stage", restart_stage]
+        fired = subprocess.run(
+            [*command, "--port", str(port)], cwd=PROJECT, env=users_shell(), capture_output=True, text=True, timeout=600
+        )
+        assert fired.returncode == 0, fired.stdout + fired.stderr
+        run = json.loads(fired.stdout)
+        assert len(run["started"]) == len(waiting) and run["candidates"] == len(waiting)
+        everything = [*early, *late, in_flight]
+        wait_for(lambda: not pipeline.waiting_uploads(), 300, "every upload to be processed")
+        items = aws_client(env, "dynamodb").scan(TableName=table)["Items"]
+        sources = [item["sourceKey"]["S"] for item in items]
+        assert sorted(sources) == sorted(everything)  # each photo recorded exactly once
+        pngs = s3.list_objects_v2(Bucket=outputs["DestinationBucketName"], Prefix="png/batch/")["Contents"]
+        assert len(pngs) == len(everything)
+    finally:
+        stop_up(process, log)
