@@ -16,7 +16,7 @@ import boto3
 import pytest
 from PIL import Image
 
-from handlers.core import keys
+from handlers.core import delivery, keys
 from localcloud.moto_adapter import s3 as s3_adapter
 from tests import images as pictures
 from tests.test_workflow import control, exists
@@ -25,11 +25,26 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 
 
 @pytest.fixture(autouse=True)
-def clean_faults(cloud):
+def clean_faults(cloud, stack):
+    # The reconciler takes up any upload of the stage that has waited too long, other tests'
+    # failed ones too: let what it started end, so no other execution's retries or writes
+    # mingle with a test's (before each test, and after the last).
+    quiet(stack)
     control(cloud, "retries")
     control(cloud, "async")
     yield
     control(cloud, "faults", method="DELETE")
+    quiet(stack)
+
+
+def quiet(stack) -> None:
+    sfn = boto3.client("stepfunctions")
+
+    def none_running() -> bool:
+        running = sfn.list_executions(stateMachineArn=stack.outputs["ImageWorkflowArn"], statusFilter="RUNNING")
+        return not running["executions"]
+
+    wait_for(none_running, 300, "the stage's executions to end")
 
 
 def wait_for(condition, timeout: float = 120, what: str = "the condition"):
@@ -93,6 +108,15 @@ def executions_of(pipeline, key: str) -> list[dict]:
 def photo_items(stack, key: str) -> list[dict]:
     table = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
     return [item for item in table.scan()["Items"] if item["sourceKey"] == key]
+
+
+def test_failure_queue_messages_are_read_as_lambda_and_s3_write_them():
+    event = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": "uploads/u/a+b%C3%A9.jpg"}}}]}
+    record = {"version": "1.0", "requestContext": {"condition": "RetriesExhausted"}, "requestPayload": event}
+    assert delivery.failed_event_objects(json.dumps(record)) == [("b", "uploads/u/a bé.jpg")]
+    assert delivery.failed_event_objects(json.dumps(event)) == [("b", "uploads/u/a bé.jpg")]  # a plain S3 event
+    for unreadable in ("not json", "[]", '{"requestPayload": {}}', '{"Records": [{"s3": {}}]}', '{"Records": []}'):
+        assert delivery.failed_event_objects(unreadable) is None, unreadable
 
 
 # -- StartExecution fails -----------------------------------------------------------------------
@@ -188,7 +212,8 @@ def destination_objects(s3, stack, user: str) -> dict[str, list[dict]]:
 def test_a_worker_killed_mid_write_is_retried_and_nothing_is_half_written(cloud, stack, pipeline, s3, unique):
     user = f"kill-{unique}"
     resize = f"{stack.name}-resizeImage"
-    control(cloud, "faults", {"api": "s3:PutObject", "caller": resize, "resource": "/png/", "kill": True}, "POST")
+    fault = {"api": "s3:PutObject", "caller": resize, "resource": f"/png/{user}/", "kill": True}
+    control(cloud, "faults", fault, "POST")
     key = f"{pipeline.upload_prefix}{user}/photo.jpg"
     s3.put_object(
         Bucket=pipeline.upload_bucket, Key=key, Body=pictures.jpeg_bytes(pictures.photo("chelsea.jpg").rotate(13))
@@ -213,7 +238,7 @@ def test_a_worker_killed_mid_write_is_retried_and_nothing_is_half_written(cloud,
 def test_a_worker_killed_on_every_try_leaves_no_outputs_and_keeps_the_upload(cloud, stack, pipeline, s3, unique):
     user = f"killall-{unique}"
     resize = f"{stack.name}-resizeImage"
-    fault = {"api": "s3:PutObject", "caller": resize, "resource": "/png/", "kill": True, "times": 3}
+    fault = {"api": "s3:PutObject", "caller": resize, "resource": f"/png/{user}/", "kill": True, "times": 3}
     control(cloud, "faults", fault, "POST")
     key = f"{pipeline.upload_prefix}{user}/photo.jpg"
     s3.put_object(
