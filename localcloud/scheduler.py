@@ -199,9 +199,8 @@ class Scheduler:
 
     def list(self, now: datetime | None = None) -> list[dict[str, Any]]:
         now = now or datetime.now(UTC)
-        schedules = self.scan(now)
-        with self._lock:
-            return [s.describe(self._next.get(s.arn) if s.enabled else None) for s in schedules]
+        # The next time from now (a cloud that fires only on request never moves its own on).
+        return [s.describe(self._safe_next(s, now) if s.enabled else None) for s in self.scan(now)]
 
     def find(self, name: str) -> Schedule:
         """A schedule by its name, or by the function it targets (its full name, or the part

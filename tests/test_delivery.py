@@ -159,8 +159,13 @@ def test_start_execution_failures_reach_the_failure_queue_and_the_reconciler_pro
     assert [d["delivered"] for d in done["deliveries"] if d["function"] == starter] == [True, True, True]
     assert all(not executions_of(pipeline, key) for key in uploads)
 
+    # a message naming an object the reconciler may not read stays, and does not stop the run
+    queue_url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{stack.name}-failed-events"
+    elsewhere = {"requestPayload": {"Records": [{"s3": {"bucket": {"name": "elsewhere"}, "object": {"key": unique}}}]}}
+    boto3.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(elsewhere))
     run = reconcile(cloud, stack)["result"]
     assert run["queue_deleted"] >= 3 and len(run["started"]) >= 3
+    assert [e for e in run["queue_errors"] if e.startswith(f"s3://elsewhere/{unique}: ") and "AccessDenied" in e]
     assert run["requests"]["sqs.ReceiveMessage"] >= 1 and run["requests"]["s3.HeadObject"] >= 3
     outcomes = pipeline.wait({key: key for key in uploads}, timeout=180)
     assert [o.result.kind for o in outcomes] == ["processed"] * 3, [o.error for o in outcomes]

@@ -145,4 +145,4 @@ def test_commands_from_another_shell(make_up):
     assert "png/me/chelsea-" in out  # s3 ls
     assert "uploads/me/chelsea.jpg" in out  # the photos table
     assert '"uploads_complete": true' in out and '"sqs.ReceiveMessage": 1' in out  # schedule reconcile
-    assert '"ApproximateNumberOfMessages": "0"' in out  # the failure queue: nothing failed
+    assert "reconcile: rate(10 minutes), next 20" in out  # schedule

@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .errors import DuplicatePhoto, SourceObjectMissing
@@ -29,7 +30,10 @@ _REQUESTS: Counter[str] = Counter()  # API calls made by this process, e.g. "s3.
 
 @cache
 def _client(service: str) -> Any:
-    client = boto3.client(service)
+    # The SDK's standard retry mode (3 tries, short backoff) rather than the legacy one (5, up to
+    # ~15 s): a throttled call fails within the function's timeout, and Lambda's own retries
+    # (and the failure queue) take over.
+    client = boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": 3}))
     client.meta.events.register("before-call", _count)
     return client
 

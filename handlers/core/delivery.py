@@ -91,7 +91,8 @@ class Run:
     deferred: int = 0  # for the next run (start limit, or executions beyond the page limit)
     queue_messages: int = 0
     queue_deleted: int = 0
-    queue_unreadable: int = 0  # left in the queue: its alarm tells someone
+    queue_unreadable: int = 0  # not an S3 event: left in the queue, where its alarm tells someone
+    queue_errors: list[str] = field(default_factory=list)  # objects that could not be looked up (left too)
     gone: int = 0  # named in the queue, no longer in the bucket
     requests: dict[str, int] = field(default_factory=dict)
 
@@ -140,7 +141,12 @@ def reconcile(now: datetime | None = None, older_than_minutes: int | None = None
         receipt = message["ReceiptHandle"]
         pending[receipt] = 0
         for object_bucket, key in objects:
-            stored = aws.head(object_bucket, key)
+            try:
+                stored = aws.head(object_bucket, key)
+            except Exception as error:  # one message must not stop the run (another bucket, a denial)
+                run.queue_errors.append(f"s3://{object_bucket}/{key}: {error}"[:300])
+                pending[receipt] += 1  # never reaches 0: the message stays
+                continue
             if stored is None:
                 run.gone += 1
                 continue
