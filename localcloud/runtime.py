@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 _INHERITED = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
+_SIGNAL_WORDS = {9: "killed", 15: "terminated", 11: "segmentation fault", 6: "aborted"}
 
 
 @dataclass
@@ -147,15 +148,14 @@ class Worker:
 
     def _crashed(self, request_id: str) -> Invocation:
         code = self.process.wait()
-        # Lambda's words: "signal: killed", "exit status 1"
-        reason = f"signal: {(signal.strsignal(-code) or str(-code)).lower()}" if code < 0 else f"exit status {code}"
+        # Lambda's words: "exit status 1" for an exit, "signal: killed" for SIGKILL.
+        how = f"signal: {_SIGNAL_WORDS.get(-code, f'signal {-code}')}" if code < 0 else f"exit status {code}"
+        message = f"RequestId: {request_id} Error: Runtime exited with error: {how}"
         if code == -signal.SIGKILL and self.limit.killed_for_memory():
-            # Lambda's own words for a sandbox killed over its memory size.
-            message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+            # Lambda's own error type for a sandbox killed over its memory size.
             result = Invocation(_error("Runtime.OutOfMemory", message), True, message + "\nRuntime.OutOfMemory\n")
             result.out_of_memory, result.peak_memory_mb = True, float(self.limit.memory_mb)
             return result
-        message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
         return Invocation(_error("Runtime.ExitError", message), True, message + "\n")
 
     def stop(self) -> None:
@@ -179,6 +179,7 @@ class FunctionPool:
         self.code_dir, self.handler, self.env, self.max_workers = code_dir, handler, env, max_workers
         self.new_limit = new_limit or (lambda: Limit(0))
         self.idle: list[Worker] = []
+        self.busy: set[Worker] = set()  # workers running an invocation now
         self.running = 0
         self.condition = threading.Condition()
 
@@ -188,16 +189,22 @@ class FunctionPool:
                 self.condition.wait()
             self.running += 1
             if self.idle:
-                return self.idle.pop(), False
+                worker = self.idle.pop()
+                self.busy.add(worker)
+                return worker, False
         try:
-            return Worker(self.code_dir, self.handler, self.env, self.new_limit()), True
+            worker = Worker(self.code_dir, self.handler, self.env, self.new_limit())
         except BaseException:
             self.release(None)
             raise
+        with self.condition:
+            self.busy.add(worker)
+        return worker, True
 
     def release(self, worker: Worker | None) -> None:
         with self.condition:
             self.running -= 1
+            self.busy.discard(worker)  # type: ignore[arg-type]
             if worker is not None and worker.alive:
                 self.idle.append(worker)
             elif worker is not None:
@@ -267,19 +274,27 @@ class LambdaRuntime:
             observer(function, result)
         return result
 
-    def invoke_async(self, function: Any, event: Any, retries: int = 2) -> None:
-        """An Event invocation (as S3 notifications make): queued, and retried twice on a
-        function error as Lambda does for asynchronous invocations (at once here; Lambda
-        waits about one and then two minutes)."""
-
-        def run() -> None:
-            for _ in range(retries + 1):
-                if not self.invoke(function, event).errored:
-                    return
-
-        self._async.submit(run)
+    def submit(self, work: Callable[[], None]) -> None:
+        """Runs `work` on the queue of asynchronous invocations (Lambda's internal event queue:
+        retries, event age and destinations are in moto_adapter/awslambda.py)."""
+        self._async.submit(work)
 
     # -- faults -----------------------------------------------------------------------
+    def kill_running(self, function_name: str) -> int:
+        """SIGKILLs the workers running an invocation of the function now (as Lambda's sandbox
+        kills a runtime); each of those invocations fails with Runtime.ExitError."""
+        with self._lock:
+            pools = [pool for (arn, _), pool in self.pools.items() if arn.rsplit(":", 1)[-1] == function_name]
+        killed = 0
+        for pool in pools:
+            with pool.condition:
+                busy = list(pool.busy)
+            for worker in busy:
+                if worker.alive:
+                    worker.process.kill()
+                    killed += 1
+        return killed
+
     def inject_fault(self, function_name: str, error: str, message: str, times: int) -> None:
         with self._lock:
             self.faults[function_name] = Fault(error, message, times)

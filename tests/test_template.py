@@ -123,7 +123,7 @@ def test_lambda_timeouts_fit_inside_task_timeouts(template, definition):
 def test_one_role_per_function_with_scoped_actions(template):
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
-    assert len(functions) == 10 and len(roles) == 10
+    assert len(functions) == 11 and len(roles) == 11
     for role_id in (json.loads(r)["Fn::GetAtt"][0] for r in roles):
         statements = [
             s
@@ -163,6 +163,77 @@ def test_validation_is_on_and_resources_are_secured(template):
     assert all(r["Properties"].get("RetentionInDays") for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup")
 
 
+def role_statements(template: dict, role: str) -> list[dict]:
+    return [s for p in template["Resources"][role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def grants(template: dict, role: str) -> dict[str, list[str]]:
+    """Action -> resources (as written), without the logs and X-Ray statements every role has."""
+    found: dict[str, list[str]] = {}
+    for statement in role_statements(template, role):
+        for action in statement["Action"]:
+            if not action.startswith(("logs:", "xray:")):
+                found.setdefault(action, []).append(json.dumps(statement["Resource"]))
+    return found
+
+
+def test_start_workflow_retries_then_hands_failed_events_to_an_encrypted_long_lived_queue(template):
+    resources = template["Resources"]
+    config = resources["StartWorkflowLambdaEvConf"]["Properties"]
+    assert config["FunctionName"] == {"Ref": "StartWorkflowLambdaFunction"} and config["Qualifier"] == "$LATEST"
+    assert (config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (2, 3600)
+    assert config["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}}}
+    queue = resources["FailedEventsQueue"]["Properties"]
+    assert queue["MessageRetentionPeriod"] == 1209600 and queue["KmsMasterKeyId"] == "alias/aws/sqs"
+    assert queue["VisibilityTimeout"] > resources["ReconcileLambdaFunction"]["Properties"]["Timeout"]
+    # Lambda sends to the destination with the function's role: that queue only
+    starter = grants(template, "StartWorkflowIamRoleLambdaExecution")
+    assert starter["sqs:SendMessage"] == [json.dumps({"Fn::GetAtt": ["FailedEventsQueue", "Arn"]})]
+    assert set(starter) == {"states:StartExecution", "s3:GetObject", "s3:ListBucket", "sqs:SendMessage"}
+    assert starter["s3:GetObject"] == ['"arn:aws:s3:::image-converter-test-uploads-123456789012/uploads/*"']
+
+
+def test_the_failure_queue_has_an_alarm_to_the_operations_topic_with_dotenv_thresholds(template):
+    alarm = template["Resources"]["FailedEventsAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": "image-converter-test-failed-events"}]
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["Period"]) == ("1", "3", 300)  # .env.example
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": "OperationsTopic"}] == alarm["OKActions"]
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_the_reconciler_runs_on_a_schedule_with_only_what_it_uses(template):
+    resources = template["Resources"]
+    [rule] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    assert rule["ScheduleExpression"] == "rate(10 minutes)" and rule["State"] == "ENABLED"
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["ReconcileLambdaFunction", "Arn"]}
+    function = resources["ReconcileLambdaFunction"]["Properties"]
+    variables = function["Environment"]["Variables"]
+    assert (variables["RECONCILE_AFTER_MINUTES"], variables["RECONCILE_MAX_ATTEMPTS"]) == ("15", "3")
+    assert variables["FAILED_EVENTS_QUEUE_URL"].endswith("/123456789012/image-converter-test-failed-events")
+    assert resources["ReconcileLambdaEvConf"]["Properties"]["MaximumRetryAttempts"] == 0  # the next run retries
+    assert grants(template, "ReconcileIamRoleLambdaExecution") == {
+        "s3:ListBucket": ['"arn:aws:s3:::image-converter-test-uploads-123456789012"'],
+        "s3:GetObject": ['"arn:aws:s3:::image-converter-test-uploads-123456789012/uploads/*"'],
+        "s3:PutObject": ['"arn:aws:s3:::image-converter-test-uploads-123456789012/poison/*"'],
+        "s3:DeleteObject": ['"arn:aws:s3:::image-converter-test-uploads-123456789012/poison/*"'],
+        "states:ListExecutions": [
+            '"arn:aws:states:us-east-1:123456789012:stateMachine:image-converter-test-image-workflow"'
+        ],
+        "states:StartExecution": [
+            '"arn:aws:states:us-east-1:123456789012:stateMachine:image-converter-test-image-workflow"'
+        ],
+        "states:DescribeExecution": [
+            '"arn:aws:states:us-east-1:123456789012:execution:image-converter-test-image-workflow:*"'
+        ],
+        "sqs:ReceiveMessage": [json.dumps({"Fn::GetAtt": ["FailedEventsQueue", "Arn"]})],
+        "sqs:DeleteMessage": [json.dumps({"Fn::GetAtt": ["FailedEventsQueue", "Arn"]})],
+        "sns:Publish": ['"arn:aws:sns:us-east-1:123456789012:image-converter-test-operations"'],
+    }
+    assert resources["OperationsTopic"]["Properties"]["TopicName"] == "image-converter-test-operations"
+
+
 def test_outputs_name_every_resource(stack):
     for name in (
         "UploadBucketName",
@@ -170,6 +241,7 @@ def test_outputs_name_every_resource(stack):
         "PhotosTableName",
         "NotificationsTopicArn",
         "ImageWorkflowArn",
+        "FailedEventsQueueUrl",
     ):
         assert stack.outputs[name]
 
@@ -418,6 +490,8 @@ def test_limits_and_origins_come_from_the_stages_dotenv(cloud, tmp_path):
         dotenv.write_text(
             "API_RATE_LIMIT=3\nAPI_BURST_LIMIT=7\nDAILY_UPLOAD_QUOTA=5\n"
             "ALLOWED_ORIGINS=https://photos.example,https://admin.example\n"
+            "RECONCILE_SCHEDULE=cron(0/5 * * * ? *)\nRECONCILE_AFTER_MINUTES=30\n"
+            "FAILED_EVENTS_ALARM_THRESHOLD=5\nFAILED_EVENTS_ALARM_PERIODS=2\n"
         )
         built = json.loads(
             (
@@ -432,6 +506,12 @@ def test_limits_and_origins_come_from_the_stages_dotenv(cloud, tmp_path):
         template = built["Resources"]["ApiGatewayMethodUploadOptions"]["Properties"]["Integration"]
         vtl = template["IntegrationResponses"][0]["ResponseTemplates"]["application/json"]
         assert 'matches("https://photos[.]example")' in vtl and 'matches("https://admin[.]example")' in vtl
+        [rule] = [r["Properties"] for r in built["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+        assert rule["ScheduleExpression"] == "cron(0/5 * * * ? *)"
+        reconcile = built["Resources"]["ReconcileLambdaFunction"]["Properties"]["Environment"]["Variables"]
+        assert reconcile["RECONCILE_AFTER_MINUTES"] == "30"
+        alarm = built["Resources"]["FailedEventsAlarm"]["Properties"]
+        assert (alarm["Threshold"], alarm["EvaluationPeriods"]) == ("5", "2")
         dotenv.write_text("API_BURST_LIMIT=lots\n")
         with pytest.raises(RuntimeError, match=r"custom.apiThrottling.burstLimit must be a whole number.*'lots'"):
             package(cloud.client_environment(), stage, tmp_path / "bad")

@@ -6,8 +6,8 @@ role (an STS session in moto, as Lambda does), and the Step Functions interprete
 Task integrations with credentials of the state machine's role. A WSGI layer in front of moto
 (`Iam.wrap`) maps the request's SigV4 access key to that role and the request to the IAM
 actions and resource ARNs AWS authorises (`requests.py`: S3 bucket and object ARNs, DynamoDB
-table and index ARNs, the SNS topic, the state machine or execution, the Lambda function; for
-an operator's tools, the CloudFormation stack, the SQS queue, the Cognito user pool), and
+table and index ARNs, the SNS topic, the SQS queue, the state machine or execution, the Lambda
+function; for an operator's tools, the CloudFormation stack and the Cognito user pool), and
 evaluates the role's identity policies, as CloudFormation created them in moto's IAM (inline
 and attached managed policies, read at each call: an edit through the IAM API applies at
 once). A denied call gets AccessDenied in the service's own error format (`errors.py`); Lambda
@@ -60,7 +60,7 @@ from .sessions import Credentials, Principal, Sessions
 __all__ = ["Credentials", "Grant", "Iam", "Principal", "enabled_by_default"]
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-_PROTOCOLS = {"s3": "rest-xml", "dynamodb": "json", "states": "json", "lambda": "rest-json"}
+_PROTOCOLS = {"s3": "rest-xml", "dynamodb": "json", "states": "json", "lambda": "rest-json", "sqs": "json"}
 RECORDED_ORIGINS = ("lambda", "states")
 _MAP = "localcloud/iam/requests.py"  # the deployed stack's own principals
 
