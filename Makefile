@@ -18,7 +18,7 @@ NPM := $(if $(NODE_IS_LTS),npm,npm exec --yes --package=node@$(NODE_PIN) -- npm)
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt layers/pillow/requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

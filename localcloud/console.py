@@ -26,8 +26,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from werkzeug.wrappers import Request, Response
 
-from . import signin
+from . import cost, signin
 from .clients import aws_client
+from .express import StepFunctionsView
 from .pipeline import TERMINAL, ExecutionKeys
 from .results import DUPLICATE, PROCESSED, Result, result_of
 
@@ -45,6 +46,7 @@ _TASK_FAILURES = {
 }
 _DESERIALIZER = TypeDeserializer()
 _TASK_ATTEMPTS = {"LambdaFunctionScheduled", "TaskScheduled"}
+_LAMBDA_ENDS = {"LambdaFunctionSucceeded", "LambdaFunctionFailed", "LambdaFunctionTimedOut"}
 
 
 def state_summary(events: list[dict[str, Any]], execution_status: str) -> dict[str, dict[str, Any]]:
@@ -78,9 +80,14 @@ def state_summary(events: list[dict[str, Any]], execution_status: str) -> dict[s
             continue
         owner[event_id] = name
         state = states[name]
+        if kind in _LAMBDA_ENDS and state.get("window"):
+            state["window"][1] = event["timestamp"]
         if kind in _TASK_ATTEMPTS:
             state["attempts"] += 1
             state["last_failed"] = False
+            resource = (event.get("lambdaFunctionScheduledEventDetails") or {}).get("resource")
+            if resource:  # the latest attempt's function and times, to find what it used
+                state["function"], state["window"] = resource, [event["timestamp"], None]
         elif kind in _TASK_FAILURES:
             details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             state["failures"] += 1
@@ -145,11 +152,12 @@ class EndedExecutions:
 
 
 class Console:
-    def __init__(self, cloud_env: dict[str, str]) -> None:
+    def __init__(self, cloud_env: dict[str, str], meter: cost.Meter | None = None) -> None:
         self.cloud_env = cloud_env
-        self.sfn, self.s3, self.cfn, self.dynamodb = (
-            aws_client(cloud_env, s) for s in ("stepfunctions", "s3", "cloudformation", "dynamodb")
-        )
+        self.meter = meter
+        self.s3, self.cfn, self.dynamodb = (aws_client(cloud_env, s) for s in ("s3", "cloudformation", "dynamodb"))
+        # Standard executions through the API, Express ones from their log group (localcloud/express.py)
+        self.sfn = StepFunctionsView(cloud_env)
         self.described = EndedExecutions(self.sfn)
         self.keys = ExecutionKeys(self.described)
 
@@ -313,6 +321,8 @@ class Console:
         described = self.described.describe_execution(executionArn=arn)
         events = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         states = state_summary(events, described["status"])
+        for state in states.values():
+            self._add_usage(state)
         output = _json(described.get("output")) or {}
         results = output.get("results") or _latest_results(states)
         written = (results.get("outputs") or {}).items()
@@ -350,6 +360,26 @@ class Console:
             "metadata": recorded if recorded and recorded.get("sourceKey") == key else None,
             "duplicateOf": self._duplicate_of(uniqueness, recorded, user_id) if result.kind == DUPLICATE else None,
         }
+
+    def _add_usage(self, state: dict[str, Any]) -> None:
+        """A Lambda Task's latest attempt: what it used here and what it would take and cost on
+        Lambda (localcloud/cost.py), from the invocation that ran in the attempt's time."""
+        window = state.pop("window", None)
+        if not (self.meter and window and window[1]):
+            return
+        call = self.meter.matching(state["function"].split(":")[6], window[0].timestamp(), window[1].timestamp())
+        if call is None:
+            return
+        usage: dict[str, Any] = {"localMs": call.local_ms, "peakMb": call.peak_mb, "memoryMb": call.memory_mb}
+        if call.prediction:
+            gb_seconds = call.prediction.billed_gb_seconds
+            usage |= {
+                "lambdaMs": call.prediction.duration_ms,
+                "lambdaInitMs": call.prediction.init_ms,
+                "billedGbSeconds": gb_seconds,
+                "usd": gb_seconds * cost.LAMBDA_GB_SECOND + cost.LAMBDA_REQUEST,
+            }
+        state["usage"] = usage
 
 
 def _latest_results(states: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import cost
 from .clients import aws_client
+from .express import StepFunctionsView
 from .results import FAILED, RUNNING, Result, result_of
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
@@ -60,11 +62,21 @@ class ExecutionKeys:
 
 class Pipeline:
     def __init__(self, cloud_env: dict[str, str], outputs: dict[str, str]) -> None:
-        self.s3, self.sfn = aws_client(cloud_env, "s3"), aws_client(cloud_env, "stepfunctions")
+        # Standard executions through the API, Express ones from their log group (localcloud/express.py)
+        self.s3, self.sfn = aws_client(cloud_env, "s3"), StepFunctionsView(cloud_env)
         self.keys = ExecutionKeys(self.sfn)
+        self.shapes: dict[str, cost.ExecutionShape] = {}  # execution ARN -> what its history says it costs
         self.upload_bucket = outputs["UploadBucketName"]
         self.upload_prefix = outputs["UploadPrefix"]
         self.state_machine_arn = outputs["ImageWorkflowArn"]
+
+    @property
+    def workflow_type(self) -> str:
+        """STANDARD or EXPRESS, as deployed (WORKFLOW_TYPE)."""
+        if not hasattr(self, "_workflow_type"):
+            described = self.sfn.describe_state_machine(stateMachineArn=self.state_machine_arn)
+            self._workflow_type = described.get("type", "STANDARD")
+        return self._workflow_type
 
     def upload(self, path: Path, name: str | None = None, user: str = "demo") -> str:
         """Uploads a file as `<upload prefix><user>/<name>` (its own name by default)."""
@@ -154,6 +166,7 @@ class Pipeline:
         """Every state entered, in order, and a summary with each Parallel state's branches
         folded into it: `ProcessFile(CopyToDestination | ResizeImage | MakeThumbnail)`."""
         events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        self.shapes[execution_arn] = cost.shape(events)
         entered: list[str] = []
         summary: list[str] = []
         branches: list[str] = []

@@ -33,7 +33,8 @@ def deployed_stage(config: pytest.Config) -> str | None:
 def cloud(request: pytest.FixtureRequest) -> Iterator[LocalCloud]:
     if deployed_stage(request.config):
         pytest.skip("local-only: it needs the local cloud itself")
-    with LocalCloud(retry_scale=0) as local:
+    # Schedules fire only when a test fires them (localcloud/scheduler.py), never mid-test.
+    with LocalCloud(retry_scale=0, fire_schedules=False) as local:
         saved = dict(os.environ)
         os.environ.update(local.client_environment())
         yield local

@@ -184,6 +184,35 @@ def test_logs_are_written_only_if_the_role_may_write_them(roles, stack):
     assert streams() == before + 1
 
 
+def test_a_destination_the_role_may_not_send_to_gets_nothing(cloud, roles, stack, unique):
+    """Lambda sends a failed asynchronous event to its destination with the function's role:
+    without sqs:SendMessage on the queue, the record is dropped (and the denial recorded)."""
+    from tests.test_moto_adapter import failure_queue_records, wait_for_delivery
+    from tests.test_workflow import control
+
+    function = f"{stack.name}-startWorkflow"
+    event = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": f"uploads/denied/{unique}.jpg"}}}]}
+    control(cloud, "async")
+    with policy_edited(roles["StartWorkflowIamRoleLambdaExecution"], without("sqs:SendMessage")):
+        control(cloud, "faults", {"function": function, "error": "Boom", "times": 3}, "POST")
+        try:
+            boto3.client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event))
+            _, delivery = wait_for_delivery(cloud, function)
+        finally:
+            control(cloud, "faults", method="DELETE")
+    assert delivery["delivered"] is False and "AccessDenied" in delivery["error"]
+    assert "sqs:SendMessage" in delivery["error"] and f"{stack.name}-failed-events" in delivery["error"]
+    assert not [r for r in failure_queue_records(stack) if r["requestPayload"] == event]
+
+
+def test_the_sqs_answer_to_a_role_without_the_permission(roles, stack):
+    queue = f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/{stack.name}-failed-events"
+    role = roles["GetFileTypeIamRoleLambdaExecution"]
+    sqs = error_of(lambda: as_role(role, "sqs").send_message(QueueUrl=queue, MessageBody="x"))
+    assert sqs["Error"]["Code"] == "AccessDenied" and sqs["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert f"sqs:SendMessage on resource: arn:aws:sqs:us-east-1:{ACCOUNT}:{stack.name}-failed-events " in str(sqs)
+
+
 # -- each service's answer to a role that lacks the permission ---------------------------
 def error_of(call: Callable[[], object]) -> dict:
     with pytest.raises(ClientError) as caught:

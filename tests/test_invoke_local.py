@@ -27,6 +27,7 @@ FUNCTIONS = [
     ("discardOutputs", "workflow-state.json", lambda r: len(r["kept"]) == 3 and r["removed"] == []),
     ("startWorkflow", "s3-put-jpeg.json", lambda r: r["executions"][0]["key"] == "uploads/demo/chelsea.jpg"),
     ("deleteFile", "s3-put-jpeg.json", lambda r: r["key"] == "uploads/demo/chelsea.jpg"),
+    ("reconcile", "scheduled.json", lambda r: r["uploads_complete"] is True and "sqs.ReceiveMessage" in r["requests"]),
 ]
 
 

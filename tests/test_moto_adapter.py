@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -141,12 +142,14 @@ def test_s3_events_carry_a_sequencer(pipeline, s3, unique):
 
 def test_a_failed_s3_invocation_is_retried_as_lambda_retries_async_events(cloud, stack, pipeline, s3, unique):
     """S3 invokes asynchronously: Lambda queues the event and retries a failure twice."""
+    control(cloud, "async")
     control(cloud, "faults", {"function": f"{stack.name}-startWorkflow", "error": "Throttled", "times": 2}, "POST")
     try:
         key = f"{pipeline.upload_prefix}async-{unique}/photo.jpg"
         s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=b"not a photo")
         [outcome] = pipeline.wait({key: "photo.jpg"}, timeout=60)
         assert outcome.status == "SUCCEEDED" and str(outcome.result) == "rejected: not-an-image"
+        assert control(cloud, "async")["waits"] == [60, 120]  # about 1 and then 2 minutes, not waited here
     finally:
         control(cloud, "faults", method="DELETE")
 
@@ -191,6 +194,92 @@ def test_invoke_runs_the_deployed_code(stack, pipeline):
     )
     assert answer.get("FunctionError") == "Unhandled"
     assert json.loads(answer["Payload"].read())["errorType"] == "SourceObjectMissing"
+
+
+def test_an_event_invoke_config_comes_from_the_template(stack):
+    config = boto3.client("lambda").get_function_event_invoke_config(FunctionName=f"{stack.name}-startWorkflow")
+    queue = f"arn:aws:sqs:us-east-1:123456789012:{stack.name}-failed-events"
+    assert (config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (2, 3600)
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == queue
+    reconcile = boto3.client("lambda").get_function_event_invoke_config(FunctionName=f"{stack.name}-reconcile")
+    assert reconcile["MaximumRetryAttempts"] == 0
+
+
+def wait_for_delivery(cloud, function: str, timeout: float = 90) -> tuple[list[float], dict]:
+    """The retry waits and the destination delivery of the next asynchronous event of `function`
+    to be given up on (or to succeed)."""
+    waits: list[float] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        taken = control(cloud, "async")
+        waits += taken["waits"]
+        found = [d for d in taken["deliveries"] if d["function"] == function]
+        if found:
+            return waits, found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no destination delivery for {function} in {timeout} s")
+
+
+def failure_queue_records(stack) -> list[dict]:
+    """The failure queue's messages, read without receiving them."""
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends["123456789012"]["us-east-1"].queues[f"{stack.name}-failed-events"]
+    return [json.loads(m.body) for m in list(queue._messages)]
+
+
+def test_async_retries_wait_as_lambda_and_the_destination_gets_lambdas_record(cloud, stack, unique):
+    """An Event invoke answers 202 before the function runs; a failing event is tried 3 times,
+    1 and 2 minutes apart (recorded, not waited), then sent to the on-failure queue."""
+    function = f"{stack.name}-startWorkflow"
+    control(cloud, "async")
+    control(cloud, "faults", {"function": function, "error": "Boom", "message": "always", "times": 3}, "POST")
+    event = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": f"uploads/x/{unique}.jpg"}}}]}
+    try:
+        answer = boto3.client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event))
+        assert answer["StatusCode"] == 202 and answer["Payload"].read() == b""
+        waits, delivery = wait_for_delivery(cloud, function)
+    finally:
+        control(cloud, "faults", method="DELETE")
+    assert waits == [60, 120]
+    assert delivery["condition"] == "RetriesExhausted" and delivery["delivered"] is True
+    [record] = [r for r in failure_queue_records(stack) if r["requestPayload"] == event]
+    assert set(record) == {
+        "version",
+        "timestamp",
+        "requestContext",
+        "requestPayload",
+        "responseContext",
+        "responsePayload",
+    }
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["responsePayload"]["errorType"] == "Boom"
+    assert "always (fault injected by localcloud)" in record["responsePayload"]["errorMessage"]
+
+
+def test_an_event_too_old_to_retry_goes_to_the_destination_at_once(cloud, stack, unique):
+    client = boto3.client("lambda")
+    function = f"{stack.name}-startWorkflow"
+    deployed = client.get_function_event_invoke_config(FunctionName=function)
+    settings = {name: deployed[name] for name in ("MaximumRetryAttempts", "DestinationConfig")}
+    client.put_function_event_invoke_config(FunctionName=function, MaximumEventAgeInSeconds=60, **settings)
+    control(cloud, "async")
+    control(cloud, "faults", {"function": function, "error": "Boom", "times": 3}, "POST")
+    event = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": f"uploads/old/{unique}.jpg"}}}]}
+    try:
+        assert client.get_function_event_invoke_config(FunctionName=function)["MaximumEventAgeInSeconds"] == 60
+        client.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event))
+        waits, delivery = wait_for_delivery(cloud, function)
+    finally:
+        control(cloud, "faults", method="DELETE")
+        client.put_function_event_invoke_config(
+            FunctionName=function, MaximumEventAgeInSeconds=deployed["MaximumEventAgeInSeconds"], **settings
+        )
+    # a minute's wait would take it past 60 s: no retry
+    assert waits == [] and delivery["condition"] == "EventAgeExceeded"
+    [record] = [r for r in failure_queue_records(stack) if r["requestPayload"] == event]
+    assert record["requestContext"]["condition"] == "EventAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 1
 
 
 # -- API Gateway -------------------------------------------------------------------------------

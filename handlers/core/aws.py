@@ -1,4 +1,5 @@
-"""S3, DynamoDB and Step Functions access for the handlers: the only module that uses boto3.
+"""S3, DynamoDB, Step Functions, SQS and SNS access for the handlers: the only module that
+uses boto3.
 
 Clients are created once per process (warm Lambda invocations reuse them) through the
 standard SDK configuration, so `AWS_ENDPOINT_URL` points them at an emulator without any
@@ -8,23 +9,42 @@ branch here. Missing objects and conditional-write conflicts become named errors
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .errors import DuplicatePhoto, SourceObjectMissing
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+_REQUESTS: Counter[str] = Counter()  # API calls made by this process, e.g. "s3.HeadObject"
 
 
 @cache
 def _client(service: str) -> Any:
-    return boto3.client(service)
+    # The SDK's standard retry mode (3 tries, short backoff) rather than the legacy one (5, up to
+    # ~15 s): a throttled call fails within the function's timeout, and Lambda's own retries
+    # (and the failure queue) take over.
+    client = boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    client.meta.events.register("before-call", _count)
+    return client
+
+
+def _count(model: Any, **_: Any) -> None:
+    _REQUESTS[f"{model.service_model.service_name}.{model.name}"] += 1
+
+
+def requests_made() -> dict[str, int]:
+    """API calls this process has made so far, by service and operation (what a run cost)."""
+    return dict(_REQUESTS)
 
 
 def _is_missing(error: ClientError) -> bool:
@@ -179,6 +199,114 @@ def subtract_one(table: str, key: dict[str, Any], counter: str) -> None:
 
 def _describe_key(item: dict[str, Any]) -> str:
     return " ".join(f"{name}={item[name]}" for name in ("userId", "photoId", "entry") if name in item)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object as S3 holds it (HeadObject or a listing)."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+def head(bucket: str, key: str) -> StoredObject | None:
+    """The object as stored now, or None if there is none (the caller must be allowed to list
+    the bucket: S3 answers 403 instead of 404 otherwise, which is raised)."""
+    try:
+        answer = _client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if _is_missing(error):
+            return None
+        raise
+    return StoredObject(bucket, key, answer["ContentLength"], answer["ETag"], answer["LastModified"])
+
+
+def list_objects(bucket: str, prefix: str, max_pages: int) -> tuple[list[StoredObject], bool]:
+    """The objects under `prefix`, at most `max_pages` pages of 1,000 (one request each); and
+    whether that was all of them."""
+    pages = _client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    found: list[StoredObject] = []
+    for number, page in enumerate(pages, start=1):
+        found += [
+            StoredObject(bucket, item["Key"], item["Size"], item["ETag"], item["LastModified"])
+            for item in page.get("Contents", [])
+        ]
+        if number == max_pages and page.get("IsTruncated"):
+            return found, False
+    return found, True
+
+
+def put_new_object(bucket: str, key: str, body: bytes, content_type: str) -> bool:
+    """Writes an object only if there is none under that key (S3's conditional write): True if
+    this call wrote it, False if one was there already, whoever wrote it and when."""
+    try:
+        _client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            return False
+        raise
+    return True
+
+
+def list_executions(
+    state_machine_arn: str, until: Callable[[datetime], bool], max_pages: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """Executions newest first (as ListExecutions returns them: name, status, startDate, ...),
+    stopping before the first for which `until(startDate)` holds, or after `max_pages` pages of
+    1,000; and whether the listing got that far (False: it stopped at the page limit)."""
+    pages = (
+        _client("stepfunctions")
+        .get_paginator("list_executions")
+        .paginate(stateMachineArn=state_machine_arn, PaginationConfig={"PageSize": 1000})
+    )
+    found: list[dict[str, Any]] = []
+    for number, page in enumerate(pages, start=1):
+        for execution in page["executions"]:
+            if until(execution["startDate"]):
+                return found, True
+            found.append(execution)
+        if number == max_pages and page.get("nextToken"):
+            return found, False
+    return found, True
+
+
+def describe_execution(execution_arn: str) -> dict[str, Any]:
+    return _client("stepfunctions").describe_execution(executionArn=execution_arn)
+
+
+def receive_messages(queue_url: str, max_messages: int) -> Iterator[dict[str, Any]]:
+    """Messages waiting in a queue, up to `max_messages` (10 per request, no long polling).
+    Each stays invisible to other readers for the queue's visibility timeout; a message that
+    is not deleted comes back after it."""
+    client = _client("sqs")
+    taken = 0
+    while taken < max_messages:
+        batch = client.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=min(10, max_messages - taken), WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not batch:
+            return
+        taken += len(batch)
+        yield from batch
+
+
+def delete_messages(queue_url: str, receipt_handles: list[str]) -> None:
+    """Deletes handled messages, 10 per request."""
+    client = _client("sqs")
+    for start in range(0, len(receipt_handles), 10):
+        chunk = receipt_handles[start : start + 10]
+        answer = client.delete_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)]
+        )
+        if answer.get("Failed"):
+            raise RuntimeError(f"SQS could not delete {len(answer['Failed'])} message(s): {answer['Failed'][0]}")
+
+
+def publish(topic_arn: str, subject: str, message: str) -> None:
+    _client("sns").publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)
 
 
 def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) -> tuple[str, bool]:

@@ -144,3 +144,34 @@ def allowed_origins() -> frozenset[str]:
     if "*" in origins:
         raise ConfigurationError("ALLOWED_ORIGINS must list origins, not '*'")
     return origins
+
+
+# -- delivery: the failure queue and the reconciler ----------------------------------------
+def failed_events_queue_url() -> str:
+    return _require("FAILED_EVENTS_QUEUE_URL")
+
+
+def operations_topic_arn() -> str:
+    return _require("OPERATIONS_TOPIC_ARN")
+
+
+def poison_prefix() -> str:
+    return _require("POISON_PREFIX")
+
+
+def reconcile_after_minutes() -> int:
+    """How old an upload must be before the reconciler takes it up (0: at once)."""
+    return _require_int("RECONCILE_AFTER_MINUTES", minimum=0)
+
+
+def reconcile_max_attempts() -> int:
+    """Executions of one upload that may fail before it is given up on and reported."""
+    value = _require_int("RECONCILE_MAX_ATTEMPTS")
+    if value > 20:
+        raise ConfigurationError(f"RECONCILE_MAX_ATTEMPTS must be at most 20, got {value}")
+    return value
+
+
+def reconcile_max_starts() -> int:
+    """Executions one reconciler run may start (and failure-queue messages it may take)."""
+    return _require_int("RECONCILE_MAX_STARTS")

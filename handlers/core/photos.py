@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from . import aws, images, uniqueness
+from . import aws, uniqueness
 from .observability import logger
 from .uniqueness import Found, Near, Photo, Policy
 from .workflow import SourceObject
@@ -56,6 +56,9 @@ def find(
     """The uploader's own exact copy (a consistent read: a photo recorded a moment ago
     counts), then another user's (all-users scope), then near duplicates through the k+1
     band partitions of the index. At most k+4 requests, whatever the size of the library."""
+    # Imported here: writeToDynamoDB and discardOutputs use this module without the Pillow layer.
+    from . import images
+
     own = aws.get_item(photos_table, key(user_id, content_hash), consistent=True)
     if own:
         return Found(own_exact=Photo(user_id, content_hash, own.get("sourceKey")))

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, unquote, urlparse
 from xml.etree import ElementTree
 
 from werkzeug.wrappers import Request
@@ -357,7 +357,44 @@ def sts(request: Request, environ: dict[str, Any], scope: Signature, account: st
     raise Unmapped(f"STS {operation}")
 
 
-# -- what an operator's tools call (ops/): CloudFormation, SQS, Cognito user pools ------------
+# -- SQS (JSON, or the query protocol of older SDKs) ---------------------------------------
+# Batch operations are authorised as their single form.
+_SQS_ACTIONS = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+
+
+def _queue_arn(url: str, region: str, account: str) -> str:
+    owner, _, name = urlparse(url).path.strip("/").rpartition("/")
+    return f"arn:aws:sqs:{region}:{owner.rpartition('/')[2] or account}:{name}"
+
+
+def sqs(request: Request, environ: dict[str, Any], scope: Signature, account: str, form: dict[str, str]) -> Call:
+    target = request.headers.get("X-Amz-Target", "")
+    if target:
+        operation = target.rpartition(".")[2]
+        params = json.loads(body(environ) or b"{}")
+        protocol = "json"
+    else:
+        params = _query(request, environ)
+        operation = params.get("Action", "")
+        protocol = "query"
+    action = _SQS_ACTIONS.get(operation, operation)
+    if params.get("QueueUrl"):
+        resource = _queue_arn(params["QueueUrl"], scope.region, account)
+    elif operation in ("GetQueueUrl", "CreateQueue") and params.get("QueueName"):
+        owner = params.get("QueueOwnerAWSAccountId") or account
+        resource = f"arn:aws:sqs:{scope.region}:{owner}:{params['QueueName']}"
+    elif operation == "ListQueues":
+        resource = "*"
+    else:
+        raise Unmapped(f"SQS {operation}")
+    return Call("sqs", operation, protocol, [Check(f"sqs:{action}", resource)])
+
+
+# -- what an operator's tools call (ops/): CloudFormation, Cognito user pools ---------------
 def cloudformation(
     request: Request, environ: dict[str, Any], scope: Signature, account: str, form: dict[str, str]
 ) -> Call:
@@ -381,21 +418,6 @@ def _stack_arn(name: str, region: str, account: str) -> str:
     stacks = cloudformation_backends[account][region].stacks.values()
     found = next((s.stack_id for s in stacks if s.name == name and s.status != "DELETE_COMPLETE"), None)
     return found or f"arn:aws:cloudformation:{region}:{account}:stack/{name}/*"
-
-
-def sqs(request: Request, environ: dict[str, Any], scope: Signature, account: str, form: dict[str, str]) -> Call:
-    operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
-    if not operation:
-        raise Unmapped("SQS (query protocol)")
-    params = json.loads(body(environ) or b"{}")
-    if operation == "ListQueues":
-        resource = "*"
-    else:
-        name = params.get("QueueName") or params.get("QueueUrl", "").rstrip("/").rpartition("/")[2]
-        if not name:
-            raise Unmapped(f"SQS {operation}")
-        resource = f"arn:aws:sqs:{scope.region}:{params.get('QueueOwnerAWSAccountId') or account}:{name}"
-    return Call("sqs", operation, "json", [Check(f"sqs:{operation}", resource)])
 
 
 _PUBLIC_COGNITO = {"InitiateAuth", "RespondToAuthChallenge", "GetUser", "GlobalSignOut", "RevokeToken"}
