@@ -183,9 +183,10 @@ def save_outputs(cloud_env: dict[str, str], stack: Stack, outcomes: list[Outcome
         for output in outcome.outputs:
             suffix = Path(output["key"]).suffix
             s3.download_file(output["bucket"], output["key"], str(target / f"{output['kind']}{suffix}"))
-        if outcome.photo_id and outcome.outputs:
+        if outcome.photo_id and outcome.user_id and outcome.outputs:
             table = stack.outputs["PhotosTableName"]
-            raw = dynamodb.get_item(TableName=table, Key={"photoId": {"S": outcome.photo_id}}).get("Item") or {}
+            key = {"userId": {"S": outcome.user_id}, "photoId": {"S": outcome.photo_id}}
+            raw = dynamodb.get_item(TableName=table, Key=key).get("Item") or {}
             item = {k: deserializer.deserialize(v) for k, v in raw.items()}
             (target / "metadata.json").write_text(json.dumps(item, indent=2, default=_json_number) + "\n")
         (target / "result.json").write_text(json.dumps(outcome.to_dict(), indent=2) + "\n")

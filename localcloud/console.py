@@ -284,20 +284,26 @@ class Console:
         ]
         return max(matches, key=lambda item: item["startDate"])["executionArn"] if matches else None
 
-    def _photo(self, photo_id: str | None) -> dict[str, Any] | None:
-        """The photos table's item for a photo id, with DynamoDB's types made Python's."""
+    def _photo(self, user_id: str | None, photo_id: str | None) -> dict[str, Any] | None:
+        """The photos table's item of a user's photo, with DynamoDB's types made Python's."""
         found_stack = self._workflow_stack()
         table = found_stack[1].get("PhotosTableName") if found_stack else None
-        if not (photo_id and table):
+        if not (user_id and photo_id and table):
             return None
-        raw = self.dynamodb.get_item(TableName=table, Key={"photoId": {"S": photo_id}}).get("Item")
+        key = {"userId": {"S": user_id}, "photoId": {"S": photo_id}}
+        raw = self.dynamodb.get_item(TableName=table, Key=key).get("Item")
         return {k: _DESERIALIZER.deserialize(v) for k, v in raw.items()} if raw else None
 
-    def _duplicate_of(self, uniqueness: dict[str, Any], recorded: dict[str, Any] | None) -> dict[str, Any]:
-        """What a duplicate duplicates: the upload recorded first (its key, its execution) and
-        the item recorded for it. CheckForDuplicate names it (`of`, `ofKey`); when the same
-        photo was recorded by a concurrent run meanwhile, the recorded item does."""
-        item = self._photo(uniqueness.get("of")) if uniqueness.get("of") else recorded
+    def _duplicate_of(
+        self, uniqueness: dict[str, Any], recorded: dict[str, Any] | None, user_id: str | None
+    ) -> dict[str, Any]:
+        """What a duplicate duplicates: the user's upload recorded first (its key, its
+        execution) and the item recorded for it. CheckForDuplicate names it (`of`, `ofKey`);
+        when the same photo was recorded by a concurrent run meanwhile, the recorded item
+        does. Another user's photo is described, never shown."""
+        if uniqueness.get("owner") == "other":
+            return {"key": "a photo in another user's library", "otherUser": True, "match": uniqueness.get("match")}
+        item = self._photo(user_id, uniqueness.get("of")) if uniqueness.get("of") else recorded
         key = uniqueness.get("ofKey") or (item or {}).get("sourceKey")
         thumbnail = None
         if item and item.get("thumbnailKey") and self._exists(item["bucket"], item["thumbnailKey"]):
@@ -324,7 +330,9 @@ class Console:
         result = result_of(described)
         key = self.keys.of(arn)
         uniqueness = results.get("uniqueness") or {}
-        recorded = self._photo(uniqueness.get("contentHash"))
+        started_with = _json(described.get("input"))
+        user_id = started_with.get("userId") if isinstance(started_with, dict) else None
+        recorded = self._photo(user_id, uniqueness.get("contentHash"))
         history = [
             {
                 "id": e["id"],
@@ -340,7 +348,7 @@ class Console:
             "key": key,
             "status": described["status"],
             "result": result.to_dict(),
-            "input": _json(described.get("input")),
+            "input": started_with,
             "output": output or None,
             "error": described.get("error"),
             "cause": described.get("cause"),
@@ -350,7 +358,7 @@ class Console:
             "previews": previews,
             # Only this upload's own item: the photo's id may have been recorded from another upload.
             "metadata": recorded if recorded and recorded.get("sourceKey") == key else None,
-            "duplicateOf": self._duplicate_of(uniqueness, recorded) if result.kind == DUPLICATE else None,
+            "duplicateOf": self._duplicate_of(uniqueness, recorded, user_id) if result.kind == DUPLICATE else None,
         }
 
     def _add_usage(self, state: dict[str, Any]) -> None:

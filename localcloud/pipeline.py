@@ -31,6 +31,7 @@ class Outcome:
     path_summary: str = ""
     outputs: list[dict[str, Any]] = field(default_factory=list)
     photo_id: str | None = None
+    user_id: str | None = None  # with photo_id, the key of the photo's item
     error: str | None = None
     seconds: float | None = None
     started: str | None = None
@@ -150,8 +151,10 @@ class Pipeline:
         outcome.path, outcome.path_summary = self.states_entered(execution["executionArn"])
         outcome.result = result_of(execution)
         if execution["status"] == "SUCCEEDED":
-            results = json.loads(execution["output"]).get("results", {})
+            state = json.loads(execution["output"])
+            results = state.get("results", {})
             outcome.photo_id = (results.get("uniqueness") or {}).get("contentHash")
+            outcome.user_id = state.get("userId")
             outcome.outputs = [
                 {"kind": kind, "bucket": o["bucket"], "key": o["key"], "bytes": o.get("bytes")}
                 for kind, o in results.get("outputs", {}).items()

@@ -36,6 +36,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from handlers.core import keys
+from handlers.core.photos import index_keys
+from handlers.core.photos import key as photo_key
 
 from .executions import CLOCK_SKEW, Execution, Executions
 from .notices import NoticeQueue
@@ -415,16 +417,16 @@ def _difference(a: Image.Image, b: Image.Image) -> float:
 
 def item_problems(run: Run, upload: Upload, outputs: dict[str, Any], size: tuple[int, int]) -> list[str]:
     table = run.output("PhotosTableName")
+    user = run.folder_user if upload.sample.via == "s3" else run.user.sub if run.user else None
     try:
         found = run.stage.client("dynamodb").get_item(
-            TableName=table, Key={"photoId": {"S": upload.photo_id}}, ConsistentRead=True
+            TableName=table, Key=_marshal(photo_key(str(user), upload.photo_id)), ConsistentRead=True
         )
     except ClientError as error:
         return [f"cannot read its item in {table}: {aws_error(error)}"]
     if "Item" not in found:
-        return [f"no item {upload.photo_id[:16]}... in table {table}"]
+        return [f"no item {upload.photo_id[:16]}... of {user} in table {table}"]
     item = {name: TypeDeserializer().deserialize(value) for name, value in found["Item"].items()}
-    user = run.folder_user if upload.sample.via == "s3" else run.user.sub if run.user else None
     expected = {
         "userId": user,
         "sourceKey": upload.key,
@@ -480,6 +482,9 @@ def check_duplicate(run: Run) -> str:
     problem = execution_problem(run, again, "duplicate", first.key)
     if problem:
         raise Failed(f"{again.name}: {problem}")
+    assert again.execution is not None
+    if not again.execution.output.get("results", {}).get("uniqueness", {}).get("notify", True):
+        return f"{again.name}: a duplicate of {first.name}, skipped without a notice (OWN_EXACT_DUPLICATE)"
     text = f"{again.key} is a duplicate"
     if not run.notices or run.notices.wait_for([text], NOTICE_TIMEOUT):
         raise Failed(_notice_problem(run, [again], "duplicate notice"))
@@ -573,6 +578,7 @@ class Cleanup:
 _NAMES = {
     "object": ("object", "objects"),
     "item": ("photos item", "photos items"),
+    "index entry": ("uniqueness index entry", "uniqueness index entries"),
     "counter": ("quota counter", "quota counters"),
     "subscription": ("subscription", "subscriptions"),
     "queue": ("queue", "queues"),
@@ -619,9 +625,9 @@ def remove_data(run: Run, cleanup: Cleanup) -> None:
 
 def remove_users_data(stage: Stage, users: list[str], owners: dict[str, str], cleanup: Cleanup) -> None:
     """Every version of every object in the users' folders (`uploads/<user>/` and the outputs'
-    `originals/`, `png/`, `thumbnails/`) and their photos items: those of `owners` (photo id
-    -> user: a photo just recorded may not be in the byUser index yet) and those the index
-    lists; an item is deleted only if it belongs to one of the users."""
+    `originals/`, `png/`, `thumbnails/`) and their photos items with the uniqueness index
+    entries each lists: those of `owners` (photo id -> user: a photo just recorded may not be
+    in the byUser index yet) and those the index lists."""
     folders = [(stage.output("UploadBucketName"), f"{stage.output('UploadPrefix')}{user}/") for user in users]
     outputs = (keys.ORIGINALS_PREFIX, keys.PNG_PREFIX, keys.THUMBNAILS_PREFIX)
     folders += [(stage.output("DestinationBucketName"), f"{prefix}{user}/") for user in users for prefix in outputs]
@@ -649,17 +655,22 @@ def remove_items(stage: Stage, users: list[str], owners: dict[str, str], cleanup
             ProjectionExpression="photoId",
         )
         owners.update({item["photoId"]["S"]: user for page in pages for item in page["Items"]})
+    index_table = stage.output("UniquenessTableName")
     for photo_id, user in owners.items():
-        try:
-            dynamodb.delete_item(
-                TableName=table,
-                Key={"photoId": {"S": photo_id}},
-                ConditionExpression="userId = :user",
-                ExpressionAttributeValues={":user": {"S": user}},
-            )
-            cleanup.deleted["item"] += 1
-        except dynamodb.exceptions.ConditionalCheckFailedException:
-            pass  # not recorded (a rejected file, a failed run), or not the users'
+        key = _marshal(photo_key(user, photo_id))
+        found = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+        if not found:
+            continue  # not recorded (a rejected file, a failed run)
+        item = {name: TypeDeserializer().deserialize(value) for name, value in found.items()}
+        for entry in index_keys(item):  # first: an interrupted clean-up finds the item again
+            dynamodb.delete_item(TableName=index_table, Key=_marshal(entry))
+            cleanup.deleted["index entry"] += 1
+        dynamodb.delete_item(TableName=table, Key=key)
+        cleanup.deleted["item"] += 1
+
+
+def _marshal(key: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {name: {"S": value} for name, value in key.items()}
 
 
 def remove_counters(run: Run, sub: str, cleanup: Cleanup) -> None:

@@ -1,6 +1,7 @@
 """What a `verify` run left in a stage, looked up independently of `ops/verify.py` (with the
 deployer's clients): objects (every version) under its users' folders, photos items of its
-users, the temporary user, its quota counters, the notice queue and its subscription."""
+users and their uniqueness index entries, the temporary user, its quota counters, the notice
+queue and its subscription."""
 
 from __future__ import annotations
 
@@ -39,6 +40,14 @@ def leftovers(client: Callable[[str], Any], outputs: dict[str, str], run_id: str
         for i in page["Items"]
     ]
     found += [f"photos item of {i['userId']['S']}" for i in items if i.get("userId", {}).get("S") in users]
+    entries = [
+        i
+        for page in dynamodb.get_paginator("scan").paginate(TableName=outputs["UniquenessTableName"])
+        for i in page["Items"]
+    ]
+    for entry in entries:  # a band entry names its photo `<user>/<hash>`; a content claim has a userId
+        user = entry["userId"]["S"] if "userId" in entry else entry["photo"]["S"].split("/")[0]
+        found += [f"uniqueness index entry {entry['entry']['S']} of {user}"] if user in users else []
     if sub:
         counters = dynamodb.scan(TableName=outputs["UploadQuotaTableName"])["Items"]
         found += [f"quota counter {c['quotaKey']['S']}" for c in counters if c["quotaKey"]["S"].startswith(f"{sub}#")]

@@ -125,6 +125,48 @@ def test_the_state_machine_role_is_checked_for_sns_publish(upload, roles):
     assert "is not authorized to perform: SNS:Publish on resource: arn:aws:sns:" in outcome.error
 
 
+def without_resource(action: str, resource_part: str) -> Callable[[list[dict]], list[dict]]:
+    """Takes the resources containing `resource_part` out of the statements granting `action`,
+    leaving the statements' other resources granted."""
+
+    def edit(statements: list[dict]) -> list[dict]:
+        for statement in statements:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if action in actions:
+                statement["Resource"] = [r for r in resources if resource_part not in r]
+        return [s for s in statements if s["Resource"]]
+
+    return edit
+
+
+def test_the_photo_and_its_index_entries_are_written_together_or_not_at_all(upload, roles, stack, s3):
+    """WriteToDynamoDb's transaction needs dynamodb:PutItem on both tables: without it on the
+    uniqueness table, the photo's item is not written either, and the run fails cleanly."""
+    index = stack.outputs["UniquenessTableName"]
+    with policy_edited(roles["WriteToDynamoDBIamRoleLambdaExecution"], without_resource("dynamodb:PutItem", index)):
+        outcome = upload(pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(63)))
+    assert outcome.status == "FAILED"
+    assert outcome.path[-4:] == ["WriteToDynamoDb", "DiscardOutputs", "WhichStepFailed", "QuitMain"]
+    assert "AccessDenied" in outcome.error and "dynamodb:PutItem" in outcome.error, outcome.error
+    assert f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{index} " in outcome.error
+    user = outcome.key.split("/")[1]
+    photos = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
+    assert photos.query(KeyConditionExpression="userId = :u", ExpressionAttributeValues={":u": user})["Count"] == 0
+    destination = stack.outputs["DestinationBucketName"]
+    assert not [o for o in s3.list_objects_v2(Bucket=destination).get("Contents", []) if f"/{user}/" in o["Key"]]
+    assert s3.list_objects_v2(Bucket=stack.outputs["UploadBucketName"], Prefix=outcome.key)["KeyCount"] == 1
+
+
+def test_the_near_duplicate_lookup_needs_query_on_the_uniqueness_table(upload, roles, stack):
+    index = stack.outputs["UniquenessTableName"]
+    with policy_edited(roles["CheckDuplicateIamRoleLambdaExecution"], without("dynamodb:Query", index)):
+        outcome = upload(pictures.jpeg_bytes(pictures.photo("astronaut.jpg").rotate(64)))
+    assert outcome.status == "FAILED" and outcome.path[-2:] == ["CheckForDuplicate", "QuitMain"]
+    assert f"dynamodb:Query on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{index} " in outcome.error
+    assert outcome.outputs == []
+
+
 def test_logs_are_written_only_if_the_role_may_write_them(roles, stack):
     logs, function = boto3.client("logs"), f"{stack.name}-deleteFile"
     group = f"/aws/lambda/{function}"

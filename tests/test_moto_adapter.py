@@ -6,10 +6,12 @@ import base64
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from localcloud.moto_adapter.cloudformation import substitute
@@ -334,3 +336,143 @@ def test_the_user_pool_and_client_come_from_the_template(stack):
     client = idp.describe_user_pool_client(UserPoolId=pool["Id"], ClientId=stack.outputs["UserPoolClientId"])
     assert client["UserPoolClient"]["ClientName"] == f"{stack.name}-uploads"
     assert "ALLOW_USER_PASSWORD_AUTH" in client["UserPoolClient"]["ExplicitAuthFlows"]
+
+
+# -- DynamoDB ----------------------------------------------------------------------------------
+
+
+def test_a_table_query_reads_only_its_partition(cloud, monkeypatch):
+    from localcloud.moto_adapter import dynamodb
+
+    client = boto3.client("dynamodb")
+    table = f"partitions-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "p", "AttributeType": "S"},
+            {"AttributeName": "s", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "s", "KeyType": "RANGE"}],
+    )
+    items = [("wanted", f"{n:03d}") for n in range(30)] + [(f"other-{n}", "x") for n in range(60)]
+    for start in range(0, len(items), 25):
+        puts = [{"PutRequest": {"Item": {"p": {"S": p}, "s": {"S": s}}}} for p, s in items[start : start + 25]]
+        client.batch_write_item(RequestItems={table: puts})
+    looked_at: list[str] = []
+    every_item = dynamodb._every_item
+    monkeypatch.setattr(dynamodb, "_every_item", lambda t: looked_at.append(t.name) or every_item(t))
+
+    pages = client.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="p = :p AND s >= :from",
+        ExpressionAttributeValues={":p": {"S": "wanted"}, ":from": {"S": "005"}},
+        ScanIndexForward=False,
+        PaginationConfig={"PageSize": 7},
+    )
+    found = [item["s"]["S"] for page in pages for item in page["Items"]]
+    assert found == [f"{n:03d}" for n in range(29, 4, -1)]  # moto's order, range condition and paging
+    assert (
+        client.query(TableName=table, KeyConditionExpression="p = :p", ExpressionAttributeValues={":p": {"S": "none"}})[
+            "Items"
+        ]
+        == []
+    )
+    assert looked_at == []  # no other partition's item was looked at
+    assert len(client.scan(TableName=table)["Items"]) == 90 and looked_at == [table]  # a Scan still reads all
+
+
+def test_attribute_values_of_every_type_come_back_as_written(cloud):
+    """The wire-form values that skip moto's serializer, and the others, read back exactly."""
+    client = boto3.client("dynamodb")
+    table = f"types-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "p", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}],
+    )
+    scalars = {
+        "s": {"S": "été / 東京"},
+        "empty": {"S": ""},
+        "n": {"N": "-12.5e3"},
+        "yes": {"BOOL": True},
+        "no": {"BOOL": False},
+        "null": {"NULL": True},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "b": {"B": b"\x00\xff"},
+        "bs": {"BS": [b"\x01", b"\x02"]},
+    }
+    item = {"p": {"S": "all"}, **scalars, "m": {"M": {**scalars, "l": {"L": list(scalars.values())}}}}
+    client.put_item(TableName=table, Item=item)
+
+    def normalised(value):  # sets come back in any order
+        if isinstance(value, dict):
+            return {k: sorted(v) if k in ("SS", "NS", "BS") else normalised(v) for k, v in value.items()}
+        return [normalised(v) for v in value] if isinstance(value, list) else value
+
+    got = client.get_item(TableName=table, Key={"p": {"S": "all"}})["Item"]
+    [queried] = client.query(
+        TableName=table, KeyConditionExpression="p = :p", ExpressionAttributeValues={":p": {"S": "all"}}
+    )["Items"]
+    assert normalised(got) == normalised(queried) == normalised(item)
+
+
+def test_concurrent_conditional_writes_and_transactions_are_atomic(cloud):
+    """Many threads write one item on a condition at once, as concurrent workflow runs do:
+    exactly one transaction wins and stays written, a counter never passes its limit, and no
+    request fails (a client without retries: moto answered 500 when a transaction copied a
+    table that another request was writing)."""
+    client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    table = f"races-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+    )
+    for start in range(0, 2000, 25):  # a table of some size: moto's transaction snapshots all of it
+        puts = [{"PutRequest": {"Item": {"k": {"S": f"filler-{n}"}}}} for n in range(start, start + 25)]
+        client.batch_write_item(RequestItems={table: puts})
+
+    def record(n: int) -> bool:
+        claim = {"k": {"S": "photo"}, "run": {"N": str(n)}}
+        entry = {"k": {"S": f"entry-{n}"}}
+        condition = {"ConditionExpression": "attribute_not_exists(k)"}
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": table, "Item": entry}},
+                    {"Put": {"TableName": table, "Item": claim, **condition}},
+                ]
+            )
+            return True
+        except client.exceptions.TransactionCanceledException:
+            return False
+
+    def count(_: int) -> bool:
+        try:
+            client.update_item(
+                TableName=table,
+                Key={"k": {"S": "counter"}},
+                UpdateExpression="ADD c :one",
+                ConditionExpression="attribute_not_exists(c) OR c < :limit",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": "5"}},
+            )
+            return True
+        except client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    with ThreadPoolExecutor(12) as pool:
+        recorded = list(pool.map(record, range(12)))
+        counted = list(pool.map(count, range(12)))
+    [winner] = [n for n, won in enumerate(recorded) if won]
+    item = client.get_item(TableName=table, Key={"k": {"S": "photo"}}, ConsistentRead=True)["Item"]
+    assert item["run"]["N"] == str(winner)  # no cancelled transaction undid the winner's write
+    entries = [
+        k for n in range(12) if "Item" in client.get_item(TableName=table, Key={"k": {"S": (k := f"entry-{n}")}})
+    ]
+    assert entries == [f"entry-{winner}"]
+    assert counted.count(True) == 5
+    assert client.get_item(TableName=table, Key={"k": {"S": "counter"}})["Item"]["c"]["N"] == "5"

@@ -49,8 +49,8 @@ def test_states_and_transitions_follow_the_article(definition):
     assert states["CheckFileType"]["Type"] == "Choice"
     assert states["CheckFileType"]["Choices"][0]["Next"] == "CheckForDuplicate"
     assert states["CheckFileType"]["Default"] == "NotifyRejected"
-    assert states["IsDuplicate"]["Choices"][0]["Next"] == "NotifyDuplicate"
-    assert states["IsDuplicate"]["Default"] == "ProcessFile"
+    assert [c["Next"] for c in states["IsDuplicate"]["Choices"]] == ["NotifyDuplicate", "KeepUpload"]
+    assert states["IsDuplicate"]["Default"] == "ProcessFile"  # whatever is not a duplicate is processed
     assert states["ProcessFile"]["Type"] == "Parallel"
     branches = [branch["StartAt"] for branch in states["ProcessFile"]["Branches"]]
     assert branches == ["CopyToDestination", "ResizeImage", "MakeThumbnail"]
@@ -60,7 +60,10 @@ def test_states_and_transitions_follow_the_article(definition):
     assert states["CheckOutputs"]["Type"] == "Choice"
     assert states["NotifyRejected"]["Resource"] == "arn:aws:states:::sns:publish"
     assert states["NotifyRejected"]["Next"] == "DeleteSourceFile"
-    assert states["NotifyDuplicate"]["Next"] == "DeleteSourceFile"
+    assert states["NotifyDuplicate"]["Next"] == "KeepUpload"
+    keep = states["KeepUpload"]
+    assert (keep["Choices"][0]["Next"], keep["Default"]) == ("UploadKept", "DeleteSourceFile")
+    assert states["UploadKept"]["Type"] == "Succeed"
     assert states["DeleteSourceFile"]["End"] is True
     assert states["QuitMain"]["Type"] == "Fail"
 
@@ -77,7 +80,7 @@ def _tasks(states: dict) -> dict:
 
 def test_every_task_has_the_retry_policy_and_a_catch(definition):
     tasks = _tasks(definition["States"])
-    assert len(tasks) == 11
+    assert len(tasks) == 12
     for name, task in tasks.items():
         assert task["Retry"] == TASK_RETRY, name
         assert task["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
@@ -104,6 +107,11 @@ def test_catches_lead_to_the_articles_fail_states(definition):
     assert states["WhichStepFailed"]["Default"] == "QuitMain"
     assert {states[name]["Type"] for name in ("QuitCopy", "QuitResize", "QuitThumbnail", "QuitMain")} == {"Fail"}
     assert [c["Next"] for c in states["WriteToDynamoDb"]["Catch"]] == ["DiscardDuplicateOutputs", "DiscardOutputs"]
+    # A photo recorded meanwhile by a concurrent run: the policy decides again, and never loops.
+    assert states["DiscardDuplicateOutputs"]["Next"] == "RecheckDuplicate"
+    assert states["RecheckDuplicate"]["Next"] == "IsRecordedDuplicate"
+    assert [c["Next"] for c in states["IsRecordedDuplicate"]["Choices"]] == ["NotifyDuplicate", "KeepUpload"]
+    assert states["IsRecordedDuplicate"]["Default"] == "QuitMain"
     assert states["GetFileType"]["Catch"][0]["Next"] == "QuitMain"
 
 
@@ -239,6 +247,7 @@ def test_outputs_name_every_resource(stack):
         "UploadBucketName",
         "DestinationBucketName",
         "PhotosTableName",
+        "UniquenessTableName",
         "NotificationsTopicArn",
         "ImageWorkflowArn",
         "FailedEventsQueueUrl",

@@ -59,7 +59,7 @@ def put(pipeline, s3, e2e_user):
     """Uploads bytes under uploads/<user>/<name> and waits for the execution."""
 
     def upload(data: bytes, name: str = "photo.jpg", timeout: float = 60):
-        # One user per test: the near-duplicate check compares a user's own photos.
+        # One user per test: duplicates are looked for in the user's own library.
         key = f"{pipeline.upload_prefix}{e2e_user}/{name}"
         started = datetime.now(UTC)
         s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=data)
@@ -96,9 +96,9 @@ def exists(s3, bucket: str, key: str) -> bool:
         return False
 
 
-def photo_item(stack, photo_id: str) -> dict | None:
+def photo_item(stack, user: str, photo_id: str) -> dict | None:
     table = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
-    return table.get_item(Key={"photoId": photo_id}).get("Item")
+    return table.get_item(Key={"userId": user, "photoId": photo_id}).get("Item")
 
 
 def sns_messages(stack) -> list[str]:
@@ -125,7 +125,7 @@ def test_happy_path_writes_every_output_and_deletes_the_source(put, s3, stack):
     assert not exists(s3, outcome_bucket(stack), outcome.key)
     tag = written["png"]["key"].rsplit("-", 1)[1].removesuffix(".png")
     assert outcome.photo_id and outcome.photo_id.startswith(tag)
-    item = photo_item(stack, outcome.photo_id)
+    item = photo_item(stack, outcome.key.split("/")[1], outcome.photo_id)
     assert item["userId"] == outcome.key.split("/")[1] and item["sourceKey"] == outcome.key
     assert item["pngKey"] == written["png"]["key"] and item["thumbnailKey"] == written["thumbnails"]["key"]
     assert int(item["width"]) == 512 and item["perceptualHash"]
@@ -154,20 +154,27 @@ def test_non_jpegs_are_rejected_notified_and_deleted(put, s3, stack, notices, da
 
 
 @pytest.mark.e2e
-def test_a_duplicate_is_notified_and_not_processed_twice(put, stack, notices):
+def test_a_duplicate_is_notified_and_not_processed_twice(put, s3, stack, notices):
     data = pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(3))
-    assert put(data, name="first.jpg").result.kind == "processed"
+    first = put(data, name="first.jpg")
+    assert first.result.kind == "processed"
     again = put(data, name="second.jpg")
     assert again.result.kind == "duplicate" and again.outputs == []
-    assert notices.wait_for([f"{again.key} is a duplicate"], timeout=30) == []
+    assert str(again.result) == f"duplicate of {first.key}"
+    assert notices.wait_for([f"{again.key} is a duplicate of {first.key}"], timeout=30) == []
+    assert not exists(s3, outcome_bucket(stack), again.key)  # its bytes are stored: nothing is lost
+    # A near duplicate is processed by default, and its item says what it is close to.
     near = put(pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(3), quality=50), name="third.jpg")
-    assert near.result.kind == "duplicate"
+    assert near.result.kind == "processed" and len(near.outputs) == 3
+    assert str(near.result) == f"processed: similar to {first.key} (0 bits apart)"
+    similar = photo_item(stack, near.key.split("/")[1], near.photo_id)["similarTo"]
+    assert similar == {"owner": "self", "photoId": first.photo_id, "sourceKey": first.key, "distance": 0}
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("name", ["with space.jpg", "plus+sign.jpg", "été à Paris.JPG", "deep/nested/folder/p.jpeg"])
 def test_awkward_keys_are_processed(put, name):
-    # Different bytes per case: exact duplicates are detected across all users.
+    # Different bytes per case: the test's user uploads them all.
     outcome = put(pictures.jpeg_bytes(pictures.photo("rocket.jpg").rotate(len(name) * 10)), name=name)
     assert outcome.result.kind == "processed", outcome.error
     assert all(o["key"].endswith((".jpg", ".png", ".JPG", ".jpeg")) for o in outcome.outputs)

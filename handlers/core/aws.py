@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -97,37 +97,63 @@ def presigned_post(bucket: str, key: str, max_bytes: int, expiry_seconds: int) -
     )
 
 
-def get_item(table: str, key: dict[str, Any]) -> dict[str, Any] | None:
-    item = _client("dynamodb").get_item(TableName=table, Key=_marshal(key)).get("Item")
+def get_item(table: str, key: dict[str, Any], consistent: bool = False) -> dict[str, Any] | None:
+    """One item by its key. `consistent` reads what every finished write left (an eventually
+    consistent read costs half and may miss a write of the last second)."""
+    item = _client("dynamodb").get_item(TableName=table, Key=_marshal(key), ConsistentRead=consistent).get("Item")
     return _unmarshal(item) if item else None
 
 
-def query_index(table: str, index: str, partition: str, value: str, fields: list[str]) -> list[dict[str, Any]]:
-    paginator = _client("dynamodb").get_paginator("query")
-    pages = paginator.paginate(
+def query_partition(
+    table: str, partition: str, value: str, fields: list[str], limit: int, consistent: bool = False
+) -> tuple[list[dict[str, Any]], bool]:
+    """At most `limit` items of one partition of the table (one request; `consistent` as
+    for get_item): the read can never grow with the table. Returns them and whether the
+    partition held more."""
+    response = _client("dynamodb").query(
         TableName=table,
-        IndexName=index,
+        ConsistentRead=consistent,
         KeyConditionExpression="#p = :v",
         ExpressionAttributeNames={"#p": partition, **{f"#f{i}": f for i, f in enumerate(fields)}},
         ExpressionAttributeValues={":v": {"S": value}},
         ProjectionExpression=", ".join(f"#f{i}" for i in range(len(fields))),
+        Limit=limit,
     )
-    return [_unmarshal(item) for page in pages for item in page.get("Items", [])]
+    return [_unmarshal(item) for item in response.get("Items", [])], "LastEvaluatedKey" in response
 
 
-def put_new_item(table: str, item: dict[str, Any], key_attribute: str) -> None:
-    """Writes an item only if its key is not there yet; raises DuplicatePhoto otherwise,
-    which makes the uniqueness of a photo race-free across concurrent executions."""
+@dataclass(frozen=True)
+class Put:
+    """One item of an all-or-nothing write; `condition` (with its names and values) must
+    hold for the whole write to happen."""
+
+    table: str
+    item: dict[str, Any]
+    condition: str | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def request(self) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self.table, "Item": _marshal(self.item)}
+        if self.condition:
+            put["ConditionExpression"] = self.condition
+            put["ExpressionAttributeNames"] = self.names
+            if self.values:
+                put["ExpressionAttributeValues"] = _marshal(self.values)
+        return {"Put": put}
+
+
+def put_together(puts: list[Put]) -> None:
+    """Writes every item or none (TransactWriteItems). A condition that does not hold
+    raises DuplicatePhoto, which makes a photo's uniqueness race-free across concurrent
+    executions; a conflict with another transaction is an ordinary (retried) error."""
     try:
-        _client("dynamodb").put_item(
-            TableName=table,
-            Item=_marshal(item),
-            ConditionExpression="attribute_not_exists(#k)",
-            ExpressionAttributeNames={"#k": key_attribute},
-        )
+        _client("dynamodb").transact_write_items(TransactItems=[put.request() for put in puts])
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise DuplicatePhoto(f"{key_attribute} {item[key_attribute]} is already recorded") from None
+        reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons") or []]
+        failed = [put.item for put, code in zip(puts, reasons, strict=False) if code == "ConditionalCheckFailed"]
+        if failed:
+            raise DuplicatePhoto(f"already recorded: {', '.join(_describe_key(item) for item in failed)}") from None
         raise
 
 
@@ -169,6 +195,10 @@ def subtract_one(table: str, key: dict[str, Any], counter: str) -> None:
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
+
+
+def _describe_key(item: dict[str, Any]) -> str:
+    return " ".join(f"{name}={item[name]}" for name in ("userId", "photoId", "entry") if name in item)
 
 
 @dataclass(frozen=True)

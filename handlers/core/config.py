@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from . import uniqueness
 from .errors import ConfigurationError
 
 
@@ -77,8 +78,29 @@ def presigned_expiry_seconds() -> int:
     return _require_int("PRESIGNED_EXPIRY_SECONDS", minimum=60)
 
 
-def near_duplicate_distance() -> int:
-    return _require_int("NEAR_DUPLICATE_DISTANCE", minimum=0)
+def uniqueness_table() -> str:
+    return _require("UNIQUENESS_TABLE")
+
+
+def uniqueness_policy() -> uniqueness.Policy:
+    """The stage's uniqueness settings, each checked against its choices."""
+    distance = _require_int("NEAR_DUPLICATE_DISTANCE", minimum=0)
+    if distance > uniqueness.MAX_DISTANCE:
+        raise ConfigurationError(f"NEAR_DUPLICATE_DISTANCE must be at most {uniqueness.MAX_DISTANCE}, got {distance}")
+    return uniqueness.Policy(
+        scope=_choice("DUPLICATE_SCOPE", uniqueness.SCOPES),
+        own_exact=_choice("OWN_EXACT_DUPLICATE", uniqueness.OWN_EXACT_CHOICES),
+        near=_choice("NEAR_DUPLICATE", uniqueness.NEAR_CHOICES),
+        rejected_upload=_choice("REJECTED_DUPLICATE_UPLOAD", uniqueness.REJECTED_UPLOAD_CHOICES),
+        distance=distance,
+    )
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    choice = _require(name).lower()
+    if choice not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {choice!r}")
+    return choice
 
 
 def keep_location() -> bool:

@@ -239,7 +239,7 @@ function duplicateNotice(of) {
     of.thumbnail ? el("img", { src: objectUrl(of.thumbnail.bucket, of.thumbnail.key), alt: "thumbnail of the photo it duplicates" }) : "",
     el("p", {}, "Duplicate of ", of.execution ? executionLink(of.execution, target) : el("strong", {}, target),
       of.match ? ` (${of.match} match)` : "", ": this upload was not processed or recorded again.",
-      of.execution ? "" : " The execution that processed it is no longer listed."));
+      of.execution || of.otherUser ? "" : " The execution that processed it is no longer listed."));
 }
 
 function metadataView(execution) {
