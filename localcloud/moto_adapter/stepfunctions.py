@@ -32,7 +32,7 @@
    not idempotent by name (each call starts a run: at-least-once starts); ListExecutions
    answers StateMachineTypeNotSupported, DescribeExecution and GetExecutionHistory InvalidArn
    (moto answered all three). Tests: test_express_executions_are_not_listed_or_described,
-   test_an_express_start_delivered_twice_still_records_the_photo_once.
+   test_an_express_upload_run_twice_at_once_is_recorded_once.
 8. Speed, not a gap: the interpreter parsed the definition again for every execution (ANTLR,
    ~60 ms of CPU: a fifth of the local cloud's CPU time in a batch of photos). The parsed
    program is kept per definition text and shared: its components keep no state of an
