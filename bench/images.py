@@ -24,15 +24,17 @@ import yaml
 from PIL import Image, ImageOps
 
 from bench.corpus import build
+from localcloud import cost
 
 PROJECT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT / "artifacts"
 TOOLS = ("ours", "pillow", "imagemagick", "vips")
-LAMBDA_ARM_GB_SECOND = 0.0000133334  # USD, us-east-1, arm64
-LAMBDA_REQUEST = 0.20 / 1_000_000
-STATE_TRANSITION = 0.025 / 1000
+# Prices and Lambda's CPU share: one place (localcloud/cost.py, the cost model).
+LAMBDA_ARM_GB_SECOND = cost.LAMBDA_GB_SECOND
+LAMBDA_REQUEST = cost.LAMBDA_REQUEST
+STATE_TRANSITION = cost.SFN_STANDARD_TRANSITION
 TRANSITIONS_PER_PHOTO = 13
-FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at this memory size, proportionally less below
+FULL_VCPU_MB = cost.FULL_VCPU_MB
 
 
 def have_imagemagick() -> bool:

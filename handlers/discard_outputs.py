@@ -16,7 +16,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source = SourceObject.from_state(event)
     identifier = photo_id(event)
     bucket = config.destination_bucket()
-    kept = photos.recorded_keys(config.photos_table(), identifier)
+    kept = photos.recorded_keys(config.photos_table(), event.get("userId") or source.user_id, identifier)
     removed = [key for key in source.outputs(identifier).all() if key not in kept]
     for key in removed:
         aws.delete(bucket, key)

@@ -1,5 +1,6 @@
-"""startWorkflow: one execution per uploaded object. The execution name is derived from
-the S3 event, so a duplicate delivery of the same event cannot process a photo twice."""
+"""startWorkflow: one execution per uploaded object. Its name comes from the object as S3
+holds it (see handlers/core/delivery.py), so a duplicate delivery of the same event, Lambda's
+retries of it and the reconciler cannot process a photo twice."""
 
 from typing import Any
 from urllib.parse import unquote_plus
@@ -7,7 +8,7 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .core import aws, config, keys
+from .core import delivery
 from .core.observability import logger
 from .core.workflow import SourceObject
 
@@ -25,10 +26,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             etag=s3_object.get("eTag"),
             sequencer=s3_object.get("sequencer"),
         )
-        name = keys.execution_name(source.bucket, source.key, source.sequencer)
-        arn, started = aws.start_execution(config.state_machine_arn(), name, source.to_state(source.user_id))
-        logger.info(
-            "execution started" if started else "event already handled", extra={"key": source.key, "execution": arn}
-        )
-        executions.append({"key": source.key, "executionArn": arn, "started": started})
+        result = delivery.start_from_event(source)
+        message = "execution started" if result["started"] else "event already handled"
+        logger.info(result.get("reason", message), extra={"key": source.key, "execution": result["executionArn"]})
+        executions.append(result)
     return {"executions": executions}

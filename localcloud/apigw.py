@@ -1,4 +1,8 @@
-"""The deployed REST API, served locally at `/_api/<stage>/<path>`.
+"""The deployed REST API, served locally at `/_api/<stage>/<path>`, and, as API Gateway routes
+it, to requests whose Host is the API's own (`<api id>.execute-api.<region>.amazonaws.com`,
+the `ServiceEndpoint` output) at `/<stage>/<path>`: a client that sends the very request it
+would send to AWS to the local cloud's address instead (as `curl --connect-to` does) reaches
+the same API.
 
 moto stores API Gateway resources but does not call a Lambda proxy integration. This
 module finds the method that CloudFormation created for the request's stage, path and verb,
@@ -34,6 +38,7 @@ from .moto_adapter.apigateway import ALL_METHODS
 
 PREFIX = "/_api/"
 _FUNCTION_IN_URI = re.compile(r"functions/(arn:[^/]+)/invocations")
+_EXECUTE_API_HOST = re.compile(r"^([a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com(?::\d+)?$")
 
 
 class TokenBucket:
@@ -59,15 +64,24 @@ _buckets: dict[tuple[str, str, str], TokenBucket] = {}
 _buckets_lock = threading.Lock()
 
 
-def handle(request: Request, account_id: str) -> Response:
+def api_of_host(host: str | None) -> str | None:
+    """The REST API id a request's Host header names (`<id>.execute-api.<region>.amazonaws.com`)."""
+    match = _EXECUTE_API_HOST.match((host or "").lower())
+    return match.group(1) if match else None
+
+
+def handle(request: Request, account_id: str, api_id: str | None = None) -> Response:
+    """A request to `/_api/<stage>/<path>` (any API with that stage), or, with `api_id` (from
+    the Host header), to `/<stage>/<path>` of that API."""
     from moto.apigateway.models import apigateway_backends
     from moto.awslambda.utils import get_backend as lambda_backend
 
-    stage, _, path = request.path.removeprefix(PREFIX).partition("/")
+    routed = request.path.lstrip("/") if api_id else request.path.removeprefix(PREFIX)
+    stage, _, path = routed.partition("/")
     resource_path = "/" + path.strip("/")
     for region, backend in apigateway_backends[account_id].items():
         for api in backend.apis.values():
-            if stage not in api.stages:
+            if stage not in api.stages or (api_id and api.id != api_id):
                 continue
             for resource in api.resources.values():
                 if resource.get_path() != resource_path:

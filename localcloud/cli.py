@@ -3,7 +3,8 @@
 Each of these starts its own local cloud and deploys the project with `sls deploy`:
   demo                  the bundled sample photos, with a table of what became of each
   run FILE|FOLDER ...   your own photos (--json for every detail, --out DIR keeps the outputs)
-  up                    keep the cloud running, for any AWS client and the console
+  up                    keep the cloud running, for any AWS client and the console (--state DIR
+                        keeps S3 objects and DynamoDB items across restarts)
   package               `sls package` with no AWS account (artifacts for inspection)
 
 These work against a cloud that `up` keeps running (AWS_ENDPOINT_URL, or --port):
@@ -12,6 +13,8 @@ These work against a cloud that `up` keeps running (AWS_ENDPOINT_URL, or --port)
   invoke FUNCTION PHOTO one function of your working tree, with `sls invoke local`
   token USER            an ID token of USER (created in the stage's user pool if needed), for
                         POST /upload's Authorization header
+  schedule [FUNCTION]   the stage's schedules; with FUNCTION, fire its schedule now and print
+                        what the function returned (e.g. `schedule reconcile`)
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import invoke, report, signin
+from . import cost, invoke, persistence, report, signin
 from .clients import aws_client
 from .cloud import DEFAULT_ACCOUNT, LocalCloud
 from .deploy import PROJECT, Stack, deploy, package, service_name, stack_outputs, stage_folder
@@ -84,8 +87,8 @@ def _say(message: str, quiet: bool = False) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _start(args: argparse.Namespace, quiet: bool = False) -> tuple[LocalCloud, Stack]:
-    cloud = LocalCloud(port=getattr(args, "port", 0), retry_scale=args.retry_scale).start()
+def _start(args: argparse.Namespace, quiet: bool = False, saved_state: Path | None = None) -> tuple[LocalCloud, Stack]:
+    cloud = LocalCloud(port=getattr(args, "port", 0), retry_scale=args.retry_scale, saved_state=saved_state).start()
     _say(f"local cloud on {cloud.endpoint}; deploying stage '{args.stage}' with sls deploy ...", quiet)
     stack = deploy(cloud.client_environment(), args.stage)
     _say(f"deployed {stack.name} in {stack.seconds:.1f} s", quiet)
@@ -99,12 +102,24 @@ def _progress(quiet: bool) -> Callable[[Outcome, int, int], None]:
     return report_one
 
 
+def print_bill(cloud: LocalCloud, pipeline: Pipeline, mark: Any, outcomes: list[Outcome]) -> None:
+    """What the run's invocations used, as Lambda would bill it (localcloud/cost.py)."""
+    if cloud.meter is None or not outcomes:
+        return
+    calls, requests, units = cloud.meter.since(mark)
+    shapes = [pipeline.shapes[o.execution_arn] for o in outcomes if o.execution_arn in pipeline.shapes]
+    bill = cost.bill(calls, requests, units, shapes, len(outcomes), pipeline.workflow_type)
+    print()
+    print(report.bill_lines(bill, cloud.meter.calibration))
+
+
 def demo(args: argparse.Namespace) -> int:
     manifest = json.loads(MANIFEST.read_text())
     cloud, stack = _start(args)
     try:
         pipeline = Pipeline(cloud.client_environment(), stack.outputs)
         outcomes: list[Outcome] = []
+        mark = cloud.meter.mark() if cloud.meter else None
         started = time.perf_counter()
         # Waves: a duplicate is only a duplicate once the first copy has been recorded.
         for wave in manifest["waves"]:
@@ -117,6 +132,7 @@ def demo(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - started
         print(report.outcomes_table(outcomes))
         print(f"Outputs were in s3://{stack.outputs['DestinationBucketName']}/ (`run --out DIR` keeps them).")
+        print_bill(cloud, pipeline, mark, outcomes)
         expected = [item["expect"] for wave in manifest["waves"] for item in wave]
         ok = [o.result.kind for o in outcomes] == expected
         verdict = "yes" if ok else "NO"
@@ -135,12 +151,15 @@ def run_files(args: argparse.Namespace) -> int:
     try:
         env = cloud.client_environment()
         pipeline = Pipeline(env, stack.outputs)
+        mark = cloud.meter.mark() if cloud.meter else None
         uploads = {pipeline.upload(path, user=args.user): path.name for path in paths}
         outcomes = pipeline.wait(uploads, timeout=args.timeout, progress=_progress(args.json))
         if args.out:
             save_outputs(env, stack, outcomes, Path(args.out))
             _say(f"saved what the workflow wrote under {args.out}/", args.json)
         print(json.dumps([o.to_dict() for o in outcomes], indent=2) if args.json else report.outcomes_table(outcomes))
+        if not args.json:
+            print_bill(cloud, pipeline, mark, outcomes)
         return 0 if all(o.status == "SUCCEEDED" for o in outcomes) else 1
     finally:
         cloud.stop()
@@ -164,9 +183,10 @@ def save_outputs(cloud_env: dict[str, str], stack: Stack, outcomes: list[Outcome
         for output in outcome.outputs:
             suffix = Path(output["key"]).suffix
             s3.download_file(output["bucket"], output["key"], str(target / f"{output['kind']}{suffix}"))
-        if outcome.photo_id and outcome.outputs:
+        if outcome.photo_id and outcome.user_id and outcome.outputs:
             table = stack.outputs["PhotosTableName"]
-            raw = dynamodb.get_item(TableName=table, Key={"photoId": {"S": outcome.photo_id}}).get("Item") or {}
+            key = {"userId": {"S": outcome.user_id}, "photoId": {"S": outcome.photo_id}}
+            raw = dynamodb.get_item(TableName=table, Key=key).get("Item") or {}
             item = {k: deserializer.deserialize(v) for k, v in raw.items()}
             (target / "metadata.json").write_text(json.dumps(item, indent=2, default=_json_number) + "\n")
         (target / "result.json").write_text(json.dumps(outcome.to_dict(), indent=2) + "\n")
@@ -181,12 +201,19 @@ def _json_number(value: Any) -> Any:
 
 
 def up(args: argparse.Namespace) -> int:
-    cloud, stack = _start(args)
-    print(up_banner(cloud.endpoint, args.stage, stack), flush=True)
+    state = Path(args.state).resolve() if args.state else None
+    cloud, stack = _start(args, saved_state=state)
+    kept = None
+    if state and state.exists():
+        kept = persistence.restore(state, (stack.outputs["UploadPrefix"],))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(up_banner(cloud.endpoint, args.stage, stack, state, kept), flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+        # Woken every second: a signal that the kernel hands to another thread runs its Python
+        # handler only when the main thread runs again, and a wait without timeout never does.
+        while not stop.wait(1):
+            pass
     cloud.stop()
     return 0
 
@@ -212,7 +239,13 @@ def another_shell(endpoint: str, stage: str, outputs: dict[str, str]) -> list[li
     ]  # fmt: skip
 
 
-def up_banner(endpoint: str, stage: str, stack: Stack) -> str:
+def up_banner(
+    endpoint: str,
+    stage: str,
+    stack: Stack,
+    state: Path | None = None,
+    kept: persistence.Restored | None = None,
+) -> str:
     lines = [
         "",
         f"Local cloud running at {endpoint} (stage {stage}, stack {stack.name}).",
@@ -233,7 +266,23 @@ def up_banner(endpoint: str, stage: str, stack: Stack) -> str:
     lines.append("\nFrom another shell, in the project folder (the README's 'Run it locally' has more):")
     for words in another_shell(endpoint, stage, stack.outputs):
         lines += report.command_lines(words)
-    lines.append("\nCtrl-C stops it (everything in it is gone then).")
+    if kept:
+        lines.append(
+            f"\nRestored from {state}: {report.plural(kept.objects, 'object')} in"
+            f" {report.plural(kept.buckets, 'bucket')}, {report.plural(kept.items, 'item')} in"
+            f" {report.plural(kept.tables, 'table')}."
+        )
+        if kept.waiting_uploads:
+            lines.append(
+                f"{report.plural(kept.waiting_uploads, 'upload')} still to process: the reconciler takes them up at"
+                " its next run\n(`python -m localcloud schedule reconcile` runs it now)."
+            )
+    if state:
+        lines.append(
+            f"\nCtrl-C stops it. S3 objects and DynamoDB items are saved in\n  {state}\nthe rest is gone then."
+        )
+    else:
+        lines.append("\nCtrl-C stops it (everything in it is gone then; `up --state DIR` keeps S3 and DynamoDB).")
     return "\n".join(lines)
 
 
@@ -326,6 +375,47 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+def schedule(args: argparse.Namespace) -> int:
+    """Lists the schedules of the running cloud, or fires the one that targets FUNCTION now."""
+    cloud_env, stack_name = running_cloud(args)
+    endpoint = cloud_env["AWS_ENDPOINT_URL"]
+    schedules = _control(endpoint, "schedules")["schedules"]
+    ours = [s for s in schedules if any(t.rsplit(":", 1)[-1].startswith(f"{stack_name}-") for t in s["targets"])]
+    if not args.function:
+        if not ours:
+            print(f"no schedules target a function of {stack_name}")
+        for found in ours:
+            function = ", ".join(t.rsplit(":", 1)[-1].removeprefix(f"{stack_name}-") for t in found["targets"])
+            state = f"next {found['next']}" if found["enabled"] else "disabled"
+            print(f"{function}: {found['expression']}, {state}\n  ({found['kind']} {found['name']})")
+        return 0
+    wanted = [s for s in ours if f"{stack_name}-{args.function}" in [t.rsplit(":", 1)[-1] for t in s["targets"]]]
+    wanted = wanted or [s for s in schedules if s["name"] == args.function]
+    if len(wanted) != 1:
+        names = sorted({t.rsplit(":", 1)[-1].removeprefix(f"{stack_name}-") for s in ours for t in s["targets"]})
+        raise SystemExit(
+            f"no schedule of {stack_name} targets {args.function!r} (scheduled: {', '.join(names) or 'none'})"
+        )
+    _say(f"firing {wanted[0]['name']} ({wanted[0]['expression']}) now ...")
+    fired = _control(endpoint, "schedules/fire", {"name": wanted[0]["name"], "wait": args.timeout})["fired"]
+    for result in fired:
+        if "error" in result:
+            raise SystemExit(f"{result['target']}: {result['error']}")
+        print(json.dumps(result["result"], indent=2))
+    return 1 if any(result.get("errored") for result in fired) else 0
+
+
+def _control(endpoint: str, route: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{endpoint}/_localcloud/{route}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+        method="POST" if body is not None else "GET",
+    )
+    with urllib.request.urlopen(request, timeout=1200) as answer:
+        return json.loads(answer.read())
+
+
 # -- the parser -------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(
@@ -355,6 +445,7 @@ def parser() -> argparse.ArgumentParser:
             sub.add_argument("files", nargs="+", metavar="FILE|FOLDER")
         if name == "up":
             sub.add_argument("--port", type=port_number, default=default_port(), help=port_help)
+            sub.add_argument("--state", metavar="DIR", help="keep S3 objects and DynamoDB items in DIR across restarts")
 
     sub = commands.add_parser("package", help="sls package with no AWS account (for inspection)")
     sub.set_defaults(command_function=package_only)
@@ -375,7 +466,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--user", default="me", help="user id in the upload key (default: me)")
     sub = command("token", token, "an ID token for POST /upload (creates the user in the local user pool)")
     sub.add_argument("user", help="username in the stage's user pool")
-    for name in ("executions", "logs", "invoke", "token"):
+    sub = command("schedule", schedule, "the stage's schedules, or fire one now (`schedule reconcile`)")
+    sub.add_argument("function", nargs="?", help="fire the schedule of this function now, and wait for it")
+    sub.add_argument("--timeout", type=float, default=900, help="seconds to wait for the function (default 900)")
+    for name in ("executions", "logs", "invoke", "token", "schedule"):
         commands.choices[name].add_argument("--port", type=port_number, default=default_port(), help=port_help)
     return main_parser
 

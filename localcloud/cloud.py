@@ -1,7 +1,8 @@
 """The embedded local cloud: a moto server (every AWS API on one port, Step Functions
-executing definitions), the local Lambda runtime, and a few local-only routes under
-`/_localcloud/` (health, fault injection, retry waits, statistics) and `/_api/` (the
-deployed API Gateway REST API, see localcloud.apigw)."""
+executing definitions), the local Lambda runtime, the scheduler, and a few local-only routes
+under `/_localcloud/` (health, fault injection, retry waits, asynchronous deliveries,
+schedules, statistics) and `/_api/` (the deployed API Gateway REST API, also reached by its
+execute-api host name: localcloud.apigw)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,23 @@ import os
 import tempfile
 import threading
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from . import apigw, console, moto_adapter
+from . import apigw, console, cost, moto_adapter, persistence
 from .alarms import AlarmEvaluator
-from .iam import Iam
+from .faults import ApiFault, ApiFaults
+from .iam import Iam, Principal
+from .iam.requests import Call
 from .metrics import Metrics
+from .moto_adapter import awslambda as lambda_adapter
+from .moto_adapter import s3 as s3_adapter
 from .runtime import LambdaRuntime
+from .scheduler import ScheduleError, Scheduler
 
 DEFAULT_ACCOUNT = "123456789012"
 
@@ -33,22 +40,36 @@ class LocalCloud:
         host: str = "127.0.0.1",
         state_dir: Path | None = None,
         retry_scale: float = 1.0,
-        max_workers_per_function: int = 4,
+        max_workers_per_function: int | None = None,
         enforce_iam: bool | None = None,
         alarm_interval: float = 60.0,
+        fire_schedules: bool = True,
+        saved_state: Path | None = None,
     ) -> None:
         self.host, self.port = host, port
         self._temp = None if state_dir else tempfile.TemporaryDirectory(prefix="localcloud-")
         self.state_dir = state_dir or Path(self._temp.name)  # type: ignore[union-attr]
         self.clock = moto_adapter.RetryClock(scale=retry_scale)
-        self.max_workers = max_workers_per_function
+        # Lambda's waits between tries of an asynchronous event (about 1 and 2 minutes), scaled alike.
+        self.async_clock = moto_adapter.AsyncClock(scale=retry_scale)
+        # Schedules fire at their times unless off (the tests fire them on request).
+        self.fire_schedules = fire_schedules
+        self.scheduler = Scheduler(lambda_adapter.invoke_async)
+        # Where S3 objects and DynamoDB items are kept across a restart (localcloud/persistence.py).
+        self.saved_state = saved_state
+        # Warm workers per function: as many as this machine has cores (at least 2). More only
+        # start more processes (each imports its handler: a cold start's CPU) without doing
+        # more work at once.
+        self.max_workers = max_workers_per_function or max(2, os.cpu_count() or 2)
         # Functions and the state machine call AWS as their deployed roles (localcloud/iam);
         # on unless LOCALCLOUD_IAM=off.
         self.iam = Iam(enforce_iam)
         # What CloudWatch adds: the services' metrics, and alarms evaluated every `alarm_interval` s.
         self.metrics = Metrics()
         self.alarms = AlarmEvaluator(self.metrics, interval=alarm_interval)
+        self.faults = ApiFaults(self.iam, lambda: self.runtime)
         self.runtime: LambdaRuntime | None = None
+        self.meter: cost.Meter | None = None
         self.console: console.Console | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -74,31 +95,55 @@ class LocalCloud:
         # on every deploy through its top-level logger; the README says it once).
         logging.getLogger("moto").addFilter(_skip_bucket_policy_notice)
         warnings.filterwarnings("ignore", message="Tried to parse AWS::S3::BucketPolicy")
+        # Alarms (the failure queue's) are not created by moto's CloudFormation either; the
+        # template tests check them (README, Operations).
+        logging.getLogger("moto").addFilter(_skip_alarm_notice)
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::CloudWatch::Alarm")
         moto_app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server(self.host, self.port, self._wsgi(self.iam.wrap(moto_app)), threaded=True)
+        served = self._wsgi(self.iam.wrap(self.faults.wrap(moto_app)))
+        self._server = make_server(self.host, self.port, served, threaded=True)
         self.port = self._server.server_port
         # moto's Step Functions interpreter calls the other services through this port.
         os.environ["MOTO_PORT"] = str(self.port)
         self.runtime = LambdaRuntime(self.state_dir, self.endpoint, self.max_workers, self.iam)
-        moto_adapter.install(self.runtime, self.clock)
+        # What each invocation and AWS request would cost on AWS (calibrated once per machine).
+        from .deploy import PROJECT
+
+        self.meter = cost.Meter(cost.calibrate(PROJECT))
+        self.runtime.observe(self.meter.invocation)
+        self.iam.observe(self._meter_request)
+        moto_adapter.install(self.runtime, self.clock, self.async_clock)
         self.metrics.attach(self.runtime)
         moto_adapter.stepfunctions.observe_executions(self.metrics.execution_event)
         self.alarms.attach()
         self.alarms.start()
-        self.console = console.Console(self.client_environment())
+        self.console = console.Console(self.client_environment(), self.meter)
         self._thread = threading.Thread(target=self._server.serve_forever, name="localcloud", daemon=True)
         self._thread.start()
+        if self.fire_schedules:
+            self.scheduler.start()
         return self
 
     def stop(self) -> None:
         self.alarms.stop()
+        self.scheduler.stop()
         if self._server:
             self._server.shutdown()
             self._server.server_close()
         if self.runtime:
             self.runtime.stop()
+        if self.saved_state and self._server:
+            persistence.save(self.saved_state)
         if self._temp:
             self._temp.cleanup()
+
+    def _meter_request(self, principal: Principal, call: Call, environ: dict[str, Any]) -> None:
+        assert self.meter is not None
+        units = None
+        if call.service == "dynamodb":
+            tables = [check.resource for check in call.checks]
+            units = cost.dynamodb_units(call.operation, tables, int(environ.get("CONTENT_LENGTH") or 0))
+        self.meter.request(call.service, call.operation, units)
 
     def __enter__(self) -> LocalCloud:
         return self.start()
@@ -133,6 +178,9 @@ class LocalCloud:
                 return self.console.handle(Request(environ))(environ, start_response)
             if path.startswith(apigw.PREFIX):
                 return apigw.handle(Request(environ), DEFAULT_ACCOUNT)(environ, start_response)
+            api_id = apigw.api_of_host(environ.get("HTTP_HOST"))
+            if api_id:  # the execute-api URL, as API Gateway routes it (by host)
+                return apigw.handle(Request(environ), DEFAULT_ACCOUNT, api_id)(environ, start_response)
             return moto_app(environ, start_response)
 
         return app
@@ -143,17 +191,11 @@ class LocalCloud:
         if route == "health":
             return _json({"status": "ok", "endpoint": self.endpoint})
         if route == "faults" and request.method == "POST":
-            fault = request.get_json()
-            self.runtime.inject_fault(
-                fault["function"],
-                fault["error"],
-                fault.get("message", "injected"),
-                int(fault.get("times", 1)),
-                fault.get("match"),
-            )
-            return _json({"injected": fault})
+            return self._inject(request.get_json())
         if route == "faults" and request.method == "DELETE":
             self.runtime.clear_faults()
+            self.faults.clear()
+            s3_adapter.clear_drops()
             return _json({"cleared": True})
         if route == "alarms" and request.method == "POST":
             # "Evaluate now" (optionally as at `at`, epoch seconds): the tests' alarm clock.
@@ -161,6 +203,19 @@ class LocalCloud:
             return _json({"changes": self.alarms.evaluate(float(at) if at is not None else None)})
         if route == "retries":
             return _json({"waits": self.clock.take()})
+        if route == "async":  # Lambda's asynchronous invocations: retry waits, destinations sent
+            return _json({"waits": self.async_clock.take(), "deliveries": lambda_adapter.deliveries()})
+        if route == "schedules" and request.method == "GET":
+            return _json({"schedules": self.scheduler.list()})
+        if route == "schedules/fire" and request.method == "POST":
+            body = request.get_json()
+            try:
+                schedule = self.scheduler.find(str(body["name"]))
+            except ScheduleError as error:
+                return _json({"error": str(error)}, 404)
+            wait = body.get("wait")
+            results = self.scheduler.fire(schedule, datetime.now(UTC), float(wait) if wait else None)
+            return _json({"fired": results})
         if route == "stats":
             stats = self.runtime.stats
             return _json(
@@ -172,9 +227,38 @@ class LocalCloud:
             )
         return _json({"error": f"no route {request.path}"}, 404)
 
+    def _inject(self, fault: dict[str, Any]) -> Response:
+        """A fault in a function (`function`: its invocations fail with `error`; with `match`, only
+        those whose event contains that text), an API call
+        (`api`: an IAM action; `caller`, `resource`, `kill`, see localcloud/faults.py) or S3's
+        notifications (`drop`: events for keys under this prefix are lost)."""
+        assert self.runtime is not None
+        times = int(fault.get("times", 1))
+        message = fault.get("message", "injected")
+        if "function" in fault:
+            self.runtime.inject_fault(fault["function"], fault["error"], message, times, fault.get("match"))
+        elif "api" in fault:
+            api = ApiFault(
+                fault["api"], fault.get("error", "InternalError"), message, times, fault.get("caller"),
+                fault.get("resource"), bool(fault.get("kill")),
+            )  # fmt: skip
+            try:
+                self.faults.inject(api)
+            except ValueError as error:
+                return _json({"error": str(error)}, 400)
+        elif "drop" in fault:
+            s3_adapter.drop_notifications(fault.get("bucket"), fault["drop"], times)
+        else:
+            return _json({"error": "a fault names a `function`, an `api` action or a `drop` prefix"}, 400)
+        return _json({"injected": fault})
+
 
 def _skip_bucket_policy_notice(record: logging.LogRecord) -> bool:
     return not (record.args and "AWS::S3::BucketPolicy" in record.args)
+
+
+def _skip_alarm_notice(record: logging.LogRecord) -> bool:
+    return not (record.args and "AWS::CloudWatch::Alarm" in record.args)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:

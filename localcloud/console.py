@@ -26,8 +26,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from werkzeug.wrappers import Request, Response
 
-from . import signin
+from . import cost, signin
 from .clients import aws_client
+from .express import StepFunctionsView
 from .pipeline import TERMINAL, ExecutionKeys
 from .results import DUPLICATE, PROCESSED, Result, result_of
 
@@ -45,6 +46,7 @@ _TASK_FAILURES = {
 }
 _DESERIALIZER = TypeDeserializer()
 _TASK_ATTEMPTS = {"LambdaFunctionScheduled", "TaskScheduled"}
+_LAMBDA_ENDS = {"LambdaFunctionSucceeded", "LambdaFunctionFailed", "LambdaFunctionTimedOut"}
 
 
 def state_summary(events: list[dict[str, Any]], execution_status: str) -> dict[str, dict[str, Any]]:
@@ -78,9 +80,14 @@ def state_summary(events: list[dict[str, Any]], execution_status: str) -> dict[s
             continue
         owner[event_id] = name
         state = states[name]
+        if kind in _LAMBDA_ENDS and state.get("window"):
+            state["window"][1] = event["timestamp"]
         if kind in _TASK_ATTEMPTS:
             state["attempts"] += 1
             state["last_failed"] = False
+            resource = (event.get("lambdaFunctionScheduledEventDetails") or {}).get("resource")
+            if resource:  # the latest attempt's function and times, to find what it used
+                state["function"], state["window"] = resource, [event["timestamp"], None]
         elif kind in _TASK_FAILURES:
             details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             state["failures"] += 1
@@ -145,11 +152,12 @@ class EndedExecutions:
 
 
 class Console:
-    def __init__(self, cloud_env: dict[str, str]) -> None:
+    def __init__(self, cloud_env: dict[str, str], meter: cost.Meter | None = None) -> None:
         self.cloud_env = cloud_env
-        self.sfn, self.s3, self.cfn, self.dynamodb = (
-            aws_client(cloud_env, s) for s in ("stepfunctions", "s3", "cloudformation", "dynamodb")
-        )
+        self.meter = meter
+        self.s3, self.cfn, self.dynamodb = (aws_client(cloud_env, s) for s in ("s3", "cloudformation", "dynamodb"))
+        # Standard executions through the API, Express ones from their log group (localcloud/express.py)
+        self.sfn = StepFunctionsView(cloud_env)
         self.described = EndedExecutions(self.sfn)
         self.keys = ExecutionKeys(self.described)
 
@@ -276,20 +284,26 @@ class Console:
         ]
         return max(matches, key=lambda item: item["startDate"])["executionArn"] if matches else None
 
-    def _photo(self, photo_id: str | None) -> dict[str, Any] | None:
-        """The photos table's item for a photo id, with DynamoDB's types made Python's."""
+    def _photo(self, user_id: str | None, photo_id: str | None) -> dict[str, Any] | None:
+        """The photos table's item of a user's photo, with DynamoDB's types made Python's."""
         found_stack = self._workflow_stack()
         table = found_stack[1].get("PhotosTableName") if found_stack else None
-        if not (photo_id and table):
+        if not (user_id and photo_id and table):
             return None
-        raw = self.dynamodb.get_item(TableName=table, Key={"photoId": {"S": photo_id}}).get("Item")
+        key = {"userId": {"S": user_id}, "photoId": {"S": photo_id}}
+        raw = self.dynamodb.get_item(TableName=table, Key=key).get("Item")
         return {k: _DESERIALIZER.deserialize(v) for k, v in raw.items()} if raw else None
 
-    def _duplicate_of(self, uniqueness: dict[str, Any], recorded: dict[str, Any] | None) -> dict[str, Any]:
-        """What a duplicate duplicates: the upload recorded first (its key, its execution) and
-        the item recorded for it. CheckForDuplicate names it (`of`, `ofKey`); when the same
-        photo was recorded by a concurrent run meanwhile, the recorded item does."""
-        item = self._photo(uniqueness.get("of")) if uniqueness.get("of") else recorded
+    def _duplicate_of(
+        self, uniqueness: dict[str, Any], recorded: dict[str, Any] | None, user_id: str | None
+    ) -> dict[str, Any]:
+        """What a duplicate duplicates: the user's upload recorded first (its key, its
+        execution) and the item recorded for it. CheckForDuplicate names it (`of`, `ofKey`);
+        when the same photo was recorded by a concurrent run meanwhile, the recorded item
+        does. Another user's photo is described, never shown."""
+        if uniqueness.get("owner") == "other":
+            return {"key": "a photo in another user's library", "otherUser": True, "match": uniqueness.get("match")}
+        item = self._photo(user_id, uniqueness.get("of")) if uniqueness.get("of") else recorded
         key = uniqueness.get("ofKey") or (item or {}).get("sourceKey")
         thumbnail = None
         if item and item.get("thumbnailKey") and self._exists(item["bucket"], item["thumbnailKey"]):
@@ -307,6 +321,8 @@ class Console:
         described = self.described.describe_execution(executionArn=arn)
         events = self.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         states = state_summary(events, described["status"])
+        for state in states.values():
+            self._add_usage(state)
         output = _json(described.get("output")) or {}
         results = output.get("results") or _latest_results(states)
         written = (results.get("outputs") or {}).items()
@@ -314,7 +330,9 @@ class Console:
         result = result_of(described)
         key = self.keys.of(arn)
         uniqueness = results.get("uniqueness") or {}
-        recorded = self._photo(uniqueness.get("contentHash"))
+        started_with = _json(described.get("input"))
+        user_id = started_with.get("userId") if isinstance(started_with, dict) else None
+        recorded = self._photo(user_id, uniqueness.get("contentHash"))
         history = [
             {
                 "id": e["id"],
@@ -330,7 +348,7 @@ class Console:
             "key": key,
             "status": described["status"],
             "result": result.to_dict(),
-            "input": _json(described.get("input")),
+            "input": started_with,
             "output": output or None,
             "error": described.get("error"),
             "cause": described.get("cause"),
@@ -340,8 +358,28 @@ class Console:
             "previews": previews,
             # Only this upload's own item: the photo's id may have been recorded from another upload.
             "metadata": recorded if recorded and recorded.get("sourceKey") == key else None,
-            "duplicateOf": self._duplicate_of(uniqueness, recorded) if result.kind == DUPLICATE else None,
+            "duplicateOf": self._duplicate_of(uniqueness, recorded, user_id) if result.kind == DUPLICATE else None,
         }
+
+    def _add_usage(self, state: dict[str, Any]) -> None:
+        """A Lambda Task's latest attempt: what it used here and what it would take and cost on
+        Lambda (localcloud/cost.py), from the invocation that ran in the attempt's time."""
+        window = state.pop("window", None)
+        if not (self.meter and window and window[1]):
+            return
+        call = self.meter.matching(state["function"].split(":")[6], window[0].timestamp(), window[1].timestamp())
+        if call is None:
+            return
+        usage: dict[str, Any] = {"localMs": call.local_ms, "peakMb": call.peak_mb, "memoryMb": call.memory_mb}
+        if call.prediction:
+            gb_seconds = call.prediction.billed_gb_seconds
+            usage |= {
+                "lambdaMs": call.prediction.duration_ms,
+                "lambdaInitMs": call.prediction.init_ms,
+                "billedGbSeconds": gb_seconds,
+                "usd": gb_seconds * cost.LAMBDA_GB_SECOND + cost.LAMBDA_REQUEST,
+            }
+        state["usage"] = usage
 
 
 def _latest_results(states: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -47,6 +47,9 @@ def cli_environment(cloud_env: dict[str, str]) -> dict[str, str]:
     bins = (PROJECT / "node_modules" / ".bin", Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([*map(str, bins), env.get("PATH", "")])
     env.update({"SLS_TELEMETRY_DISABLED": "1", "SLS_NOTIFICATIONS_MODE": "off", "NODE_NO_WARNINGS": "1"})
+    # The Framework checks a stack's progress every 5 s; the local cloud's CloudFormation is done
+    # by the time it first asks, so that wait was most of a deploy here.
+    env.setdefault("SLS_AWS_MONITORING_FREQUENCY", "200")
     return env
 
 

@@ -8,13 +8,17 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import cost
 from .clients import aws_client
+from .express import StepFunctionsView
 from .results import FAILED, RUNNING, Result, result_of
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+CLOCK_SKEW = timedelta(minutes=5)  # this machine's clock against the service's
 
 
 @dataclass
@@ -27,6 +31,7 @@ class Outcome:
     path_summary: str = ""
     outputs: list[dict[str, Any]] = field(default_factory=list)
     photo_id: str | None = None
+    user_id: str | None = None  # with photo_id, the key of the photo's item
     error: str | None = None
     seconds: float | None = None
     started: str | None = None
@@ -57,11 +62,21 @@ class ExecutionKeys:
 
 class Pipeline:
     def __init__(self, cloud_env: dict[str, str], outputs: dict[str, str]) -> None:
-        self.s3, self.sfn = aws_client(cloud_env, "s3"), aws_client(cloud_env, "stepfunctions")
+        # Standard executions through the API, Express ones from their log group (localcloud/express.py)
+        self.s3, self.sfn = aws_client(cloud_env, "s3"), StepFunctionsView(cloud_env)
         self.keys = ExecutionKeys(self.sfn)
+        self.shapes: dict[str, cost.ExecutionShape] = {}  # execution ARN -> what its history says it costs
         self.upload_bucket = outputs["UploadBucketName"]
         self.upload_prefix = outputs["UploadPrefix"]
         self.state_machine_arn = outputs["ImageWorkflowArn"]
+
+    @property
+    def workflow_type(self) -> str:
+        """STANDARD or EXPRESS, as deployed (WORKFLOW_TYPE)."""
+        if not hasattr(self, "_workflow_type"):
+            described = self.sfn.describe_state_machine(stateMachineArn=self.state_machine_arn)
+            self._workflow_type = described.get("type", "STANDARD")
+        return self._workflow_type
 
     def upload(self, path: Path, name: str | None = None, user: str = "demo") -> str:
         """Uploads a file as `<upload prefix><user>/<name>` (its own name by default)."""
@@ -69,12 +84,17 @@ class Pipeline:
         self.s3.upload_file(str(path), self.upload_bucket, key)
         return key
 
-    def executions_by_key(self) -> dict[str, list[dict[str, Any]]]:
+    def executions_by_key(self, since: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Every execution by the key it works on; with `since`, the listing (newest first)
+        stops at older ones: on a deployed stage with a long history, a wait reads only what
+        it needs."""
         found: dict[str, list[dict[str, Any]]] = {}
         pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
         for page in pages:
             for execution in page["executions"]:
                 found.setdefault(self.keys.of(execution["executionArn"]), []).append(execution)
+            if since and page["executions"] and page["executions"][-1]["startDate"] < since:
+                break
         return found
 
     def wait(
@@ -82,14 +102,17 @@ class Pipeline:
         uploads: dict[str, str],
         timeout: float = 120,
         progress: Callable[[Outcome, int, int], None] | None = None,
+        since: datetime | None = None,
     ) -> list[Outcome]:
         """Waits until the execution of every uploaded key (key -> file) has ended, or the
-        timeout; looks at least once (timeout 0: how things stand now)."""
+        timeout; looks at least once (timeout 0: how things stand now). `since`: when the
+        uploads were made (executions that started well before are not read)."""
+        since = since - CLOCK_SKEW if since else None
         outcomes = {key: Outcome(file=file, key=key) for key, file in uploads.items()}
         done: set[str] = set()
         deadline = time.monotonic() + timeout
         while True:
-            for key, executions in self.executions_by_key().items():
+            for key, executions in self.executions_by_key(since).items():
                 if key not in outcomes or key in done:
                     continue
                 latest = max(executions, key=lambda e: e["startDate"])
@@ -128,8 +151,10 @@ class Pipeline:
         outcome.path, outcome.path_summary = self.states_entered(execution["executionArn"])
         outcome.result = result_of(execution)
         if execution["status"] == "SUCCEEDED":
-            results = json.loads(execution["output"]).get("results", {})
+            state = json.loads(execution["output"])
+            results = state.get("results", {})
             outcome.photo_id = (results.get("uniqueness") or {}).get("contentHash")
+            outcome.user_id = state.get("userId")
             outcome.outputs = [
                 {"kind": kind, "bucket": o["bucket"], "key": o["key"], "bytes": o.get("bytes")}
                 for kind, o in results.get("outputs", {}).items()
@@ -141,6 +166,7 @@ class Pipeline:
         """Every state entered, in order, and a summary with each Parallel state's branches
         folded into it: `ProcessFile(CopyToDestination | ResizeImage | MakeThumbnail)`."""
         events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        self.shapes[execution_arn] = cost.shape(events)
         entered: list[str] = []
         summary: list[str] = []
         branches: list[str] = []

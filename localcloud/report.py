@@ -8,6 +8,7 @@ import shlex
 import textwrap
 from collections.abc import Sequence
 
+from . import cost
 from .pipeline import Outcome
 
 WIDTH = 100  # columns a line may take, all included
@@ -86,3 +87,47 @@ def command_lines(words: Sequence[str], indent: str = "  ") -> list[str]:
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _seconds_pair(low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return "-"
+    return f"{low / 1000:.2f}/{high / 1000:.2f}{KEEP}s"
+
+
+def bill_lines(bill: cost.Bill, calibration: cost.Calibration) -> str:
+    """Per function: invocations, local and predicted Lambda durations (p50/p95), peak memory
+    against memorySize and the Lambda cost per 1,000 photos; then the whole bill per 1,000
+    photos for both workflow types, and warnings (near a timeout, out of memory)."""
+    scale = 1000 / bill.photos if bill.photos else 0.0
+    rows = [
+        (
+            f.function,
+            str(f.invocations),
+            _seconds_pair(f.local_p50, f.local_p95),
+            _seconds_pair(f.lambda_p50, f.lambda_p95),
+            f"{f.peak_mb:.0f}/{f.memory_mb}{KEEP}MB" if f.peak_mb is not None else f"-/{f.memory_mb}{KEEP}MB",
+            f"${f.dollars * scale:.4f}",
+        )
+        for f in bill.functions
+    ]
+    header = ("function", "calls", "here p50/p95", "Lambda p50/p95", "peak/memory", "$/1k photos")
+    out = [table(header, rows, (16, 5, 14, 14, 16, 11), lines=1)]
+    lines = bill.per_thousand
+    common = ", ".join(f"{name} ${lines[name]:.3f}" for name in ("Lambda", "S3 requests", "DynamoDB requests", "SNS"))
+    chosen = "Standard" if bill.workflow_type == "STANDARD" else "Express"
+    out += [
+        f"\nPer 1,000 uploads like these (us-east-1, arm64, list prices; {chosen} is deployed):",
+        *fit(f"  {common};", WIDTH, lines=3),
+        f"  + Step Functions Standard ${lines['Step Functions Standard']:.3f} = ${bill.standard_total:.3f} in all",
+        f"  + Step Functions Express ${lines['Step Functions Express (+ its logs)']:.3f} (with its logs)"
+        f" = ${bill.express_total:.3f} in all",
+        *fit(
+            f"Lambda durations predicted from the CPU time used here (1 s here ~ {calibration.speed:.2f} s on a"
+            ' Lambda vCPU) and each function\'s CPU share: README, "Cost notes".',
+            WIDTH,
+            lines=3,
+        ),
+    ]
+    out += [line for warning in bill.warnings for line in fit(f"warning: {warning}", WIDTH, lines=2)]
+    return "\n".join(out)

@@ -1,5 +1,7 @@
-"""What an execution's result means to the user who uploaded the photo: processed, rejected
-(and why), duplicate (and of which upload), failed (and with which error), or still running.
+"""What an execution's result means to the user who uploaded the photo: processed (and, if
+flagged, close to which photo), rejected (and why), duplicate (of which of the user's own
+uploads, or of another user's photo, never named), failed (and with which error), or still
+running.
 
 One place derives it from the execution as the Step Functions API describes it, so the
 command line (`demo`, `run`, `run --json`) and the console say the same thing.
@@ -21,7 +23,7 @@ FAILED = "failed"
 @dataclass(frozen=True)
 class Result:
     kind: str  # one of the constants above
-    detail: str | None = None  # the rejection reason, the duplicated upload's key, the error
+    detail: str | None = None  # the rejection reason, what it duplicates or is close to, the error
 
     def __str__(self) -> str:
         if not self.detail:
@@ -46,11 +48,28 @@ def result_of(execution: dict[str, Any]) -> Result:
         return Result(REJECTED, file_type.get("reason") or "not accepted")
     uniqueness = results.get("uniqueness") or {}
     if uniqueness.get("duplicate"):
-        return Result(DUPLICATE, uniqueness.get("ofKey") or uniqueness.get("of"))
+        return Result(DUPLICATE, _duplicate_detail(uniqueness))
     error = state.get("error") or {}
     if error.get("Error") == "DuplicatePhoto":  # the same photo was recorded by a concurrent run
         return Result(DUPLICATE, uniqueness.get("contentHash"))
+    similar = uniqueness.get("similarTo")
+    if similar:  # a flagged near duplicate: processed
+        named = _photo(similar.get("owner"), similar.get("sourceKey"))
+        return Result(PROCESSED, f"similar to {named} ({similar.get('distance')} bits apart)")
     return Result(PROCESSED)
+
+
+def _duplicate_detail(uniqueness: dict[str, Any]) -> str:
+    """`<key>` for an exact copy of the user's own upload; a near one says how near; another
+    user's photo is described, not named; a kept upload says so."""
+    named = _photo(uniqueness.get("owner"), uniqueness.get("ofKey") or uniqueness.get("of"))
+    notes = [f"{uniqueness['distance']} bits apart"] if uniqueness.get("match") == "near" else []
+    notes += ["upload kept"] if uniqueness.get("keepUpload") else []
+    return f"{named} ({', '.join(notes)})" if notes else named
+
+
+def _photo(owner: str | None, key: str | None) -> str:
+    return "another user's photo" if owner == "other" else key or "an earlier photo"
 
 
 def _error_text(error: str | None, cause: str | None) -> str:

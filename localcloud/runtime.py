@@ -7,6 +7,13 @@ function declares plus the variables the Lambda runtime sets, and the function's
 enforced: a worker that overruns is killed and the invocation fails with `Sandbox.Timedout`,
 as on Lambda. Every invocation's output goes to the function's CloudWatch log group.
 
+Each worker runs within the function's memorySize (localcloud/limits.py): a worker that goes
+over it is killed and the invocation fails with `Runtime.OutOfMemory`, as on Lambda. Every
+invocation records what Lambda's REPORT line says (duration, peak memory, and the start-up of
+a new worker) plus the CPU time it used, from which localcloud/cost.py predicts the Lambda
+duration and bill. A worker imports only what the function's own layers bring
+(localcloud/layers.py).
+
 With IAM enforcement on (localcloud/iam), a worker's AWS credentials are temporary ones of the
 function's execution role, as on Lambda, so every call it makes is checked against that role;
 its logs are written only if the role may write them. Otherwise workers get admin keys.
@@ -22,6 +29,7 @@ import io
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import threading
@@ -35,17 +43,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import layers
+from .limits import Limit, Limits
+
 if TYPE_CHECKING:
     from .iam import Iam
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 _INHERITED = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
+_SIGNAL_WORDS = {9: "killed", 15: "terminated", 11: "segmentation fault", 6: "aborted"}
 
 
 @dataclass
 class Invocation:
     """What one invocation returned: the payload text, whether it is an error, its logs, and
-    how long it ran (milliseconds, wall clock, as Lambda's Duration)."""
+    how long it ran (milliseconds, wall clock, as the caller waited: a new worker's start-up
+    included). What it used, when the worker could tell (None otherwise):
+    `handler_ms` (the handler's wall time: Lambda's Duration), `cpu_ms` (CPU time of the
+    worker during the handler, all threads), `peak_memory_mb` (the worker's peak resident
+    memory during it: Lambda's Max Memory Used), `init_ms`/`init_cpu_ms` (the worker's start-up,
+    on the first invocation of a new worker: Lambda's Init Duration). `memory_size_mb` is the
+    function's memorySize; `out_of_memory` says the worker was killed for going over it."""
 
     payload: str
     errored: bool
@@ -54,6 +72,24 @@ class Invocation:
     # Refused before running: the function was at its reserved concurrency (Lambda answers
     # TooManyRequestsException and counts the request in Throttles, not in Invocations).
     throttled: bool = False
+    handler_ms: float | None = None
+    cpu_ms: float | None = None
+    queued_ms: float | None = None  # of the handler's wall time, waiting for a CPU of this machine
+    peak_memory_mb: float | None = None
+    init_ms: float | None = None
+    init_cpu_ms: float | None = None
+    memory_size_mb: int = 0
+    out_of_memory: bool = False
+    started_at: float = 0.0  # epoch seconds, when the runtime took the invocation
+    prediction: Any = None  # on Lambda (localcloud.cost.Prediction), when a cost meter observes
+
+    def usage(self, answer: dict[str, Any]) -> Invocation:
+        """Fills in what the worker measured (its answer's `usage` and `init`)."""
+        used, init = answer.get("usage") or {}, answer.get("init") or {}
+        self.handler_ms, self.cpu_ms, self.queued_ms = used.get("durationMs"), used.get("cpuMs"), used.get("queuedMs")
+        self.peak_memory_mb = used.get("peakMb")
+        self.init_ms, self.init_cpu_ms = init.get("durationMs"), init.get("cpuMs")
+        return self
 
 
 @dataclass
@@ -75,9 +111,11 @@ class Stats:
 
 
 class Worker:
-    def __init__(self, code_dir: Path, handler: str, env: dict[str, str]) -> None:
+    def __init__(self, code_dir: Path, handler: str, env: dict[str, str], limit: Limit | None = None) -> None:
+        self.limit = limit or Limit(0)
+        command = [sys.executable, "-I", str(WORKER_SCRIPT), str(code_dir), handler]
         self.process = subprocess.Popen(
-            [sys.executable, "-I", str(WORKER_SCRIPT), str(code_dir), handler],
+            self.limit.command(command),
             cwd=code_dir,
             env=env,
             stdin=subprocess.PIPE,
@@ -85,6 +123,7 @@ class Worker:
             text=True,
             encoding="utf-8",
         )
+        self.limit.started(self.process.pid)
 
     @property
     def alive(self) -> bool:
@@ -110,25 +149,43 @@ class Worker:
         if not line:
             return self._crashed(request_id)
         answer = json.loads(line)
-        return Invocation(json.dumps(answer["payload"]), not answer["ok"], answer["logs"])
+        return Invocation(json.dumps(answer["payload"]), not answer["ok"], answer["logs"]).usage(answer)
 
     def _crashed(self, request_id: str) -> Invocation:
         code = self.process.wait()
-        message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"
+        # Lambda's words: "exit status 1" for an exit, "signal: killed" for SIGKILL.
+        how = f"signal: {_SIGNAL_WORDS.get(-code, f'signal {-code}')}" if code < 0 else f"exit status {code}"
+        message = f"RequestId: {request_id} Error: Runtime exited with error: {how}"
+        if code == -signal.SIGKILL and self.limit.killed_for_memory():
+            # Lambda's own error type for a sandbox killed over its memory size.
+            result = Invocation(_error("Runtime.OutOfMemory", message), True, message + "\nRuntime.OutOfMemory\n")
+            result.out_of_memory, result.peak_memory_mb = True, float(self.limit.memory_mb)
+            return result
         return Invocation(_error("Runtime.ExitError", message), True, message + "\n")
 
     def stop(self) -> None:
         if self.alive:
             self.process.kill()
         self.process.wait()
+        self.limit.close()
 
 
 class FunctionPool:
     """Warm workers of one function version."""
 
-    def __init__(self, code_dir: Path, handler: str, env: dict[str, str], max_workers: int) -> None:
+    def __init__(
+        self,
+        code_dir: Path,
+        handler: str,
+        env: dict[str, str],
+        max_workers: int,
+        new_limit: Callable[[], Limit] | None = None,
+    ) -> None:
         self.code_dir, self.handler, self.env, self.max_workers = code_dir, handler, env, max_workers
+        self.new_limit = new_limit or (lambda: Limit(0))
         self.idle: list[Worker] = []
+        self.busy: set[Worker] = set()  # workers running an invocation now
+        self.retired = False  # stopped: workers released from now on stop too
         self.running = 0
         self.condition = threading.Condition()
 
@@ -138,20 +195,28 @@ class FunctionPool:
                 self.condition.wait()
             self.running += 1
             if self.idle:
-                return self.idle.pop(), False
+                worker = self.idle.pop()
+                self.busy.add(worker)
+                return worker, False
         try:
-            return Worker(self.code_dir, self.handler, self.env), True
+            worker = Worker(self.code_dir, self.handler, self.env, self.new_limit())
         except BaseException:
             self.release(None)
             raise
+        with self.condition:
+            self.busy.add(worker)
+        return worker, True
 
     def release(self, worker: Worker | None) -> None:
         with self.condition:
             self.running -= 1
-            if worker is not None and worker.alive and getattr(self, "retired", False):
+            self.busy.discard(worker)  # type: ignore[arg-type]
+            if worker is not None and worker.alive and self.retired:
                 worker.stop()
             elif worker is not None and worker.alive:
                 self.idle.append(worker)
+            elif worker is not None:
+                worker.stop()  # reaps it and frees its limit
             self.condition.notify()
 
     def stop(self) -> None:
@@ -174,6 +239,7 @@ class LambdaRuntime:
         self.pools: dict[tuple[str, ...], FunctionPool] = {}
         self.faults: dict[str, list[Fault]] = {}
         self.stats = Stats()
+        self.limits = Limits()
         self._lock = threading.Lock()
         self._active = 0
         self._async = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda-async")
@@ -195,7 +261,7 @@ class LambdaRuntime:
             self.stats.invocations[name] += 1
             self._active += 1
             self.stats.peak_concurrency = max(self.stats.peak_concurrency, self._active)
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         try:
             fault = self._take_fault(name, event)
             if fault:
@@ -216,6 +282,7 @@ class LambdaRuntime:
                 self._active -= 1
                 self._running[name] -= 1
         result.duration_ms = (time.perf_counter() - started) * 1000
+        result.started_at, result.memory_size_mb = started_at, int(function.memory_size)
         if self.iam is None or self.iam.may_write_logs(function):
             function.save_logs(result.logs or "(no output)")
         for observer in self._observers:
@@ -236,25 +303,27 @@ class LambdaRuntime:
             observer(function, result)
         return result
 
-    def invoke_async(self, function: Any, event: Any, retries: int = 2) -> None:
-        """An Event invocation (as S3 notifications make): queued, and retried twice on a
-        function error as Lambda does for asynchronous invocations (at once here; Lambda
-        waits about one and then two minutes)."""
-
-        def run() -> None:
-            attempts = 0
-            while attempts <= retries:
-                result = self.invoke(function, event)
-                if result.throttled:  # Lambda keeps a throttled event queued and tries it again later
-                    time.sleep(0.5)
-                    continue
-                if not result.errored:
-                    return
-                attempts += 1
-
-        self._async.submit(run)
+    def submit(self, work: Callable[[], None]) -> None:
+        """Runs `work` on the queue of asynchronous invocations (Lambda's internal event queue:
+        retries, event age and destinations are in moto_adapter/awslambda.py)."""
+        self._async.submit(work)
 
     # -- faults -----------------------------------------------------------------------
+    def kill_running(self, function_name: str) -> int:
+        """SIGKILLs the workers running an invocation of the function now (as Lambda's sandbox
+        kills a runtime); each of those invocations fails with Runtime.ExitError."""
+        with self._lock:
+            pools = [pool for key, pool in self.pools.items() if key[0].rsplit(":", 1)[-1] == function_name]
+        killed = 0
+        for pool in pools:
+            with pool.condition:
+                busy = list(pool.busy)
+            for worker in busy:
+                if worker.alive:
+                    worker.process.kill()
+                    killed += 1
+        return killed
+
     def inject_fault(self, function_name: str, error: str, message: str, times: int, match: str | None = None) -> None:
         """A fault without `match` replaces the function's faults; one with `match` adds to them."""
         with self._lock:
@@ -285,7 +354,14 @@ class LambdaRuntime:
                 for other in [k for k in self.pools if k[0] == function.function_arn]:
                     self.pools.pop(other).stop()
                 code_dir = self._unpack(function)
-                pool = FunctionPool(code_dir, function.handler, self._environment(function), self.max_workers)
+                memory_mb, name = int(function.memory_size), function.function_name
+                pool = FunctionPool(
+                    code_dir,
+                    function.handler,
+                    self._environment(function),
+                    self.max_workers,
+                    lambda: self.limits.limit(name, memory_mb),
+                )
                 self.pools[key] = pool
             return pool
 
@@ -320,6 +396,7 @@ class LambdaRuntime:
                 "LOCALCLOUD_FUNCTION_ARN": function.function_arn,
                 "_HANDLER": function.handler,
                 "PYTHONUNBUFFERED": "1",
+                layers.ENVIRONMENT: ",".join(layers.unavailable_modules(function)),
             }
         )
         env.update({name: str(value) for name, value in function.environment_vars.items()})
@@ -331,6 +408,7 @@ class LambdaRuntime:
             pools = list(self.pools.values())
         for pool in pools:
             pool.stop()
+        self.limits.close()
 
 
 def _error(error_type: str, message: str) -> str:

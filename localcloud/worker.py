@@ -5,18 +5,28 @@ environment and CODE_DIR (the unzipped deployment package) as its working direct
 /var/task on Lambda. Requests arrive as JSON lines on stdin; each answer is one JSON line on
 the original stdout. While a handler runs, file descriptors 1 and 2 go to a scratch file,
 so everything the handler prints (Powertools' JSON logs included) is returned as its logs.
+
+Each answer also carries what the invocation used, as Lambda's REPORT line does: the handler's
+wall time, the CPU time of the process (all its threads) and its peak resident memory (the
+high-water mark is reset before each invocation), and, on the first answer, the same for the
+start-up (imports: Lambda's Init Duration). Modules that only a layer the function does not
+have would bring (localcloud/layers.py) cannot be imported, as on Lambda.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import json
 import os
+import re
 import sys
 import tempfile
 import time
 import traceback
 from typing import Any
+
+_STATUS = "/proc/self/status"
 
 
 class Context:
@@ -40,6 +50,55 @@ def _error(error_type: str, message: str, trace: list[str] | None = None) -> dic
     return {"errorType": error_type, "errorMessage": message, "stackTrace": trace or []}
 
 
+class _NotInLayers(importlib.abc.MetaPathFinder):
+    """Refuses the top-level modules that only a layer the function lacks would provide."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named '{fullname}'", name=fullname)
+        return None
+
+
+def _reset_peak() -> None:
+    """Resets the process's resident-memory high-water mark (Linux 4.0+; elsewhere a no-op)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as control:
+            control.write("5")
+    except OSError:
+        pass
+
+
+def _peak_mb() -> float | None:
+    try:
+        with open(_STATUS) as status:
+            found = re.search(r"^VmHWM:\s+(\d+) kB", status.read(), re.M)
+    except OSError:
+        return None
+    return int(found.group(1)) / 1024 if found else None
+
+
+def _run_queue_ns() -> int:
+    """How long this thread has waited for a CPU so far (the kernel's schedstat), 0 if unknown:
+    on a busy machine that is part of the wall time but not of the work."""
+    try:
+        with open("/proc/thread-self/schedstat") as stat:
+            return int(stat.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _usage(wall: float, cpu: float, queued: int) -> dict[str, Any]:
+    return {
+        "durationMs": (time.perf_counter() - wall) * 1000,
+        "cpuMs": (time.process_time() - cpu) * 1000,
+        "queuedMs": (_run_queue_ns() - queued) / 1e6,
+        "peakMb": _peak_mb(),
+    }
+
+
 def _load(handler: str) -> Any:
     module_path, _, function_name = handler.rpartition(".")
     module = importlib.import_module(module_path.replace("/", "."))
@@ -48,6 +107,10 @@ def _load(handler: str) -> Any:
 
 def main() -> None:
     code_dir, handler_name = sys.argv[1], sys.argv[2]
+    init_wall, init_cpu = time.perf_counter(), 0.0  # CPU time counts from the process start
+    blocked = {name for name in os.environ.pop("LOCALCLOUD_NOT_IN_LAYERS", "").split(",") if name}
+    if blocked:
+        sys.meta_path.insert(0, _NotInLayers(blocked))
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     logs = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the worker)
     os.dup2(logs.fileno(), 1)
@@ -59,12 +122,15 @@ def main() -> None:
         handler = _load(handler_name)
     except Exception as error:  # reported on every invocation, as Lambda does
         init_error = _error("Runtime.ImportModuleError", f"Unable to import module '{handler_name}': {error}")
+    init: dict[str, Any] | None = _usage(init_wall, init_cpu, 0)
 
     for line in sys.stdin:
         request = json.loads(line)
         logs.seek(0)
         logs.truncate()
         ok = False
+        _reset_peak()
+        wall, cpu, queued = time.perf_counter(), time.process_time(), _run_queue_ns()
         if init_error:
             payload: Any = init_error
         else:
@@ -82,7 +148,9 @@ def main() -> None:
         sys.stderr.flush()
         logs.seek(0)
         output = logs.read().decode("utf-8", errors="replace")
-        answers.write(json.dumps({"ok": ok, "payload": payload, "logs": output}) + "\n")
+        answer = {"ok": ok, "payload": payload, "logs": output, "usage": _usage(wall, cpu, queued), "init": init}
+        init = None
+        answers.write(json.dumps(answer) + "\n")
         answers.flush()
 
 

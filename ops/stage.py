@@ -1,13 +1,17 @@
 """A deployed stage as an operator sees it: its CloudFormation stack and the stack's outputs,
-and AWS clients in its region (the default credential chain; `AWS_ENDPOINT_URL`, when set,
-points every client at a local cloud instead of AWS)."""
+AWS clients in its region (the default credential chain; `AWS_ENDPOINT_URL`, when set,
+points every client at a local cloud instead of AWS) and its REST API."""
 
 from __future__ import annotations
 
+import os
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import yaml
@@ -18,6 +22,13 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 class StageNotFound(SystemExit):
     """The stage's stack cannot be read: not deployed, another region, or no permission."""
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    status: int
+    body: bytes
+    headers: dict[str, str]
 
 
 def service_name() -> str:
@@ -57,3 +68,35 @@ class Stage:
             raise StageNotFound(
                 f"stack {self.stack_name} has no output {name}: is it deployed from this project?"
             ) from None
+
+    def call_api(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None, timeout: float = 60
+    ) -> ApiAnswer:
+        """A request to the stage's REST API at its execute-api URL (the `ServiceEndpoint`
+        output, e.g. `path="/upload"`). With `AWS_ENDPOINT_URL` set, the very same request
+        (path, `Host` header) goes to that address instead, as `curl --connect-to` sends it:
+        the local cloud routes it by its host name, as API Gateway does."""
+        url = urlsplit(self.output("ServiceEndpoint").rstrip("/") + path)
+        headers = dict(headers or {})
+        target = url.geturl()
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            headers["Host"] = url.netloc
+            target = endpoint.rstrip("/") + url.path + (f"?{url.query}" if url.query else "")
+        request = urllib.request.Request(target, data=body or None, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                return ApiAnswer(answer.status, answer.read(), dict(answer.headers))
+        except urllib.error.HTTPError as error:
+            return ApiAnswer(error.code, error.read(), dict(error.headers))
+
+
+def aws_error(error: Exception) -> str:
+    """What an AWS call's failure says, for an operator: the operation, AWS's error code and
+    message (an AccessDenied message names the principal, the action and the resource)."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = details.get("Code") or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        message = details.get("Message") or ""
+        return f"{error.operation_name} got {code}" + (f": {message}" if message else "")
+    return str(error)

@@ -1,5 +1,9 @@
 """One local cloud for the whole session, with the project deployed into it by `sls deploy`.
-Handler tests call the handlers in-process against the same emulated services."""
+Handler tests call the handlers in-process against the same emulated services.
+
+`pytest -m e2e --stage dev` runs the end-to-end tests marked `e2e` against a deployed stage
+instead (public APIs only: its stack's outputs, the default AWS credentials, and a local cloud
+only if AWS_ENDPOINT_URL points at one); every other test is skipped there as local-only."""
 
 from __future__ import annotations
 
@@ -15,13 +19,22 @@ import pytest
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import Stack, deploy
 from localcloud.pipeline import Pipeline
+from ops.stage import Stage
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
+def deployed_stage(config: pytest.Config) -> str | None:
+    """The stage given with --stage: the e2e tests then run against it."""
+    return config.getoption("--stage")
+
+
 @pytest.fixture(scope="session")
-def cloud() -> Iterator[LocalCloud]:
-    with LocalCloud(retry_scale=0) as local:
+def cloud(request: pytest.FixtureRequest) -> Iterator[LocalCloud]:
+    if deployed_stage(request.config):
+        pytest.skip("local-only: it needs the local cloud itself")
+    # Schedules fire only when a test fires them (localcloud/scheduler.py), never mid-test.
+    with LocalCloud(retry_scale=0, fire_schedules=False) as local:
         saved = dict(os.environ)
         os.environ.update(local.client_environment())
         yield local
@@ -30,18 +43,27 @@ def cloud() -> Iterator[LocalCloud]:
 
 
 @pytest.fixture(scope="session")
-def stack(cloud: LocalCloud) -> Stack:
+def stack(request: pytest.FixtureRequest) -> Stack:
+    stage = deployed_stage(request.config)
+    if stage:  # deployed already: its outputs, read from CloudFormation
+        deployed = Stage(stage)
+        return Stack(deployed.stack_name, deployed.outputs, 0.0, ARTIFACTS.parent / "build" / stage)
+    cloud = request.getfixturevalue("cloud")
     ARTIFACTS.mkdir(exist_ok=True)
     return deploy(cloud.client_environment(), "test", log=ARTIFACTS / "deploy.log")
 
 
 @pytest.fixture(scope="session")
-def pipeline(cloud: LocalCloud, stack: Stack) -> Pipeline:
-    return Pipeline(cloud.client_environment(), stack.outputs)
+def pipeline(request: pytest.FixtureRequest, stack: Stack) -> Pipeline:
+    if deployed_stage(request.config):
+        return Pipeline({}, stack.outputs)  # the default credential chain
+    return Pipeline(request.getfixturevalue("cloud").client_environment(), stack.outputs)
 
 
 @pytest.fixture(scope="session")
-def s3(cloud: LocalCloud) -> Any:
+def s3(request: pytest.FixtureRequest) -> Any:
+    if not deployed_stage(request.config):
+        request.getfixturevalue("cloud")  # its endpoint in the environment
     return boto3.client("s3")
 
 
@@ -90,7 +112,20 @@ def context() -> FakeContext:
     return FakeContext()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that judge what the whole session did (RUN_LAST in their module: the
     unused-permission report) run after every other test."""
     items.sort(key=lambda item: bool(getattr(getattr(item, "module", None), "RUN_LAST", False)))
+    if deployed_stage(config):
+        local_only = pytest.mark.skip(reason="local-only: not marked e2e (it uses the local cloud's internals)")
+        for item in items:
+            if "e2e" not in item.keywords:
+                item.add_marker(local_only)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--stage",
+        metavar="STAGE",
+        help="run the tests marked e2e against this deployed stage (skip the others)",
+    )

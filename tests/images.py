@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import random
 import struct
 import subprocess
 from pathlib import Path
 
-from PIL import ExifTags, Image, ImageCms
+from PIL import ExifTags, Image, ImageCms, ImageEnhance, ImageOps
 from PIL.TiffImagePlugin import IFDRational
 
 from handlers.core import icc
@@ -528,3 +530,32 @@ def avif(image: Image.Image | None = None) -> bytes:
     buffer = io.BytesIO()
     (image or photo().resize((96, 64))).save(buffer, format="AVIF", quality=80)
     return buffer.getvalue()
+
+
+# --- burst shots and edited copies (the uniqueness policy) -----------------------------------
+
+
+def burst_and_edits(image: Image.Image | None = None) -> dict[str, bytes]:
+    """What lands in a photo library beside a photo, as JPEG bytes: the next shot of a burst
+    (the scene shifted by 2%), copies edited or re-saved, a distinct photo that shares the
+    layout but not the colours, and copies different enough to be other photos."""
+    picture = image or photo()
+    width, height = picture.size
+    return {
+        "burst (scene shifted 2%)": jpeg_bytes(picture.crop((width // 50, 0, width, height))),
+        "brightened 20%": jpeg_bytes(ImageEnhance.Brightness(picture).enhance(1.2)),
+        "re-encoded at quality 50": jpeg_bytes(picture, quality=50),
+        "resized to half": jpeg_bytes(picture.resize((width // 2, height // 2), Image.Resampling.LANCZOS)),
+        "recoloured (another photo, same layout)": jpeg_bytes(Image.merge("RGB", picture.split()[::-1])),
+        "cropped 5% on every side": jpeg_bytes(
+            picture.crop((width // 20, height // 20, width - width // 20, height - height // 20))
+        ),
+        "mirrored": jpeg_bytes(ImageOps.mirror(picture)),
+    }
+
+
+def random_picture(seed: bytes, size: tuple[int, int] = (320, 240)) -> Image.Image:
+    """A picture with a layout of its own (blocks of random grey levels, smoothed): its
+    perceptual hash is about 32 bits from any other's, so tests do not match each other."""
+    blocks = Image.frombytes("L", (16, 12), random.Random(hashlib.sha256(seed).digest()).randbytes(16 * 12))
+    return blocks.resize(size, Image.Resampling.BICUBIC).convert("RGB")

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -75,13 +76,17 @@ def test_multi_picture_jpegs_are_accepted_and_made_from_the_primary_image(tmp_pa
     assert_outputs_are_sound(out)
 
 
-def test_a_broken_mpf_index_costs_nothing(tmp_path):
+def test_a_broken_mpf_index_costs_nothing(tmp_path, caplog):
     data = bytearray(pictures.ultra_hdr_jpeg())
     entries = data.index(b"\xb0\x02")
     data[entries + 8 : entries + 12] = (0xFFFFFF).to_bytes(4, "big")  # index points outside the file
-    out = Converted(tmp_path, bytes(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a Python warning would be a bare stderr line in Lambda's log
+        out = Converted(tmp_path, bytes(data))
     assert "secondaryImages" not in out.metadata and out.metadata["imageCount"] == 1
     assert_outputs_are_sound(out)
+    logged = [r for r in caplog.records if r.getMessage() == "the decoder worked around damage in the file"]
+    assert logged and any("malformed MPO" in text for text in logged[0].decoderWarnings)
 
 
 # --- colour ----------------------------------------------------------------------------

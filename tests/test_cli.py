@@ -141,6 +141,45 @@ def execution(status: str, output: dict | None = None, **fields: str) -> dict:
             "duplicate of abc",
         ),
         (
+            execution(
+                "SUCCEEDED",
+                {
+                    "results": {
+                        "uniqueness": {
+                            "duplicate": True,
+                            "match": "near",
+                            "owner": "self",
+                            "ofKey": "uploads/me/a.jpg",
+                            "distance": 2,
+                            "keepUpload": True,
+                        }
+                    }
+                },
+            ),
+            "duplicate of uploads/me/a.jpg (2 bits apart, upload kept)",
+        ),
+        (
+            execution(
+                "SUCCEEDED",
+                {"results": {"uniqueness": {"duplicate": True, "match": "exact", "owner": "other", "of": "abc"}}},
+            ),
+            "duplicate of another user's photo",  # never named
+        ),
+        (
+            execution(
+                "SUCCEEDED",
+                {
+                    "results": {
+                        "uniqueness": {
+                            "duplicate": False,
+                            "similarTo": {"owner": "self", "sourceKey": "uploads/me/a.jpg", "distance": 0},
+                        }
+                    }
+                },
+            ),
+            "processed: similar to uploads/me/a.jpg (0 bits apart)",
+        ),
+        (
             execution("FAILED", error="States.TaskFailed", cause='{"errorMessage": "boom", "errorType": "X"}'),
             "failed: States.TaskFailed: boom",
         ),

@@ -114,3 +114,19 @@ def test_the_polled_list_gives_each_result_and_describes_an_ended_execution_once
     rejected = console.executions(result="rejected")
     assert drawing in {row["key"] for row in rejected} and {row["result"]["result"] for row in rejected} == {"rejected"}
     assert photo not in {row["key"] for row in console.executions(status="SUCCEEDED", result="rejected")}
+
+
+def test_a_lambda_tasks_details_say_what_it_used_here_and_would_take_on_lambda(cloud, stack, pipeline, unique):
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parent.parent / "samples" / "rocket.jpg"
+    key = pipeline.upload(sample, name=f"{unique}.jpg", user=f"usage-{unique}")
+    [outcome] = pipeline.wait({key: sample.name}, timeout=180)
+    assert outcome.result.kind == "processed", outcome.error
+    states = cloud.console.execution(outcome.execution_arn)["states"]
+    resize = states["ResizeImage"]["usage"]
+    assert resize["memoryMb"] == 1769 and 20 < resize["peakMb"] < resize["memoryMb"]
+    assert resize["localMs"] > 0 and resize["lambdaMs"] > 0 and resize["billedGbSeconds"] > 0 and resize["usd"] > 0
+    copy = states["CopyToDestination"]["usage"]
+    assert copy["memoryMb"] == 256
+    assert "usage" not in states["CheckFileType"]  # a Choice runs no function

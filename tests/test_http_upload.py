@@ -1,6 +1,7 @@
 """POST /upload through the deployed REST API (served by the local cloud), signed in."""
 
 import re
+from urllib.parse import urlsplit
 
 import requests
 
@@ -83,3 +84,21 @@ def test_answers_allow_only_the_configured_browser_origins(cloud, stack, functio
     assert answer.headers["Vary"] == "Origin"
     answer = post(cloud, stack, pictures.jpeg_bytes(), headers | {"Origin": "https://evil.example"})
     assert answer.status == 201 and "Access-Control-Allow-Origin" not in answer.headers
+
+
+def test_the_execute_api_url_reaches_the_same_api_as_api_gateway_routes_it(cloud, stack, unique):
+    """The ServiceEndpoint URL's request, sent to the local cloud's address (`curl --connect-to`):
+    API Gateway routes by the host name, and so does the local cloud."""
+    url = urlsplit(stack.outputs["ServiceEndpoint"])
+    assert re.fullmatch(r"[a-z0-9]+\.execute-api\.us-east-1\.amazonaws\.com", url.netloc), url.netloc
+
+    def send(host: str, headers: dict[str, str]) -> requests.Response:
+        target = f"{cloud.endpoint}{url.path}/upload"
+        return requests.post(target, data=pictures.jpeg_bytes(), headers={"Host": host, **headers}, timeout=30)
+
+    assert send(url.netloc, JPEG).status_code == 401  # the authoriser, as at /_api/
+    me = user(cloud, stack, f"host-{unique}")
+    stored = send(url.netloc, as_user(me, Content_Type="image/jpeg"))
+    assert stored.status_code == 201 and stored.json()["key"].startswith(f"uploads/{me.sub}/"), stored.text
+    elsewhere = send("0123456789.execute-api.us-east-1.amazonaws.com", as_user(me, Content_Type="image/jpeg"))
+    assert elsewhere.status_code == 403 and elsewhere.json() == {"message": "Missing Authentication Token"}

@@ -125,6 +125,48 @@ def test_the_state_machine_role_is_checked_for_sns_publish(upload, roles):
     assert "is not authorized to perform: SNS:Publish on resource: arn:aws:sns:" in outcome.error
 
 
+def without_resource(action: str, resource_part: str) -> Callable[[list[dict]], list[dict]]:
+    """Takes the resources containing `resource_part` out of the statements granting `action`,
+    leaving the statements' other resources granted."""
+
+    def edit(statements: list[dict]) -> list[dict]:
+        for statement in statements:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if action in actions:
+                statement["Resource"] = [r for r in resources if resource_part not in r]
+        return [s for s in statements if s["Resource"]]
+
+    return edit
+
+
+def test_the_photo_and_its_index_entries_are_written_together_or_not_at_all(upload, roles, stack, s3):
+    """WriteToDynamoDb's transaction needs dynamodb:PutItem on both tables: without it on the
+    uniqueness table, the photo's item is not written either, and the run fails cleanly."""
+    index = stack.outputs["UniquenessTableName"]
+    with policy_edited(roles["WriteToDynamoDBIamRoleLambdaExecution"], without_resource("dynamodb:PutItem", index)):
+        outcome = upload(pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(63)))
+    assert outcome.status == "FAILED"
+    assert outcome.path[-4:] == ["WriteToDynamoDb", "DiscardOutputs", "WhichStepFailed", "QuitMain"]
+    assert "AccessDenied" in outcome.error and "dynamodb:PutItem" in outcome.error, outcome.error
+    assert f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{index} " in outcome.error
+    user = outcome.key.split("/")[1]
+    photos = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
+    assert photos.query(KeyConditionExpression="userId = :u", ExpressionAttributeValues={":u": user})["Count"] == 0
+    destination = stack.outputs["DestinationBucketName"]
+    assert not [o for o in s3.list_objects_v2(Bucket=destination).get("Contents", []) if f"/{user}/" in o["Key"]]
+    assert s3.list_objects_v2(Bucket=stack.outputs["UploadBucketName"], Prefix=outcome.key)["KeyCount"] == 1
+
+
+def test_the_near_duplicate_lookup_needs_query_on_the_uniqueness_table(upload, roles, stack):
+    index = stack.outputs["UniquenessTableName"]
+    with policy_edited(roles["CheckDuplicateIamRoleLambdaExecution"], without("dynamodb:Query", index)):
+        outcome = upload(pictures.jpeg_bytes(pictures.photo("astronaut.jpg").rotate(64)))
+    assert outcome.status == "FAILED" and outcome.path[-2:] == ["CheckForDuplicate", "QuitMain"]
+    assert f"dynamodb:Query on resource: arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{index} " in outcome.error
+    assert outcome.outputs == []
+
+
 def test_logs_are_written_only_if_the_role_may_write_them(roles, stack):
     logs, function = boto3.client("logs"), f"{stack.name}-deleteFile"
     group = f"/aws/lambda/{function}"
@@ -140,6 +182,35 @@ def test_logs_are_written_only_if_the_role_may_write_them(roles, stack):
         assert streams() == before
     boto3.client("lambda").invoke(FunctionName=function, Payload=b"{}")
     assert streams() == before + 1
+
+
+def test_a_destination_the_role_may_not_send_to_gets_nothing(cloud, roles, stack, unique):
+    """Lambda sends a failed asynchronous event to its destination with the function's role:
+    without sqs:SendMessage on the queue, the record is dropped (and the denial recorded)."""
+    from tests.test_moto_adapter import failure_queue_records, wait_for_delivery
+    from tests.test_workflow import control
+
+    function = f"{stack.name}-startWorkflow"
+    event = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": f"uploads/denied/{unique}.jpg"}}}]}
+    control(cloud, "async")
+    with policy_edited(roles["StartWorkflowIamRoleLambdaExecution"], without("sqs:SendMessage")):
+        control(cloud, "faults", {"function": function, "error": "Boom", "times": 3}, "POST")
+        try:
+            boto3.client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event))
+            _, delivery = wait_for_delivery(cloud, function)
+        finally:
+            control(cloud, "faults", method="DELETE")
+    assert delivery["delivered"] is False and "AccessDenied" in delivery["error"]
+    assert "sqs:SendMessage" in delivery["error"] and f"{stack.name}-failed-events" in delivery["error"]
+    assert not [r for r in failure_queue_records(stack) if r["requestPayload"] == event]
+
+
+def test_the_sqs_answer_to_a_role_without_the_permission(roles, stack):
+    queue = f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/{stack.name}-failed-events"
+    role = roles["GetFileTypeIamRoleLambdaExecution"]
+    sqs = error_of(lambda: as_role(role, "sqs").send_message(QueueUrl=queue, MessageBody="x"))
+    assert sqs["Error"]["Code"] == "AccessDenied" and sqs["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert f"sqs:SendMessage on resource: arn:aws:sqs:us-east-1:{ACCOUNT}:{stack.name}-failed-events " in str(sqs)
 
 
 # -- each service's answer to a role that lacks the permission ---------------------------

@@ -36,6 +36,7 @@ FUNCTIONS = [
         ),
     ),
     ("deleteFile", "s3-put-jpeg.json", lambda r: r["key"] == "uploads/demo/chelsea.jpg"),
+    ("reconcile", "scheduled.json", lambda r: r["uploads_complete"] is True and "sqs.ReceiveMessage" in r["requests"]),
 ]
 
 
@@ -101,7 +102,7 @@ def test_invoke_runs_a_function_with_the_event_it_gets_in_the_workflow(cloud, st
     assert set(event["results"]) == {"fileType", "uniqueness", "outputs"}
     assert set(event["results"]["outputs"]) == {"original", "png", "thumbnail"}
     table = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
-    item = table.get_item(Key={"photoId": event["results"]["uniqueness"]["contentHash"]})["Item"]
+    item = table.get_item(Key={"userId": unique, "photoId": event["results"]["uniqueness"]["contentHash"]})["Item"]
     assert item["userId"] == unique and item["pngKey"] == event["results"]["outputs"]["png"]["key"]
 
 

@@ -1,4 +1,5 @@
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -79,12 +80,47 @@ def test_user_ids_are_validated():
         keys.normalise_user_id("../admin")
 
 
-def test_execution_names_are_deterministic_per_event_and_valid():
-    name = keys.execution_name("b", "uploads/u/été à Paris+1.jpg", "0055AED6DCD90281E5")
-    assert name == keys.execution_name("b", "uploads/u/été à Paris+1.jpg", "0055AED6DCD90281E5")
-    assert name != keys.execution_name("b", "uploads/u/été à Paris+1.jpg", "0055AED6DCD90281E6")
-    assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", name)
-    assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", keys.execution_name("b", "uploads/" + "é" * 300, None))
+def test_execution_names_are_deterministic_per_upload_version_and_attempt_and_valid():
+    when = datetime(2026, 1, 1, 12, 0, 0, 250000, tzinfo=UTC)
+    version = keys.object_version(when, '"0123abcd"')
+    assert version == keys.object_version(when.replace(microsecond=0), "0123abcd")  # a listing's ms, HEAD's seconds
+    name = keys.execution_name("b", "uploads/u/été à Paris+1.jpg", version)
+    assert name == keys.execution_name("b", "uploads/u/été à Paris+1.jpg", version, attempt=1)
+    assert name != keys.execution_name("b", "uploads/u/été à Paris+1.jpg", version, attempt=2)
+    later = keys.object_version(when + timedelta(seconds=1), "0123abcd")  # the same bytes uploaded again
+    assert name != keys.execution_name("b", "uploads/u/été à Paris+1.jpg", later)
+    assert name != keys.execution_name("other", "uploads/u/été à Paris+1.jpg", version)
+    for made in (name, keys.execution_name("b", "uploads/" + "é" * 300, version, 99)):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", made)
+    with pytest.raises(ValueError):
+        keys.execution_name("b", "k", version, attempt=100)
+
+
+def test_an_execution_name_tells_its_upload_and_attempt():
+    version = keys.object_version(datetime(2026, 1, 1, tzinfo=UTC), "e")
+    parsed = keys.parse_execution_name(keys.execution_name("b", "uploads/u/my-photo-1.jpg", version, 7))
+    assert parsed == keys.ExecutionName(
+        keys.key_tag("b", "uploads/u/my-photo-1.jpg"), keys.version_tag("b", "uploads/u/my-photo-1.jpg", version), 7
+    )
+    assert (
+        keys.parse_execution_name(keys.execution_name("b", "uploads/u/ééé", version)).attempt == 1
+    )  # no readable part
+    for foreign in ("3f2a1b4c-1111-2222-3333-444455556666", "photo-0123456789abcdef0123456789abcdef", "x-1"):
+        assert keys.parse_execution_name(foreign) is None
+    report = keys.poison_report_key("poison/", "b", "uploads/u/a.jpg", version)
+    assert report.startswith("poison/a-") and report.endswith(".json")
+    tags = (keys.key_tag("b", "uploads/u/a.jpg"), keys.version_tag("b", "uploads/u/a.jpg", version))
+    assert keys.parse_poison_report_key("poison/", report) == tags
+
+
+def test_every_execution_name_of_a_key_starts_with_its_prefix():
+    version = keys.object_version(datetime(2026, 1, 1, tzinfo=UTC), "e")
+    for key in ("uploads/u/été à Paris+1.jpg", "uploads/u/" + "long-name" * 10 + ".jpg", "uploads/u/.jpg"):
+        prefix = keys.execution_name_prefix(key)
+        assert keys.execution_name("b", key, version).startswith(prefix)
+        assert keys.execution_name("b", key, version, attempt=3).startswith(prefix)
+    assert keys.execution_name_prefix("uploads/u/photo.JPG") == "photo-"
+    assert keys.execution_name_prefix("uploads/u/%%%.jpg") == ""
 
 
 # -- backfills -----------------------------------------------------------------------------------

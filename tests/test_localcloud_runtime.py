@@ -103,3 +103,108 @@ def test_observers_see_every_invocation_with_its_duration(runtime, tmp_path):
     runtime.invoke(function, {"fail": True})
     assert [(name, errored) for name, errored, _ in seen] == [("probe", False), ("probe", True)]
     assert seen[0][2] >= 200
+
+
+# -- memory, CPU time and layers, as on Lambda ------------------------------------------------
+GREEDY = """
+import time
+def handler(event, context):
+    hoard = bytearray(event["mb"] << 20)
+    for page in range(0, len(hoard), 4096):  # touch every page: resident, not just reserved
+        hoard[page] = 1
+    spin = time.process_time() + event.get("spin", 0)
+    while time.process_time() < spin:
+        pass
+    return {"mb": event["mb"], "limit": context.memory_limit_in_mb}
+"""
+
+
+def greedy_function(tmp_path, memory_mb: int) -> SimpleNamespace:
+    function = fake_function(tmp_path, timeout=20)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as code:
+        code.writestr("fn/app.py", GREEDY)
+    function.code_bytes, function.code_sha_256 = archive.getvalue(), f"greedy{memory_mb}"
+    function.memory_size = memory_mb
+    return function
+
+
+def test_a_function_over_its_memory_size_fails_with_runtime_out_of_memory(runtime, tmp_path):
+    function = greedy_function(tmp_path, 128)
+    result = runtime.invoke(function, {"mb": 300})
+    payload = json.loads(result.payload)
+    assert result.errored and result.out_of_memory
+    assert payload["errorType"] == "Runtime.OutOfMemory"
+    assert "Runtime exited with error: signal: killed" in payload["errorMessage"]
+    assert result.peak_memory_mb == 128
+    # within its size the same function runs, in a fresh worker
+    fine = runtime.invoke(function, {"mb": 40})
+    assert not fine.errored and json.loads(fine.payload) == {"mb": 40, "limit": 128}
+    assert runtime.stats.workers_started["probe"] == 2
+
+
+def test_each_invocation_records_its_cpu_time_peak_memory_and_the_start_up(runtime, tmp_path):
+    function = greedy_function(tmp_path, 512)
+    first = runtime.invoke(function, {"mb": 150, "spin": 0.3})
+    second = runtime.invoke(function, {"mb": 10})
+    assert not first.errored and not second.errored
+    assert first.init_ms is not None and first.init_cpu_ms > 0 and second.init_ms is None  # a warm worker
+    assert first.cpu_ms >= 300 and second.cpu_ms < first.cpu_ms
+    assert first.handler_ms >= first.cpu_ms * 0.9
+    # the peak is per invocation: the second one does not inherit the first one's 150 MiB
+    assert 150 <= first.peak_memory_mb < 512 and second.peak_memory_mb < 100
+    assert first.memory_size_mb == 512 and first.started_at > 0
+
+
+def test_a_function_cannot_import_a_layer_it_does_not_have(runtime, tmp_path, monkeypatch):
+    """Two layers in the region; the function has one of them: the other one's packages are
+    not importable (the venv has them all), the function's own layer's are. (The region's
+    layers are stand-ins: an in-process moto mock would reset the session's local cloud.)"""
+    from localcloud import layers
+
+    def layer(arn: str, *names: str) -> SimpleNamespace:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name in names:
+                archive.writestr(name, "")
+        return SimpleNamespace(arn=arn, code_bytes=buffer.getvalue(), code_sha_256=arn)
+
+    pillow = layer(
+        "arn:aws:lambda:us-east-1:123456789012:layer:pillow:1", "python/PIL/__init__.py", "python/pillow.libs/x.so"
+    )
+    other = layer("arn:aws:lambda:us-east-1:123456789012:layer:other:1", "python/jmespath/__init__.py", "python/six.py")
+    region = {name: SimpleNamespace(layer_versions={"1": version}) for name, version in (("p", pillow), ("o", other))}
+    backend = SimpleNamespace(_layers=SimpleNamespace(_layers=region))
+    monkeypatch.setattr(layers, "_backend", lambda function: backend)
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as code:
+        code.writestr("fn/app.py", "def handler(event, context):\n    __import__(event['module'])\n")
+        code.writestr("fn/eager.py", "import PIL\ndef handler(event, context):\n    return 1\n")
+    plain = fake_function(tmp_path)
+    plain.code_bytes, plain.code_sha_256, plain.layers = archive.getvalue(), "layered", [{"Arn": other.arn}]
+    assert layers.unavailable_modules(plain) == ["PIL"]
+    refused = runtime.invoke(plain, {"module": "PIL"})
+    assert refused.errored and json.loads(refused.payload)["errorType"] == "ModuleNotFoundError"
+    assert "No module named 'PIL'" in json.loads(refused.payload)["errorMessage"]
+    assert not runtime.invoke(plain, {"module": "jmespath"}).errored  # its own layer's
+    assert not runtime.invoke(plain, {"module": "json"}).errored  # the standard library
+    eager = fake_function(tmp_path)
+    eager.code_bytes, eager.code_sha_256, eager.handler = archive.getvalue(), "layered", "fn/eager.handler"
+    eager.function_arn, eager.layers = eager.function_arn + "-eager", []
+    failed = json.loads(runtime.invoke(eager, {}).payload)
+    assert failed["errorType"] == "Runtime.ImportModuleError" and "PIL" in failed["errorMessage"]
+    with_pillow = fake_function(tmp_path)
+    with_pillow.layers = [{"Arn": pillow.arn}]
+    assert layers.unavailable_modules(with_pillow) == ["jmespath", "six"]
+
+
+def test_where_no_cgroup_can_be_made_a_watchdog_enforces_the_memory_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOCALCLOUD_MEMORY", "watchdog")
+    runtime = LambdaRuntime(tmp_path, "http://127.0.0.1:1")
+    try:
+        assert runtime.limits.mode == "watchdog"
+        result = runtime.invoke(greedy_function(tmp_path, 128), {"mb": 300})
+        assert result.out_of_memory and json.loads(result.payload)["errorType"] == "Runtime.OutOfMemory"
+    finally:
+        runtime.stop()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from localcloud.moto_adapter.cloudformation import substitute
@@ -139,12 +142,14 @@ def test_s3_events_carry_a_sequencer(pipeline, s3, unique):
 
 def test_a_failed_s3_invocation_is_retried_as_lambda_retries_async_events(cloud, stack, pipeline, s3, unique):
     """S3 invokes asynchronously: Lambda queues the event and retries a failure twice."""
+    control(cloud, "async")
     control(cloud, "faults", {"function": f"{stack.name}-startWorkflow", "error": "Throttled", "times": 2}, "POST")
     try:
         key = f"{pipeline.upload_prefix}async-{unique}/photo.jpg"
         s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=b"not a photo")
         [outcome] = pipeline.wait({key: "photo.jpg"}, timeout=60)
         assert outcome.status == "SUCCEEDED" and str(outcome.result) == "rejected: not-an-image"
+        assert control(cloud, "async")["waits"] == [60, 120]  # about 1 and then 2 minutes, not waited here
     finally:
         control(cloud, "faults", method="DELETE")
 
@@ -189,6 +194,92 @@ def test_invoke_runs_the_deployed_code(stack, pipeline):
     )
     assert answer.get("FunctionError") == "Unhandled"
     assert json.loads(answer["Payload"].read())["errorType"] == "SourceObjectMissing"
+
+
+def test_an_event_invoke_config_comes_from_the_template(stack):
+    config = boto3.client("lambda").get_function_event_invoke_config(FunctionName=f"{stack.name}-startWorkflow")
+    queue = f"arn:aws:sqs:us-east-1:123456789012:{stack.name}-failed-events"
+    assert (config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (2, 3600)
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == queue
+    reconcile = boto3.client("lambda").get_function_event_invoke_config(FunctionName=f"{stack.name}-reconcile")
+    assert reconcile["MaximumRetryAttempts"] == 0
+
+
+def wait_for_delivery(cloud, function: str, timeout: float = 90) -> tuple[list[float], dict]:
+    """The retry waits and the destination delivery of the next asynchronous event of `function`
+    to be given up on (or to succeed)."""
+    waits: list[float] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        taken = control(cloud, "async")
+        waits += taken["waits"]
+        found = [d for d in taken["deliveries"] if d["function"] == function]
+        if found:
+            return waits, found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no destination delivery for {function} in {timeout} s")
+
+
+def failure_queue_records(stack) -> list[dict]:
+    """The failure queue's messages, read without receiving them."""
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends["123456789012"]["us-east-1"].queues[f"{stack.name}-failed-events"]
+    return [json.loads(m.body) for m in list(queue._messages)]
+
+
+def test_async_retries_wait_as_lambda_and_the_destination_gets_lambdas_record(cloud, stack, unique):
+    """An Event invoke answers 202 before the function runs; a failing event is tried 3 times,
+    1 and 2 minutes apart (recorded, not waited), then sent to the on-failure queue."""
+    function = f"{stack.name}-startWorkflow"
+    control(cloud, "async")
+    control(cloud, "faults", {"function": function, "error": "Boom", "message": "always", "times": 3}, "POST")
+    event = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": f"uploads/x/{unique}.jpg"}}}]}
+    try:
+        answer = boto3.client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event))
+        assert answer["StatusCode"] == 202 and answer["Payload"].read() == b""
+        waits, delivery = wait_for_delivery(cloud, function)
+    finally:
+        control(cloud, "faults", method="DELETE")
+    assert waits == [60, 120]
+    assert delivery["condition"] == "RetriesExhausted" and delivery["delivered"] is True
+    [record] = [r for r in failure_queue_records(stack) if r["requestPayload"] == event]
+    assert set(record) == {
+        "version",
+        "timestamp",
+        "requestContext",
+        "requestPayload",
+        "responseContext",
+        "responsePayload",
+    }
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["responsePayload"]["errorType"] == "Boom"
+    assert "always (fault injected by localcloud)" in record["responsePayload"]["errorMessage"]
+
+
+def test_an_event_too_old_to_retry_goes_to_the_destination_at_once(cloud, stack, unique):
+    client = boto3.client("lambda")
+    function = f"{stack.name}-startWorkflow"
+    deployed = client.get_function_event_invoke_config(FunctionName=function)
+    settings = {name: deployed[name] for name in ("MaximumRetryAttempts", "DestinationConfig")}
+    client.put_function_event_invoke_config(FunctionName=function, MaximumEventAgeInSeconds=60, **settings)
+    control(cloud, "async")
+    control(cloud, "faults", {"function": function, "error": "Boom", "times": 3}, "POST")
+    event = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": f"uploads/old/{unique}.jpg"}}}]}
+    try:
+        assert client.get_function_event_invoke_config(FunctionName=function)["MaximumEventAgeInSeconds"] == 60
+        client.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event))
+        waits, delivery = wait_for_delivery(cloud, function)
+    finally:
+        control(cloud, "faults", method="DELETE")
+        client.put_function_event_invoke_config(
+            FunctionName=function, MaximumEventAgeInSeconds=deployed["MaximumEventAgeInSeconds"], **settings
+        )
+    # a minute's wait would take it past 60 s: no retry
+    assert waits == [] and delivery["condition"] == "EventAgeExceeded"
+    [record] = [r for r in failure_queue_records(stack) if r["requestPayload"] == event]
+    assert record["requestContext"]["condition"] == "EventAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 1
 
 
 # -- API Gateway -------------------------------------------------------------------------------
@@ -245,3 +336,143 @@ def test_the_user_pool_and_client_come_from_the_template(stack):
     client = idp.describe_user_pool_client(UserPoolId=pool["Id"], ClientId=stack.outputs["UserPoolClientId"])
     assert client["UserPoolClient"]["ClientName"] == f"{stack.name}-uploads"
     assert "ALLOW_USER_PASSWORD_AUTH" in client["UserPoolClient"]["ExplicitAuthFlows"]
+
+
+# -- DynamoDB ----------------------------------------------------------------------------------
+
+
+def test_a_table_query_reads_only_its_partition(cloud, monkeypatch):
+    from localcloud.moto_adapter import dynamodb
+
+    client = boto3.client("dynamodb")
+    table = f"partitions-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "p", "AttributeType": "S"},
+            {"AttributeName": "s", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "s", "KeyType": "RANGE"}],
+    )
+    items = [("wanted", f"{n:03d}") for n in range(30)] + [(f"other-{n}", "x") for n in range(60)]
+    for start in range(0, len(items), 25):
+        puts = [{"PutRequest": {"Item": {"p": {"S": p}, "s": {"S": s}}}} for p, s in items[start : start + 25]]
+        client.batch_write_item(RequestItems={table: puts})
+    looked_at: list[str] = []
+    every_item = dynamodb._every_item
+    monkeypatch.setattr(dynamodb, "_every_item", lambda t: looked_at.append(t.name) or every_item(t))
+
+    pages = client.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="p = :p AND s >= :from",
+        ExpressionAttributeValues={":p": {"S": "wanted"}, ":from": {"S": "005"}},
+        ScanIndexForward=False,
+        PaginationConfig={"PageSize": 7},
+    )
+    found = [item["s"]["S"] for page in pages for item in page["Items"]]
+    assert found == [f"{n:03d}" for n in range(29, 4, -1)]  # moto's order, range condition and paging
+    assert (
+        client.query(TableName=table, KeyConditionExpression="p = :p", ExpressionAttributeValues={":p": {"S": "none"}})[
+            "Items"
+        ]
+        == []
+    )
+    assert looked_at == []  # no other partition's item was looked at
+    assert len(client.scan(TableName=table)["Items"]) == 90 and looked_at == [table]  # a Scan still reads all
+
+
+def test_attribute_values_of_every_type_come_back_as_written(cloud):
+    """The wire-form values that skip moto's serializer, and the others, read back exactly."""
+    client = boto3.client("dynamodb")
+    table = f"types-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "p", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}],
+    )
+    scalars = {
+        "s": {"S": "été / 東京"},
+        "empty": {"S": ""},
+        "n": {"N": "-12.5e3"},
+        "yes": {"BOOL": True},
+        "no": {"BOOL": False},
+        "null": {"NULL": True},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "b": {"B": b"\x00\xff"},
+        "bs": {"BS": [b"\x01", b"\x02"]},
+    }
+    item = {"p": {"S": "all"}, **scalars, "m": {"M": {**scalars, "l": {"L": list(scalars.values())}}}}
+    client.put_item(TableName=table, Item=item)
+
+    def normalised(value):  # sets come back in any order
+        if isinstance(value, dict):
+            return {k: sorted(v) if k in ("SS", "NS", "BS") else normalised(v) for k, v in value.items()}
+        return [normalised(v) for v in value] if isinstance(value, list) else value
+
+    got = client.get_item(TableName=table, Key={"p": {"S": "all"}})["Item"]
+    [queried] = client.query(
+        TableName=table, KeyConditionExpression="p = :p", ExpressionAttributeValues={":p": {"S": "all"}}
+    )["Items"]
+    assert normalised(got) == normalised(queried) == normalised(item)
+
+
+def test_concurrent_conditional_writes_and_transactions_are_atomic(cloud):
+    """Many threads write one item on a condition at once, as concurrent workflow runs do:
+    exactly one transaction wins and stays written, a counter never passes its limit, and no
+    request fails (a client without retries: moto answered 500 when a transaction copied a
+    table that another request was writing)."""
+    client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    table = f"races-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+    )
+    for start in range(0, 2000, 25):  # a table of some size: moto's transaction snapshots all of it
+        puts = [{"PutRequest": {"Item": {"k": {"S": f"filler-{n}"}}}} for n in range(start, start + 25)]
+        client.batch_write_item(RequestItems={table: puts})
+
+    def record(n: int) -> bool:
+        claim = {"k": {"S": "photo"}, "run": {"N": str(n)}}
+        entry = {"k": {"S": f"entry-{n}"}}
+        condition = {"ConditionExpression": "attribute_not_exists(k)"}
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": table, "Item": entry}},
+                    {"Put": {"TableName": table, "Item": claim, **condition}},
+                ]
+            )
+            return True
+        except client.exceptions.TransactionCanceledException:
+            return False
+
+    def count(_: int) -> bool:
+        try:
+            client.update_item(
+                TableName=table,
+                Key={"k": {"S": "counter"}},
+                UpdateExpression="ADD c :one",
+                ConditionExpression="attribute_not_exists(c) OR c < :limit",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": "5"}},
+            )
+            return True
+        except client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    with ThreadPoolExecutor(12) as pool:
+        recorded = list(pool.map(record, range(12)))
+        counted = list(pool.map(count, range(12)))
+    [winner] = [n for n, won in enumerate(recorded) if won]
+    item = client.get_item(TableName=table, Key={"k": {"S": "photo"}}, ConsistentRead=True)["Item"]
+    assert item["run"]["N"] == str(winner)  # no cancelled transaction undid the winner's write
+    entries = [
+        k for n in range(12) if "Item" in client.get_item(TableName=table, Key={"k": {"S": (k := f"entry-{n}")}})
+    ]
+    assert entries == [f"entry-{winner}"]
+    assert counted.count(True) == 5
+    assert client.get_item(TableName=table, Key={"k": {"S": "counter"}})["Item"]["c"]["N"] == "5"

@@ -18,6 +18,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from localcloud.clients import aws_client
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import stack_outputs
+from tests.leftovers import leftovers, run_of
+
 PROJECT = Path(__file__).resolve().parent.parent
 README = PROJECT / "README.md"
 DOCUMENTED_PORT = "4566"
@@ -129,10 +134,16 @@ def test_up_prints_what_the_readme_says_and_fits_the_terminal(make_up):
     assert suggested and [line.strip() for line in suggested] == [line.strip() for line in documented[: len(suggested)]]
 
 
-def test_commands_from_another_shell(make_up):
+@pytest.fixture(scope="module")
+def another_shell(make_up) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """The block of commands from another shell, run once against `make up`."""
     port, _ = make_up
     block = section_blocks("Run it locally")[2].replace(DOCUMENTED_PORT, port)
-    done = run_block(block, users_shell(), timeout=300)
+    return port, run_block(block, users_shell(), timeout=900)
+
+
+def test_commands_from_another_shell(another_shell):
+    _, done = another_shell
     out = done.stdout
     assert done.returncode == 0, out[-4000:] + done.stderr[-4000:]
     assert re.search(r"me/chelsea\.jpg\s+processed", out)  # executions --wait
@@ -146,3 +157,25 @@ def test_commands_from_another_shell(make_up):
     assert "uploads/me/chelsea.jpg" in out  # the photos table
     assert "backfill finished: 1 photo, 1 processed, 0 failed" in out  # ops backfill --regenerate
     assert "nothing to redrive in stage local" in out or "dry run: " in out  # ops redrive --dry-run
+    assert '"uploads_complete": true' in out and '"sqs.ReceiveMessage": 1' in out  # schedule reconcile
+    assert "reconcile: rate(10 minutes), next 20" in out  # schedule
+    assert re.search(r"\b12 passed, \d+ deselected", out)  # pytest -m e2e --stage local
+    listings = out[out.index(" deselected") :]  # after them (s3 ls, the table): nothing of their users
+    assert "/e2e-" not in listings
+
+
+def test_verify_passes_against_a_cloud_started_apart_and_leaves_nothing(another_shell):
+    """CI runs `make verify` against a local cloud that `make up` runs as a separate process,
+    with nothing but the variables the README exports (its endpoint and dummy credentials)."""
+    port, done = another_shell
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    out = done.stdout
+    report = out[out.index("verify verify-") : out.index("Removed:")]
+    assert "8 checks: 8 ok; the stage works as designed." in report
+    assert "check 4/8 sign-in" in report and "skipped" not in report  # POST /upload through its execute-api URL
+    assert all(len(line) <= 100 for line in report.splitlines()), max(report.splitlines(), key=len)
+    run_id, sub = run_of(out)
+    assert sub and run_id not in out[out.index("Removed:") :] and sub not in out[out.index("Removed:") :]
+    env = LocalCloud.client_environment_for(f"http://127.0.0.1:{port}")
+    outputs = stack_outputs(env, "image-converter-local")
+    assert leftovers(lambda service: aws_client(env, service), outputs, run_id, sub) == []

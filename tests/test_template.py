@@ -4,6 +4,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -48,8 +49,8 @@ def test_states_and_transitions_follow_the_article(definition):
     assert states["CheckFileType"]["Type"] == "Choice"
     assert states["CheckFileType"]["Choices"][0]["Next"] == "CheckForDuplicate"
     assert states["CheckFileType"]["Default"] == "NotifyRejected"
-    assert states["IsDuplicate"]["Choices"][0]["Next"] == "NotifyDuplicate"
-    assert states["IsDuplicate"]["Default"] == "ProcessFile"
+    assert [c["Next"] for c in states["IsDuplicate"]["Choices"]] == ["NotifyDuplicate", "KeepUpload"]
+    assert states["IsDuplicate"]["Default"] == "ProcessFile"  # whatever is not a duplicate is processed
     assert states["ProcessFile"]["Type"] == "Parallel"
     branches = [branch["StartAt"] for branch in states["ProcessFile"]["Branches"]]
     assert branches == ["CopyToDestination", "ResizeImage", "MakeThumbnail"]
@@ -59,7 +60,10 @@ def test_states_and_transitions_follow_the_article(definition):
     assert states["CheckOutputs"]["Type"] == "Choice"
     assert states["NotifyRejected"]["Resource"] == "arn:aws:states:::sns:publish"
     assert states["NotifyRejected"]["Next"] == "DeleteSourceFile"
-    assert states["NotifyDuplicate"]["Next"] == "DeleteSourceFile"
+    assert states["NotifyDuplicate"]["Next"] == "KeepUpload"
+    keep = states["KeepUpload"]
+    assert (keep["Choices"][0]["Next"], keep["Default"]) == ("UploadKept", "DeleteSourceFile")
+    assert states["UploadKept"]["Type"] == "Succeed"
     assert states["DeleteSourceFile"]["End"] is True
     assert states["QuitMain"]["Type"] == "Fail"
 
@@ -76,7 +80,7 @@ def _tasks(states: dict) -> dict:
 
 def test_every_task_has_the_retry_policy_and_a_catch(definition):
     tasks = _tasks(definition["States"])
-    assert len(tasks) == 11
+    assert len(tasks) == 12
     for name, task in tasks.items():
         assert task["Retry"] == TASK_RETRY, name
         assert task["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
@@ -103,6 +107,11 @@ def test_catches_lead_to_the_articles_fail_states(definition):
     assert states["WhichStepFailed"]["Default"] == "QuitMain"
     assert {states[name]["Type"] for name in ("QuitCopy", "QuitResize", "QuitThumbnail", "QuitMain")} == {"Fail"}
     assert [c["Next"] for c in states["WriteToDynamoDb"]["Catch"]] == ["DiscardDuplicateOutputs", "DiscardOutputs"]
+    # A photo recorded meanwhile by a concurrent run: the policy decides again, and never loops.
+    assert states["DiscardDuplicateOutputs"]["Next"] == "RecheckDuplicate"
+    assert states["RecheckDuplicate"]["Next"] == "IsRecordedDuplicate"
+    assert [c["Next"] for c in states["IsRecordedDuplicate"]["Choices"]] == ["NotifyDuplicate", "KeepUpload"]
+    assert states["IsRecordedDuplicate"]["Default"] == "QuitMain"
     assert states["GetFileType"]["Catch"][0]["Next"] == "QuitMain"
 
 
@@ -122,7 +131,7 @@ def test_lambda_timeouts_fit_inside_task_timeouts(template, definition):
 def test_one_role_per_function_with_scoped_actions(template):
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
-    assert len(functions) >= 10 and len(roles) == len(functions)
+    assert len(functions) == 12 and len(roles) == 12
     for role_id in (json.loads(r)["Fn::GetAtt"][0] for r in roles):
         statements = [
             s
@@ -163,13 +172,86 @@ def test_validation_is_on_and_resources_are_secured(template):
     assert all(r["Properties"].get("RetentionInDays") for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup")
 
 
+def role_statements(template: dict, role: str) -> list[dict]:
+    return [s for p in template["Resources"][role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def grants(template: dict, role: str) -> dict[str, list[str]]:
+    """Action -> resources (as written), without the logs and X-Ray statements every role has."""
+    found: dict[str, list[str]] = {}
+    for statement in role_statements(template, role):
+        for action in statement["Action"]:
+            if not action.startswith(("logs:", "xray:")):
+                found.setdefault(action, []).append(json.dumps(statement["Resource"]))
+    return found
+
+
+def test_start_workflow_retries_then_hands_failed_events_to_an_encrypted_long_lived_queue(template):
+    resources = template["Resources"]
+    config = resources["StartWorkflowLambdaEvConf"]["Properties"]
+    assert config["FunctionName"] == {"Ref": "StartWorkflowLambdaFunction"} and config["Qualifier"] == "$LATEST"
+    assert (config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (2, 3600)
+    assert config["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}}}
+    queue = resources["FailedEventsQueue"]["Properties"]
+    assert queue["MessageRetentionPeriod"] == 1209600 and queue["KmsMasterKeyId"] == "alias/aws/sqs"
+    assert queue["VisibilityTimeout"] > resources["ReconcileLambdaFunction"]["Properties"]["Timeout"]
+    # Lambda sends to the destination with the function's role: that queue only
+    starter = grants(template, "StartWorkflowIamRoleLambdaExecution")
+    assert starter["sqs:SendMessage"] == [json.dumps({"Fn::GetAtt": ["FailedEventsQueue", "Arn"]})]
+    assert set(starter) == {"states:StartExecution", "s3:GetObject", "s3:ListBucket", "sqs:SendMessage"}
+    assert starter["s3:GetObject"] == ['"arn:aws:s3:::image-converter-test-uploads-123456789012/uploads/*"']
+
+
+def test_the_failure_queue_has_an_alarm_to_the_operations_topic_with_dotenv_thresholds(template):
+    alarm = template["Resources"]["FailedEventsAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": "image-converter-test-failed-events"}]
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["Period"]) == ("1", "3", 300)  # .env.example
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": "OperationsTopic"}] == alarm["OKActions"]
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_the_reconciler_runs_on_a_schedule_with_only_what_it_uses(template):
+    resources = template["Resources"]
+    [rule] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    assert rule["ScheduleExpression"] == "rate(10 minutes)" and rule["State"] == "ENABLED"
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["ReconcileLambdaFunction", "Arn"]}
+    function = resources["ReconcileLambdaFunction"]["Properties"]
+    variables = function["Environment"]["Variables"]
+    assert (variables["RECONCILE_AFTER_MINUTES"], variables["RECONCILE_MAX_ATTEMPTS"]) == ("15", "3")
+    assert variables["FAILED_EVENTS_QUEUE_URL"].endswith("/123456789012/image-converter-test-failed-events")
+    assert resources["ReconcileLambdaEvConf"]["Properties"]["MaximumRetryAttempts"] == 0  # the next run retries
+    assert grants(template, "ReconcileIamRoleLambdaExecution") == {
+        "s3:ListBucket": ['"arn:aws:s3:::image-converter-test-uploads-123456789012"'],
+        "s3:GetObject": ['"arn:aws:s3:::image-converter-test-uploads-123456789012/uploads/*"'],
+        "s3:PutObject": ['"arn:aws:s3:::image-converter-test-uploads-123456789012/poison/*"'],
+        "s3:DeleteObject": ['"arn:aws:s3:::image-converter-test-uploads-123456789012/poison/*"'],
+        "states:ListExecutions": [
+            '"arn:aws:states:us-east-1:123456789012:stateMachine:image-converter-test-image-workflow"'
+        ],
+        "states:StartExecution": [
+            '"arn:aws:states:us-east-1:123456789012:stateMachine:image-converter-test-image-workflow"'
+        ],
+        "states:DescribeExecution": [
+            '"arn:aws:states:us-east-1:123456789012:execution:image-converter-test-image-workflow:*"'
+        ],
+        "sqs:ReceiveMessage": [json.dumps({"Fn::GetAtt": ["FailedEventsQueue", "Arn"]})],
+        "sqs:DeleteMessage": [json.dumps({"Fn::GetAtt": ["FailedEventsQueue", "Arn"]})],
+        "sns:Publish": ['"arn:aws:sns:us-east-1:123456789012:image-converter-test-operations"'],
+    }
+    assert resources["OperationsTopic"]["Properties"]["TopicName"] == "image-converter-test-operations"
+
+
 def test_outputs_name_every_resource(stack):
     for name in (
         "UploadBucketName",
         "DestinationBucketName",
         "PhotosTableName",
+        "UniquenessTableName",
         "NotificationsTopicArn",
         "ImageWorkflowArn",
+        "FailedEventsQueueUrl",
     ):
         assert stack.outputs[name]
 
@@ -220,14 +302,72 @@ def test_the_heif_decoder_in_the_layer_is_for_the_lambda_runtime_too(stack):
             assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == _AARCH64, name
 
 
-def test_local_packages_match_the_layer_pins():
+def test_the_venv_has_the_layers_versions_and_pins_live_in_one_place(stack):
+    """Pillow and pillow-heif are pinned only in layers/pillow/requirements.txt; the layer that
+    was built and the venv the local runtime and `sls invoke local` use have those versions."""
     from importlib.metadata import version
 
     root = Path(__file__).resolve().parent.parent
-    for line in (root / "requirements.txt").read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, pinned = line.split("==")
-            assert version(name) == pinned
+    pins = _pins(root / "layers" / "pillow" / "requirements.txt")
+    assert set(pins) == {"pillow", "pillow-heif"}
+    assert not set(pins) & set(_pins(root / "requirements.txt")), "pinned in two places"
+    with zipfile.ZipFile(stack.package_dir / "pythonRequirements.zip") as layer:
+        for name, pinned in pins.items():
+            tags = [
+                n
+                for n in layer.namelist()
+                if re.fullmatch(rf"python/{name.replace('-', '_')}-[^/]+\.dist-info/METADATA", n)
+            ]
+            [metadata] = tags
+            built = re.search(r"^Version: (\S+)$", layer.read(metadata).decode(), re.M).group(1)
+            assert built == pinned == version(name), name
+    for name, pinned in _pins(root / "requirements.txt").items():
+        assert version(name) == pinned, name
+
+
+def _pins(path: Path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return {line.split("==")[0].lower(): line.split("==")[1] for line in lines if "==" in line}
+
+
+def _handler_imports_pillow(handler: str) -> bool:
+    """Whether importing the handler's module imports Pillow (in a fresh interpreter)."""
+    module = handler.rsplit(".", 1)[0].replace("/", ".")
+    code = f"import sys, {module}; print(any(m in sys.modules for m in ('PIL', 'pillow_heif')))"
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    return result.stdout.strip() == "True"
+
+
+def test_exactly_the_functions_that_import_pillow_have_the_pillow_layer(template):
+    resources = template["Resources"]
+    [layer_id] = [name for name, r in resources.items() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    layer = resources[layer_id]["Properties"]
+    assert layer["CompatibleRuntimes"] == [template_runtime(template)] and layer["CompatibleArchitectures"] == ["arm64"]
+    assert layer["LicenseInfo"] and "Pillow" in layer["Description"]
+    functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    with_layer = {name for name, f in functions.items() if {"Ref": layer_id} in f.get("Layers", [])}
+    importing = {name for name, f in functions.items() if _handler_imports_pillow(f["Handler"])}
+    assert with_layer == importing and len(importing) == 4
+    assert all(len(f.get("Layers", [])) <= 1 for f in functions.values())
+
+
+def template_runtime(template: dict) -> str:
+    return next(
+        r["Properties"]["Runtime"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+    )
+
+
+def test_the_function_package_holds_its_requirements_and_no_pillow(stack):
+    """Every function's package (one zip for all) carries Powertools, built for the runtime,
+    and nothing of Pillow: the functions without the layer have none."""
+    with zipfile.ZipFile(stack.package_dir / "image-converter.zip") as package:
+        names = package.namelist()
+    tops = {name.split("/")[0] for name in names}
+    assert "aws_lambda_powertools" in tops and "handlers" in tops
+    assert not tops & {"PIL", "pillow_heif", "pillow.libs", "pillow_heif.libs"}
+    assert not any(name.endswith(".so") for name in names)
+    assert not any("__pycache__" in name for name in names)
 
 
 def test_every_environment_setting_is_documented():
@@ -360,6 +500,8 @@ def test_limits_and_origins_come_from_the_stages_dotenv(cloud, tmp_path):
         dotenv.write_text(
             "API_RATE_LIMIT=3\nAPI_BURST_LIMIT=7\nDAILY_UPLOAD_QUOTA=5\n"
             "ALLOWED_ORIGINS=https://photos.example,https://admin.example\n"
+            "RECONCILE_SCHEDULE=cron(0/5 * * * ? *)\nRECONCILE_AFTER_MINUTES=30\n"
+            "FAILED_EVENTS_ALARM_THRESHOLD=5\nFAILED_EVENTS_ALARM_PERIODS=2\n"
         )
         built = json.loads(
             (
@@ -374,6 +516,12 @@ def test_limits_and_origins_come_from_the_stages_dotenv(cloud, tmp_path):
         template = built["Resources"]["ApiGatewayMethodUploadOptions"]["Properties"]["Integration"]
         vtl = template["IntegrationResponses"][0]["ResponseTemplates"]["application/json"]
         assert 'matches("https://photos[.]example")' in vtl and 'matches("https://admin[.]example")' in vtl
+        [rule] = [r["Properties"] for r in built["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+        assert rule["ScheduleExpression"] == "cron(0/5 * * * ? *)"
+        reconcile = built["Resources"]["ReconcileLambdaFunction"]["Properties"]["Environment"]["Variables"]
+        assert reconcile["RECONCILE_AFTER_MINUTES"] == "30"
+        alarm = built["Resources"]["FailedEventsAlarm"]["Properties"]
+        assert (alarm["Threshold"], alarm["EvaluationPeriods"]) == ("5", "2")
         dotenv.write_text("API_BURST_LIMIT=lots\n")
         with pytest.raises(RuntimeError, match=r"custom.apiThrottling.burstLimit must be a whole number.*'lots'"):
             package(cloud.client_environment(), stage, tmp_path / "bad")

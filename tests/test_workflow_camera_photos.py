@@ -61,7 +61,7 @@ def processed(pipeline, stack):
     outcomes = {o.file: o for o in pipeline.wait(uploads, timeout=180)}
     table = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
     items = {
-        name: table.get_item(Key={photos.KEY: hashlib.sha256(data).hexdigest()}).get("Item")
+        name: table.get_item(Key=photos.key(user, hashlib.sha256(data).hexdigest())).get("Item")
         for name, (data, _) in CAMERA_PHOTOS.items()
     }
     return user, outcomes, items

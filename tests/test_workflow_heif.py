@@ -66,7 +66,7 @@ def processed(heif_pipeline, heif_stack):
     heif_pipeline.s3.put_object(Bucket=heif_pipeline.upload_bucket, Key=export_key, Body=export)
     [outcomes[export_key]] = heif_pipeline.wait({export_key: "IMG_0001.jpg"}, timeout=120)
     table = boto3.resource("dynamodb").Table(heif_stack.outputs["PhotosTableName"])
-    item = table.get_item(Key={photos.KEY: hashlib.sha256(PHOTO).hexdigest()}).get("Item")
+    item = table.get_item(Key=photos.key(user, hashlib.sha256(PHOTO).hexdigest())).get("Item")
     return outcomes, heic_key, export_key, item
 
 
@@ -125,10 +125,19 @@ def test_the_photos_item_of_the_heic(processed):
     assert not {"latitude", "longitude"} & set(item)
 
 
-def test_the_jpeg_export_of_the_same_picture_is_a_duplicate(processed):
+def test_the_jpeg_export_of_the_same_picture_is_a_near_duplicate(processed, heif_stack):
+    """The stage's default uniqueness policy processes a near duplicate and flags it: the
+    export's item names the HEIC it is close to."""
     outcomes, heic_key, export_key, _ = processed
     outcome = outcomes[export_key]
-    assert (outcome.status, str(outcome.result)) == ("SUCCEEDED", f"duplicate of {heic_key}")
+    assert (outcome.status, outcome.result.kind) == ("SUCCEEDED", "processed"), outcome.error
+    table = boto3.resource("dynamodb").Table(heif_stack.outputs["PhotosTableName"])
+    similar = table.get_item(Key=photos.key(outcome.user_id, outcome.photo_id))["Item"]["similarTo"]
+    assert (similar["sourceKey"], similar["photoId"]) == (heic_key, hashlib.sha256(PHOTO).hexdigest())
+    assert (
+        similar["distance"] <= 1
+        and str(outcome.result) == f"processed: similar to {heic_key} ({similar['distance']} bits apart)"
+    )
 
 
 @pytest.mark.parametrize(("name", "reason"), [("cut.heic", "corrupt-image"), ("photo.avif", "avif-not-accepted")])

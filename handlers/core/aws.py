@@ -1,4 +1,5 @@
-"""S3, DynamoDB and Step Functions access for the handlers: the only module that uses boto3.
+"""S3, DynamoDB, Step Functions, SQS and SNS access for the handlers: the only module that
+uses boto3.
 
 Clients are created once per process (warm Lambda invocations reuse them) through the
 standard SDK configuration, so `AWS_ENDPOINT_URL` points them at an emulator without any
@@ -8,22 +9,42 @@ branch here. Missing objects and conditional-write conflicts become named errors
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .errors import DuplicatePhoto, SourceObjectMissing
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+_REQUESTS: Counter[str] = Counter()  # API calls made by this process, e.g. "s3.HeadObject"
 
 
 @cache
 def _client(service: str) -> Any:
-    return boto3.client(service)
+    # The SDK's standard retry mode (3 tries, short backoff) rather than the legacy one (5, up to
+    # ~15 s): a throttled call fails within the function's timeout, and Lambda's own retries
+    # (and the failure queue) take over.
+    client = boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    client.meta.events.register("before-call", _count)
+    return client
+
+
+def _count(model: Any, **_: Any) -> None:
+    _REQUESTS[f"{model.service_model.service_name}.{model.name}"] += 1
+
+
+def requests_made() -> dict[str, int]:
+    """API calls this process has made so far, by service and operation (what a run cost)."""
+    return dict(_REQUESTS)
 
 
 def _is_missing(error: ClientError) -> bool:
@@ -76,37 +97,63 @@ def presigned_post(bucket: str, key: str, max_bytes: int, expiry_seconds: int) -
     )
 
 
-def get_item(table: str, key: dict[str, Any]) -> dict[str, Any] | None:
-    item = _client("dynamodb").get_item(TableName=table, Key=_marshal(key)).get("Item")
+def get_item(table: str, key: dict[str, Any], consistent: bool = False) -> dict[str, Any] | None:
+    """One item by its key. `consistent` reads what every finished write left (an eventually
+    consistent read costs half and may miss a write of the last second)."""
+    item = _client("dynamodb").get_item(TableName=table, Key=_marshal(key), ConsistentRead=consistent).get("Item")
     return _unmarshal(item) if item else None
 
 
-def query_index(table: str, index: str, partition: str, value: str, fields: list[str]) -> list[dict[str, Any]]:
-    paginator = _client("dynamodb").get_paginator("query")
-    pages = paginator.paginate(
+def query_partition(
+    table: str, partition: str, value: str, fields: list[str], limit: int, consistent: bool = False
+) -> tuple[list[dict[str, Any]], bool]:
+    """At most `limit` items of one partition of the table (one request; `consistent` as
+    for get_item): the read can never grow with the table. Returns them and whether the
+    partition held more."""
+    response = _client("dynamodb").query(
         TableName=table,
-        IndexName=index,
+        ConsistentRead=consistent,
         KeyConditionExpression="#p = :v",
         ExpressionAttributeNames={"#p": partition, **{f"#f{i}": f for i, f in enumerate(fields)}},
         ExpressionAttributeValues={":v": {"S": value}},
         ProjectionExpression=", ".join(f"#f{i}" for i in range(len(fields))),
+        Limit=limit,
     )
-    return [_unmarshal(item) for page in pages for item in page.get("Items", [])]
+    return [_unmarshal(item) for item in response.get("Items", [])], "LastEvaluatedKey" in response
 
 
-def put_new_item(table: str, item: dict[str, Any], key_attribute: str) -> None:
-    """Writes an item only if its key is not there yet; raises DuplicatePhoto otherwise,
-    which makes the uniqueness of a photo race-free across concurrent executions."""
+@dataclass(frozen=True)
+class Put:
+    """One item of an all-or-nothing write; `condition` (with its names and values) must
+    hold for the whole write to happen."""
+
+    table: str
+    item: dict[str, Any]
+    condition: str | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def request(self) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self.table, "Item": _marshal(self.item)}
+        if self.condition:
+            put["ConditionExpression"] = self.condition
+            put["ExpressionAttributeNames"] = self.names
+            if self.values:
+                put["ExpressionAttributeValues"] = _marshal(self.values)
+        return {"Put": put}
+
+
+def put_together(puts: list[Put]) -> None:
+    """Writes every item or none (TransactWriteItems). A condition that does not hold
+    raises DuplicatePhoto, which makes a photo's uniqueness race-free across concurrent
+    executions; a conflict with another transaction is an ordinary (retried) error."""
     try:
-        _client("dynamodb").put_item(
-            TableName=table,
-            Item=_marshal(item),
-            ConditionExpression="attribute_not_exists(#k)",
-            ExpressionAttributeNames={"#k": key_attribute},
-        )
+        _client("dynamodb").transact_write_items(TransactItems=[put.request() for put in puts])
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise DuplicatePhoto(f"{key_attribute} {item[key_attribute]} is already recorded") from None
+        reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons") or []]
+        failed = [put.item for put, code in zip(puts, reasons, strict=False) if code == "ConditionalCheckFailed"]
+        if failed:
+            raise DuplicatePhoto(f"already recorded: {', '.join(_describe_key(item) for item in failed)}") from None
         raise
 
 
@@ -178,6 +225,118 @@ def subtract_one(table: str, key: dict[str, Any], counter: str) -> None:
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
+
+
+def _describe_key(item: dict[str, Any]) -> str:
+    return " ".join(f"{name}={item[name]}" for name in ("userId", "photoId", "entry") if name in item)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object as S3 holds it (HeadObject or a listing)."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+def head(bucket: str, key: str) -> StoredObject | None:
+    """The object as stored now, or None if there is none (the caller must be allowed to list
+    the bucket: S3 answers 403 instead of 404 otherwise, which is raised)."""
+    try:
+        answer = _client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if _is_missing(error):
+            return None
+        raise
+    return StoredObject(bucket, key, answer["ContentLength"], answer["ETag"], answer["LastModified"])
+
+
+def list_objects(bucket: str, prefix: str, max_pages: int) -> tuple[list[StoredObject], bool]:
+    """The objects under `prefix`, at most `max_pages` pages of 1,000 (one request each); and
+    whether that was all of them."""
+    pages = _client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    found: list[StoredObject] = []
+    for number, page in enumerate(pages, start=1):
+        found += [
+            StoredObject(bucket, item["Key"], item["Size"], item["ETag"], item["LastModified"])
+            for item in page.get("Contents", [])
+        ]
+        if number == max_pages and page.get("IsTruncated"):
+            return found, False
+    return found, True
+
+
+def put_new_object(bucket: str, key: str, body: bytes, content_type: str) -> bool:
+    """Writes an object only if there is none under that key (S3's conditional write): True if
+    this call wrote it, False if one was there already, whoever wrote it and when."""
+    try:
+        _client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            return False
+        raise
+    return True
+
+
+def list_executions(
+    state_machine_arn: str, until: Callable[[datetime], bool], max_pages: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """Executions newest first (as ListExecutions returns them: name, status, startDate, ...),
+    stopping before the first for which `until(startDate)` holds, or after `max_pages` pages of
+    1,000; and whether the listing got that far (False: it stopped at the page limit)."""
+    pages = (
+        _client("stepfunctions")
+        .get_paginator("list_executions")
+        .paginate(stateMachineArn=state_machine_arn, PaginationConfig={"PageSize": 1000})
+    )
+    found: list[dict[str, Any]] = []
+    for number, page in enumerate(pages, start=1):
+        for execution in page["executions"]:
+            if until(execution["startDate"]):
+                return found, True
+            found.append(execution)
+        if number == max_pages and page.get("nextToken"):
+            return found, False
+    return found, True
+
+
+def describe_execution(execution_arn: str) -> dict[str, Any]:
+    return _client("stepfunctions").describe_execution(executionArn=execution_arn)
+
+
+def receive_messages(queue_url: str, max_messages: int) -> Iterator[dict[str, Any]]:
+    """Messages waiting in a queue, up to `max_messages` (10 per request, no long polling).
+    Each stays invisible to other readers for the queue's visibility timeout; a message that
+    is not deleted comes back after it."""
+    client = _client("sqs")
+    taken = 0
+    while taken < max_messages:
+        batch = client.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=min(10, max_messages - taken), WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not batch:
+            return
+        taken += len(batch)
+        yield from batch
+
+
+def delete_messages(queue_url: str, receipt_handles: list[str]) -> None:
+    """Deletes handled messages, 10 per request."""
+    client = _client("sqs")
+    for start in range(0, len(receipt_handles), 10):
+        chunk = receipt_handles[start : start + 10]
+        answer = client.delete_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)]
+        )
+        if answer.get("Failed"):
+            raise RuntimeError(f"SQS could not delete {len(answer['Failed'])} message(s): {answer['Failed'][0]}")
+
+
+def publish(topic_arn: str, subject: str, message: str) -> None:
+    _client("sns").publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)
 
 
 def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) -> tuple[str, bool]:

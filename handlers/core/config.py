@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from . import uniqueness
 from .errors import ConfigurationError
 
 
@@ -82,8 +83,29 @@ def presigned_expiry_seconds() -> int:
     return _require_int("PRESIGNED_EXPIRY_SECONDS", minimum=60)
 
 
-def near_duplicate_distance() -> int:
-    return _require_int("NEAR_DUPLICATE_DISTANCE", minimum=0)
+def uniqueness_table() -> str:
+    return _require("UNIQUENESS_TABLE")
+
+
+def uniqueness_policy() -> uniqueness.Policy:
+    """The stage's uniqueness settings, each checked against its choices."""
+    distance = _require_int("NEAR_DUPLICATE_DISTANCE", minimum=0)
+    if distance > uniqueness.MAX_DISTANCE:
+        raise ConfigurationError(f"NEAR_DUPLICATE_DISTANCE must be at most {uniqueness.MAX_DISTANCE}, got {distance}")
+    return uniqueness.Policy(
+        scope=_choice("DUPLICATE_SCOPE", uniqueness.SCOPES),
+        own_exact=_choice("OWN_EXACT_DUPLICATE", uniqueness.OWN_EXACT_CHOICES),
+        near=_choice("NEAR_DUPLICATE", uniqueness.NEAR_CHOICES),
+        rejected_upload=_choice("REJECTED_DUPLICATE_UPLOAD", uniqueness.REJECTED_UPLOAD_CHOICES),
+        distance=distance,
+    )
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    choice = _require(name).lower()
+    if choice not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {choice!r}")
+    return choice
 
 
 def keep_location() -> bool:
@@ -127,3 +149,34 @@ def allowed_origins() -> frozenset[str]:
     if "*" in origins:
         raise ConfigurationError("ALLOWED_ORIGINS must list origins, not '*'")
     return origins
+
+
+# -- delivery: the failure queue and the reconciler ----------------------------------------
+def failed_events_queue_url() -> str:
+    return _require("FAILED_EVENTS_QUEUE_URL")
+
+
+def operations_topic_arn() -> str:
+    return _require("OPERATIONS_TOPIC_ARN")
+
+
+def poison_prefix() -> str:
+    return _require("POISON_PREFIX")
+
+
+def reconcile_after_minutes() -> int:
+    """How old an upload must be before the reconciler takes it up (0: at once)."""
+    return _require_int("RECONCILE_AFTER_MINUTES", minimum=0)
+
+
+def reconcile_max_attempts() -> int:
+    """Executions of one upload that may fail before it is given up on and reported."""
+    value = _require_int("RECONCILE_MAX_ATTEMPTS")
+    if value > 20:
+        raise ConfigurationError(f"RECONCILE_MAX_ATTEMPTS must be at most 20, got {value}")
+    return value
+
+
+def reconcile_max_starts() -> int:
+    """Executions one reconciler run may start (and failure-queue messages it may take)."""
+    return _require_int("RECONCILE_MAX_STARTS")

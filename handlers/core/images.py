@@ -88,7 +88,11 @@ def open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
         heif.check(path, max_pixels)
         heif.register()
         formats = ["HEIF"]  # never Pillow's AVIF plugin or another opener
-    with warnings.catch_warnings():
+    # Pillow warns about damage it works around (a malformed MPO index, a truncated EXIF
+    # block) with Python warnings, which would reach the function's log as bare stderr lines:
+    # they are collected while the image is in use and logged once, as a structured record.
+    with warnings.catch_warnings(record=True) as worked_around:
+        warnings.simplefilter("always")
         # Pillow only warns between its limit and twice its limit: make that an error too.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -97,16 +101,21 @@ def open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
             raise InvalidImage("not-an-image", "the content is not an image format we know") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InvalidImage("too-many-pixels", f"more than {max_pixels} pixels") from None
-    with image:
-        pixels = image.width * image.height
-        if pixels > max_pixels:
-            raise InvalidImage(
-                "too-many-pixels",
-                f"{image.width}x{image.height} is {pixels} pixels, the limit is {max_pixels}",
-            )
-        if image.format in _JPEG_FORMATS:
-            _whole_stream_if_arithmetic(image, path)
-        yield image
+        try:
+            with image:
+                pixels = image.width * image.height
+                if pixels > max_pixels:
+                    raise InvalidImage(
+                        "too-many-pixels",
+                        f"{image.width}x{image.height} is {pixels} pixels, the limit is {max_pixels}",
+                    )
+                if image.format in _JPEG_FORMATS:
+                    _whole_stream_if_arithmetic(image, path)
+                yield image
+        finally:
+            if worked_around:
+                found = sorted({str(warning.message).strip() for warning in worked_around})
+                logger.warning("the decoder worked around damage in the file", extra={"decoderWarnings": found})
 
 
 def _family(path: Path) -> str | None:

@@ -1,5 +1,6 @@
-"""Object key naming: where uploads go, where each output of a photo goes, and the
-execution name of an upload. The only module that knows the layout of the buckets."""
+"""Object key naming: where uploads go, where each output of a photo goes, the execution
+names of an upload and where its poison report goes. The only module that knows the layout
+of the buckets and how names are made."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import posixpath
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 ORIGINALS_PREFIX = "originals/"
 PNG_PREFIX = "png/"
@@ -18,6 +20,12 @@ PHOTO_TAG_LENGTH = 16
 _USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _EXECUTION_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+# Execution names: up to 80 characters. 40 + 1 + 20 + 1 + 12 + 1 + 2 = 77.
+READABLE_LENGTH = 40
+KEY_TAG_LENGTH = 20  # 80 bits: no two keys of a bucket share one
+VERSION_TAG_LENGTH = 12
+MAX_ATTEMPT = 99
+_EXECUTION_NAME = re.compile(r"(?:^|-)(?P<key>[0-9a-f]{20})-(?P<version>[0-9a-f]{12})-(?P<attempt>[1-9][0-9]?)$")
 
 
 @dataclass(frozen=True)
@@ -99,17 +107,92 @@ def new_upload_key(upload_prefix: str, user_id: str, filename: str | None) -> st
     return f"{upload_prefix}{user_id}/{uuid.uuid4().hex}-{safe_filename(filename)}"
 
 
-def execution_name(bucket: str, key: str, sequencer: str | None) -> str:
-    """A deterministic Step Functions execution name for one S3 event.
+def object_version(last_modified: datetime, etag: str) -> str:
+    """One stored version of an object, as both S3's notification path and a bucket listing can
+    tell it: its Last-Modified time to the second (HeadObject gives seconds, a listing may give
+    milliseconds) and its ETag. A new upload of the same key has a new time; a redelivered
+    event names the same object, so the same version."""
+    stamp = last_modified.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return stamp + "/" + etag.strip('"')
 
-    S3 may deliver an event more than once; the same bucket/key/sequencer always gives the
-    same name, so a second StartExecution is refused instead of processing twice. A new
-    upload of the same key has a new sequencer and gets a new execution. Names allow 80
-    characters of [A-Za-z0-9_-]; a readable part of the key is kept for the console.
-    """
-    digest = hashlib.sha256(f"{bucket}\n{key}\n{sequencer or ''}".encode()).hexdigest()[:32]
+
+@dataclass(frozen=True)
+class ExecutionName:
+    """What a workflow execution's name says: which key (`key_tag`), which version of it
+    (`version_tag`) and which attempt at that version (1 = the S3 event, then the reconciler's)."""
+
+    key_tag: str
+    version_tag: str
+    attempt: int
+
+    @property
+    def upload(self) -> tuple[str, str]:
+        return self.key_tag, self.version_tag
+
+
+def key_tag(bucket: str, key: str) -> str:
+    return hashlib.sha256(f"{bucket}\n{key}".encode()).hexdigest()[:KEY_TAG_LENGTH]
+
+
+def version_tag(bucket: str, key: str, version: str) -> str:
+    return hashlib.sha256(f"{bucket}\n{key}\n{version}".encode()).hexdigest()[:VERSION_TAG_LENGTH]
+
+
+def _readable(key: str) -> str:
     readable = _EXECUTION_NAME_CHARS.sub("-", strip_extension(posixpath.basename(key))).strip("-")
-    return f"{readable[:40]}-{digest}" if readable else digest
+    return readable[:READABLE_LENGTH].rstrip("-")
+
+
+def execution_name_prefix(key: str) -> str:
+    """What every execution name of an upload key starts with (`photo-` for `uploads/u/photo.jpg`,
+    empty for a key without a readable part): operators find an upload's executions by it
+    without reading every execution's input."""
+    readable = _readable(key)
+    return f"{readable}-" if readable else ""
+
+
+def upload_name(bucket: str, key: str, version: str) -> str:
+    """The name shared by every execution of one version of an upload (and its poison report):
+    `<readable part of the key>-<key tag>-<version tag>`."""
+    readable = _readable(key)
+    tags = f"{key_tag(bucket, key)}-{version_tag(bucket, key, version)}"
+    return f"{readable}-{tags}" if readable else tags
+
+
+def execution_name(bucket: str, key: str, version: str, attempt: int = 1) -> str:
+    """The Step Functions execution name of attempt `attempt` at one version of an upload.
+
+    Deterministic, so whoever starts an execution (the S3-triggered starter, a redelivery of
+    its event, Lambda's retries of it, or any reconciler run) asks for the same name and Step
+    Functions refuses the second StartExecution: a version is never processed twice at the
+    same attempt. Names carry the key's and the version's tags, so ListExecutions alone tells
+    which executions belong to an upload. At most 80 characters of [A-Za-z0-9_-].
+    """
+    if not 1 <= attempt <= MAX_ATTEMPT:
+        raise ValueError(f"attempt must be 1-{MAX_ATTEMPT}, got {attempt}")
+    return f"{upload_name(bucket, key, version)}-{attempt}"
+
+
+def parse_execution_name(name: str) -> ExecutionName | None:
+    """The tags and attempt in an execution name; None for a name this module did not make
+    (an execution started by hand, or before names carried them)."""
+    match = _EXECUTION_NAME.search(name)
+    if not match:
+        return None
+    return ExecutionName(match["key"], match["version"], int(match["attempt"]))
+
+
+def poison_report_key(poison_prefix: str, bucket: str, key: str, version: str) -> str:
+    """Where the report of an upload version that was given up on is kept (it is written once:
+    its existence is what makes the report go out once)."""
+    return f"{poison_prefix}{upload_name(bucket, key, version)}.json"
+
+
+def parse_poison_report_key(poison_prefix: str, report_key: str) -> tuple[str, str] | None:
+    """(key tag, version tag) of a poison report's key."""
+    name = report_key.removeprefix(poison_prefix).removesuffix(".json")
+    match = _EXECUTION_NAME.search(f"{name}-1")
+    return (match["key"], match["version"]) if match else None
 
 
 # -- backfills ------------------------------------------------------------------------------

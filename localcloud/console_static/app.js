@@ -137,6 +137,17 @@ async function upload(event, file, user, message) {
   message.textContent = `Stored as ${result.key}, but no execution started.`;
 }
 
+// What a Lambda Task's latest attempt used here, and its predicted duration and cost on Lambda.
+function usageView(usage) {
+  const seconds = (ms) => `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+  const peak = usage.peakMb == null ? "?" : Math.round(usage.peakMb);
+  const here = `Here: ${seconds(usage.localMs)}, peak memory ${peak} of ${usage.memoryMb} MB`;
+  const lambda = usage.lambdaMs == null ? "" : ` · on Lambda (predicted): ${seconds(usage.lambdaMs)}` +
+    (usage.lambdaInitMs ? ` + ${seconds(usage.lambdaInitMs)} start-up` : "") +
+    `, ${usage.billedGbSeconds.toFixed(3)} GB-s, $${usage.usd.toFixed(7)}`;
+  return el("p", { id: "state-usage" }, here + lambda);
+}
+
 // ---- execution page ---------------------------------------------------------------------
 async function showExecution(arn) {
   let selected = null;
@@ -178,6 +189,7 @@ async function showExecution(arn) {
     details.replaceChildren(el("h3", { id: "selected-state" }, name, " ", badge(statusOf(name))),
       state ? el("div", {},
         el("p", {}, `Type: ${state.type}` + (state.attempts ? ` · attempts: ${state.attempts} (failed: ${state.failures})` : "")),
+        state.usage ? usageView(state.usage) : "",
         state.error ? el("div", { id: "state-error" }, el("strong", { class: "error" }, state.error), pretty(tryJson(state.cause))) : "",
         el("div", { class: "io" }, el("div", {}, el("h4", {}, "Input"), pretty(state.input)), el("div", {}, el("h4", {}, "Output"), pretty(state.output))))
         : el("p", { class: "muted" }, "Not reached in this execution."));
@@ -227,7 +239,7 @@ function duplicateNotice(of) {
     of.thumbnail ? el("img", { src: objectUrl(of.thumbnail.bucket, of.thumbnail.key), alt: "thumbnail of the photo it duplicates" }) : "",
     el("p", {}, "Duplicate of ", of.execution ? executionLink(of.execution, target) : el("strong", {}, target),
       of.match ? ` (${of.match} match)` : "", ": this upload was not processed or recorded again.",
-      of.execution ? "" : " The execution that processed it is no longer listed."));
+      of.execution || of.otherUser ? "" : " The execution that processed it is no longer listed."));
 }
 
 function metadataView(execution) {

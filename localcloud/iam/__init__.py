@@ -6,11 +6,14 @@ role (an STS session in moto, as Lambda does), and the Step Functions interprete
 Task integrations with credentials of the state machine's role. A WSGI layer in front of moto
 (`Iam.wrap`) maps the request's SigV4 access key to that role and the request to the IAM
 actions and resource ARNs AWS authorises (`requests.py`: S3 bucket and object ARNs, DynamoDB
-table and index ARNs, the SNS topic, the state machine or execution, the Lambda function), and
+table and index ARNs, the SNS topic, the SQS queue, the state machine or execution, the Lambda
+function; for an operator's tools, the CloudFormation stack and the Cognito user pool), and
 evaluates the role's identity policies, as CloudFormation created them in moto's IAM (inline
 and attached managed policies, read at each call: an edit through the IAM API applies at
 once). A denied call gets AccessDenied in the service's own error format (`errors.py`); Lambda
 writes a function's logs only if its role allows logs:CreateLogStream and logs:PutLogEvents.
+What a role session of anyone else (`aws sts assume-role`: an operator) used is recorded apart
+(`used_by_sessions`), so that it never counts as a function's use.
 S3 answers 404 for a missing object only to a caller that may also s3:ListBucket, 403 otherwise.
 
 Not checked: the deployer's and users' own calls (any key that is not a role session: they are
@@ -38,12 +41,14 @@ policies; KMS key use; the role's trust policy.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from werkzeug.wrappers import Request
@@ -55,9 +60,16 @@ from .sessions import Credentials, Principal, Sessions
 __all__ = ["Credentials", "Grant", "Iam", "Principal", "enabled_by_default"]
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-_PROTOCOLS = {"s3": "rest-xml", "dynamodb": "json", "states": "json", "lambda": "rest-json"}
+_PROTOCOLS = {"s3": "rest-xml", "dynamodb": "json", "states": "json", "lambda": "rest-json", "sqs": "json"}
 RECORDED_ORIGINS = ("lambda", "states")
 _MAP = "localcloud/iam/requests.py"  # the deployed stack's own principals
+
+
+@lru_cache(maxsize=256)
+def _statements(documents: tuple[str, ...]) -> list[policy.Statement]:
+    """Parsed once per set of policy texts (a role's policies are read at every call, so an
+    edit applies at once, but parsing them at every call was much of a call's cost)."""
+    return policy.statements(documents)
 
 
 def enabled_by_default() -> bool:
@@ -87,7 +99,16 @@ class Iam:
         self.sessions = Sessions()
         self._lock = threading.Lock()
         self.used: set[Grant] = set()
+        # What other role sessions (`aws sts assume-role`: an operator's tools) used, kept
+        # apart: a test assuming a function's role must not count as that function's use.
+        self.used_by_sessions: set[Grant] = set()
         self.denials: list[Denial] = []
+        self._observers: list[Callable[[Principal, Call, dict[str, Any]], None]] = []
+
+    def observe(self, observer: Callable[[Principal, Call, dict[str, Any]], None]) -> None:
+        """Calls `observer(principal, call, environ)` for every call a role makes that is let
+        through (the cost meter counts them)."""
+        self._observers.append(observer)
 
     # -- credentials ----------------------------------------------------------------------
     def function_credentials(self, function: Any) -> Credentials | None:
@@ -112,7 +133,7 @@ class Iam:
         documents: list[Any] = list(role.policies.values())
         for managed in role.managed_policies.values():
             documents.append(next(v.document for v in managed.versions if v.is_default))
-        return policy.statements(documents)
+        return _statements(tuple(d if isinstance(d, str) else json.dumps(d, sort_keys=True) for d in documents))
 
     def context(self, principal: Principal, region: str) -> dict[str, str]:
         return {
@@ -136,10 +157,10 @@ class Iam:
                 with self._lock:
                     self.denials.append(Denial(principal.arn, check.action, check.resource, reason))
                 return check, decision.explicit_deny
-        if principal.origin in RECORDED_ORIGINS:
-            with self._lock:
-                for _, decision in decisions:
-                    self.used.update(Grant(principal.role_name, a, r) for a, r in decision.grants)
+        used = self.used if principal.origin in RECORDED_ORIGINS else self.used_by_sessions
+        with self._lock:
+            for _, decision in decisions:
+                used.update(Grant(principal.role_name, a, r) for a, r in decision.grants)
         return None
 
     def may_write_logs(self, function: Any) -> bool:
@@ -187,6 +208,8 @@ class Iam:
                 check, explicit = refused
                 text = errors.message(principal, check, explicit, call.service)
                 return errors.denied(call, text, request.method)(environ, start_response)
+            for observer in self._observers:
+                observer(principal, call, environ)
             if call.missing_needs:
                 return self._missing_object_rule(app, environ, start_response, principal, call, scope.region)
             return app(environ, start_response)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, unquote, urlparse
 from xml.etree import ElementTree
 
 from werkzeug.wrappers import Request
@@ -343,8 +343,8 @@ def sns(request: Request, environ: dict[str, Any], scope: Signature, account: st
         resource = params.get("TopicArn") or params["TargetArn"]
     elif operation == "CreateTopic":
         resource = f"arn:aws:sns:{scope.region}:{account}:{params.get('Name', '')}"
-    elif operation in ("ListTopics", "ListSubscriptions"):
-        resource = "*"
+    elif operation in ("ListTopics", "ListSubscriptions", "Unsubscribe"):
+        resource = "*"  # Unsubscribe names a subscription, which is no resource type of IAM's
     else:
         raise Unmapped(f"SNS {operation}")
     return Call("sns", operation, "query", [Check(f"sns:{action}", resource)], error_code="AuthorizationError")
@@ -355,6 +355,85 @@ def sts(request: Request, environ: dict[str, Any], scope: Signature, account: st
     if operation == "GetCallerIdentity":  # needs no permission on AWS either
         return Call("sts", operation, "query", [])
     raise Unmapped(f"STS {operation}")
+
+
+# -- SQS (JSON, or the query protocol of older SDKs) ---------------------------------------
+# Batch operations are authorised as their single form.
+_SQS_ACTIONS = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+
+
+def _queue_arn(url: str, region: str, account: str) -> str:
+    owner, _, name = urlparse(url).path.strip("/").rpartition("/")
+    return f"arn:aws:sqs:{region}:{owner.rpartition('/')[2] or account}:{name}"
+
+
+def sqs(request: Request, environ: dict[str, Any], scope: Signature, account: str, form: dict[str, str]) -> Call:
+    target = request.headers.get("X-Amz-Target", "")
+    if target:
+        operation = target.rpartition(".")[2]
+        params = json.loads(body(environ) or b"{}")
+        protocol = "json"
+    else:
+        params = _query(request, environ)
+        operation = params.get("Action", "")
+        protocol = "query"
+    action = _SQS_ACTIONS.get(operation, operation)
+    if params.get("QueueUrl"):
+        resource = _queue_arn(params["QueueUrl"], scope.region, account)
+    elif operation in ("GetQueueUrl", "CreateQueue") and params.get("QueueName"):
+        owner = params.get("QueueOwnerAWSAccountId") or account
+        resource = f"arn:aws:sqs:{scope.region}:{owner}:{params['QueueName']}"
+    elif operation == "ListQueues":
+        resource = "*"
+    else:
+        raise Unmapped(f"SQS {operation}")
+    return Call("sqs", operation, protocol, [Check(f"sqs:{action}", resource)])
+
+
+# -- what an operator's tools call (ops/): CloudFormation, Cognito user pools ---------------
+def cloudformation(
+    request: Request, environ: dict[str, Any], scope: Signature, account: str, form: dict[str, str]
+) -> Call:
+    params = _query(request, environ)
+    operation = params.get("Action", "")
+    if operation not in ("DescribeStacks", "DescribeStackResources", "ListStackResources"):
+        raise Unmapped(f"CloudFormation {operation}")
+    name = params.get("StackName", "")
+    if not name:
+        resource = "*"
+    elif name.startswith("arn:"):
+        resource = name
+    else:  # AWS evaluates the stack's ARN, which ends in its id
+        resource = _stack_arn(name, scope.region, account)
+    return Call("cloudformation", operation, "query", [Check(f"cloudformation:{operation}", resource)])
+
+
+def _stack_arn(name: str, region: str, account: str) -> str:
+    from moto.cloudformation.models import cloudformation_backends
+
+    stacks = cloudformation_backends[account][region].stacks.values()
+    found = next((s.stack_id for s in stacks if s.name == name and s.status != "DELETE_COMPLETE"), None)
+    return found or f"arn:aws:cloudformation:{region}:{account}:stack/{name}/*"
+
+
+_PUBLIC_COGNITO = {"InitiateAuth", "RespondToAuthChallenge", "GetUser", "GlobalSignOut", "RevokeToken"}
+
+
+def cognito_idp(
+    request: Request, environ: dict[str, Any], scope: Signature, account: str, form: dict[str, str]
+) -> Call:
+    operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
+    if operation in _PUBLIC_COGNITO:  # a user's own calls, authorised by the pool, not by IAM
+        return Call("cognito-idp", operation, "json", [])
+    params = json.loads(body(environ) or b"{}")
+    if not params.get("UserPoolId"):
+        raise Unmapped(f"Cognito user pools {operation}")
+    resource = f"arn:aws:cognito-idp:{scope.region}:{account}:userpool/{params['UserPoolId']}"
+    return Call("cognito-idp", operation, "json", [Check(f"cognito-idp:{operation}", resource)])
 
 
 # -- Lambda (REST JSON) -------------------------------------------------------------------
@@ -400,6 +479,9 @@ RESOLVERS: dict[str, Callable[..., Call]] = {
     "sns": sns,
     "sts": sts,
     "lambda": awslambda,
+    "cloudformation": cloudformation,
+    "sqs": sqs,
+    "cognito-idp": cognito_idp,
 }
 
 

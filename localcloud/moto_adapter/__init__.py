@@ -9,21 +9,23 @@ Lambda runtime, the REST API, the console) lives beside this package in `localcl
 from __future__ import annotations
 
 from ..runtime import LambdaRuntime
-from . import apigateway, awslambda, cloudformation, cloudwatch, cognitoidp, iam, s3, stepfunctions
+from . import apigateway, awslambda, cloudformation, cloudwatch, cognitoidp, dynamodb, iam, s3, stepfunctions
+from .awslambda import AsyncClock
 from .stepfunctions import RetryClock
 
-__all__ = ["RetryClock", "install"]
+__all__ = ["AsyncClock", "RetryClock", "install"]
 
 _installed: set[str] = set()
 
 
-def install(runtime: LambdaRuntime, clock: RetryClock) -> None:
+def install(runtime: LambdaRuntime, clock: RetryClock, async_clock: AsyncClock | None = None) -> None:
     """Applies every adaptation once per process; a later call (another LocalCloud in the same
-    process, as the tests start) swaps in its runtime and clock."""
-    awslambda.use(runtime)
+    process, as the tests start) swaps in its runtime and clocks (Step Functions' Retry waits,
+    Lambda's asynchronous retry waits)."""
+    awslambda.use(runtime, async_clock)
     stepfunctions.use(clock, runtime.iam)
     if _installed:
         return
     _installed.add("moto")
-    for service in (cloudformation, stepfunctions, s3, awslambda, apigateway, cognitoidp, iam, cloudwatch):
+    for service in (cloudformation, stepfunctions, s3, awslambda, apigateway, cognitoidp, dynamodb, iam, cloudwatch):
         service.install()

@@ -19,6 +19,11 @@
    accepts any credentials, so whoever can reach it could sign a policy of their own anyway.
    Tests: test_a_presigned_post_cannot_write_another_key_or_break_its_conditions,
    test_post_policy_conditions_as_s3_reads_them.
+
+Fault injection (not a gap: S3 delivers events at least once, and on rare occasions late or
+not at all): `drop_notifications` makes the next events for a bucket and key prefix vanish
+before any function is invoked. Test: test_a_dropped_s3_event_is_picked_up_by_the_next_reconciliation
+(tests/test_delivery.py).
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ import base64
 import binascii
 import itertools
 import json
+import threading
 import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 from xml.sax.saxutils import escape
 
 from moto.s3 import notifications as s3_notifications
@@ -64,6 +71,8 @@ def install() -> None:
     s3_notifications._get_s3_event = s3_event_with_sequencer
 
     def invoke_from_s3(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+        if _dropped(event_body):
+            return
         awslambda.invoke_async(account_id, region_name, fn_arn, event_body)
 
     s3_notifications._invoke_awslambda = invoke_from_s3
@@ -81,6 +90,38 @@ def install() -> None:
         return original_post(self, request, bucket_name)
 
     S3Response._bucket_response_post = bucket_response_post  # type: ignore[method-assign]
+
+
+_drops: list[dict[str, Any]] = []
+_drops_lock = threading.Lock()
+
+
+def drop_notifications(bucket: str | None, prefix: str, times: int) -> None:
+    """The next `times` events for objects under `prefix` (in `bucket`, or any) are lost."""
+    with _drops_lock:
+        _drops.append({"bucket": bucket, "prefix": prefix, "times": times})
+
+
+def pending_drops() -> int:
+    """Events still to be dropped."""
+    with _drops_lock:
+        return sum(drop["times"] for drop in _drops)
+
+
+def clear_drops() -> None:
+    with _drops_lock:
+        _drops.clear()
+
+
+def _dropped(event: dict[str, Any]) -> bool:
+    record = event["Records"][0]["s3"]
+    bucket, key = record["bucket"]["name"], unquote_plus(record["object"]["key"])
+    with _drops_lock:
+        for drop in _drops:
+            if drop["times"] > 0 and drop["bucket"] in (None, bucket) and key.startswith(drop["prefix"]):
+                drop["times"] -= 1
+                return True
+    return False
 
 
 def notification_from_template(config: dict[str, Any]) -> dict[str, Any]:

@@ -19,24 +19,44 @@
    (ListExecutions then has no name, and a second unnamed start fails with
    ExecutionAlreadyExists). A UUID name is given.
    Test: test_the_deployed_state_machine_executes.
-5. Every `states:startExecution` Task (plain, `.sync`, `.sync:2`) failed with States.Runtime
+5. A state machine created from a template loses its type (EXPRESS) and its
+   LoggingConfiguration; both are kept. Test: test_express_runs_log_their_history
+   (tests/test_workflow_express.py).
+6. The interpreter writes no execution logs. Each execution's history is delivered to the
+   state machine's log group(s) as Step Functions writes it (one JSON record per event:
+   id, type, details, previous_event_id, event_timestamp, execution_arn), filtered by the
+   logging level (ALL, ERROR, FATAL, OFF) and without input/output unless
+   includeExecutionData; delivered when the execution ends (AWS: within seconds of each
+   event). Test: test_express_runs_log_their_history.
+7. Express executions as on AWS: ARNs `...:express:<machine>:<name>:<id>`; StartExecution is
+   not idempotent by name (each call starts a run: at-least-once starts); ListExecutions
+   answers StateMachineTypeNotSupported, DescribeExecution and GetExecutionHistory InvalidArn
+   (moto answered all three). Tests: test_express_executions_are_not_listed_or_described,
+   test_an_express_upload_run_twice_at_once_is_recorded_once.
+8. Speed, not a gap: the interpreter parsed the definition again for every execution (ANTLR,
+   ~60 ms of CPU: a fifth of the local cloud's CPU time in a batch of photos). The parsed
+   program is kept per definition text and shared: its components keep no state of an
+   execution (that lives in each execution's environment), and the only value they set
+   lazily, the key of their scratch space in that environment, is set before sharing.
+   Tests: every workflow test (50 concurrent uploads in test_workflow.py).
+9. Every `states:startExecution` Task (plain, `.sync`, `.sync:2`) failed with States.Runtime
    `'StateMachineArn'`: moto's interpreter never turns the ASL parameter names into the API's
    (`StateMachineArn` -> `stateMachineArn`) nor the answer back (`ExecutionArn`, `Output`, dates
    in epoch milliseconds); both are converted with botocore's model of the API. A failing child
    fails the Task with States.TaskFailed and the child's description as cause.
    Tests: test_start_execution_tasks_pass_the_apis_parameters_and_answer_in_its_shape,
    test_a_failing_child_fails_the_task_with_its_description (tests/test_stepfunctions_adapter.py).
-6. Distributed Map, ItemReader `s3:listObjectsV2`: moto read the first page only (1,000 keys),
+10. Distributed Map, ItemReader `s3:listObjectsV2`: moto read the first page only (1,000 keys),
    failed on an empty listing with States.Runtime `'Contents'`, and gave raw items with a
    datetime that made DescribeExecution answer 500. Every page is read, an empty listing is no
    items, and each object is the item AWS gives (Etag, Key, LastModified in epoch seconds, Size,
    StorageClass). Test: test_an_s3_listing_is_read_whole_and_as_aws_gives_each_object.
-7. Distributed Map, tolerated failures: an integer ToleratedFailurePercentage was a parse error
+11. Distributed Map, tolerated failures: an integer ToleratedFailurePercentage was a parse error
    (JSON writers, the Framework's included, drop the `.0`), and the thresholds were ignored: a
    Map with failed items never failed. The Map Run fails with States.ExceedToleratedFailureThreshold
    when failed or timed-out items exceed a threshold that is set (either, when both are), or on
    any failed item when none is. Test: test_failed_items_fail_the_map_over_its_tolerated_failures.
-8. Distributed Map, ResultWriter: moto wrote an empty manifest.json. The manifest and the result
+12. Distributed Map, ResultWriter: moto wrote an empty manifest.json. The manifest and the result
    files are written as AWS writes them (`<Prefix>/<map run id>/`, SUCCEEDED_0.json and
    FAILED_0.json listing each item as a child execution: Input, Status, Output or Error and
    Cause), for a failed Map Run too. Each item's child execution ARN is made up: locally items
@@ -46,7 +66,7 @@
    the executions' environments, which a starting one does not have yet): not yet, no Map Run.
    Test: test_a_backfill_of_200_objects_with_5_percent_failures_ends_within_its_tolerance
    (tests/test_backfill.py follows its Map Run while the image workflow's executions start).
-9. RedriveExecution answered HTTP 500, and executions had no redrive fields. A redrive goes on
+13. RedriveExecution answered HTTP 500, and executions had no redrive fields. A redrive goes on
    from where the execution stopped, as AWS does: same ARN, same history continued with an
    ExecutionRedriven event (redriveCount), the last state entered re-run with the input it had,
    states that succeeded not re-run (in a Parallel state only the branches that did not finish,
@@ -65,7 +85,7 @@
    Parallel state was starting its branches); it is ABORTED at once, as on AWS, and a redrive
    of it is not undone when the stopped attempt's last state ends.
    Test: test_an_aborted_execution_goes_on_from_the_state_it_was_in (tests/test_redrive.py).
-10. Executions publish what the local cloud's metrics need (`observe_executions`: started,
+14. Executions publish what the local cloud's metrics need (`observe_executions`: started,
    redriven, ended); localcloud/metrics.py turns them into AWS/States metrics.
    Test: test_a_failed_execution_sets_off_the_workflow_alarm (tests/test_alarms.py).
 """
@@ -75,6 +95,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -91,6 +112,7 @@ from botocore.exceptions import ClientError
 from moto.core.exceptions import AWSError
 from moto.core.responses import ActionResult
 from moto.stepfunctions import models as sfn_models
+from moto.stepfunctions.exceptions import InvalidArn
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, ExecutionStatus, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
@@ -145,6 +167,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import (
 )
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.backend import execution as parser_execution
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -222,11 +245,28 @@ def use(clock: RetryClock, iam: Any = None) -> None:
     _iam[0] = iam
 
 
+_clients: dict[tuple[str, str, str | None, int], Any] = {}
+_clients_lock = threading.Lock()
+
+
 def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-    """moto's boto_client_for, signed as the state machine's role when IAM is enforced."""
+    """moto's boto_client_for, signed as the state machine's role when IAM is enforced. Clients
+    are made once per region, service and credentials and reused (moto made one per Task call,
+    and making a client costs far more CPU than the call)."""
     credentials = None
     if _iam[0] is not None and state_credentials is not None:
         credentials = _iam[0].state_machine_credentials(state_credentials.role_arn, region)
+    from moto.settings import moto_server_port
+
+    key = (region, service, credentials.access_key if credentials else None, moto_server_port())
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = _new_client(region, service, state_credentials, credentials)
+    return client
+
+
+def _new_client(region: str, service: str, state_credentials: Any, credentials: Any) -> Any:
     if credentials is None:
         return _original_client_for(region=region, service=service, state_credentials=state_credentials)
     from moto.settings import moto_server_port
@@ -243,6 +283,96 @@ def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
 
 
 _original_client_for = boto_client.boto_client_for
+
+EXPRESS = "EXPRESS"
+# Which history events each logging level delivers.
+_FATAL = {"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
+_ERROR_SUFFIXES = ("Failed", "TimedOut", "Aborted")
+
+
+class StateMachineTypeNotSupported(AWSError):
+    TYPE = "StateMachineTypeNotSupported"
+    STATUS = 400
+
+
+def logging_configuration(template: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A template's LoggingConfiguration in the API's shape."""
+    if not template:
+        return None
+    return {
+        "level": template.get("Level", "OFF"),
+        "includeExecutionData": bool(template.get("IncludeExecutionData", False)),
+        "destinations": [
+            {"cloudWatchLogsLogGroup": {"logGroupArn": d.get("CloudWatchLogsLogGroup", {}).get("LogGroupArn")}}
+            for d in template.get("Destinations", [])
+        ],
+    }
+
+
+def logged(level: str, event_type: str) -> bool:
+    if level == "ALL":
+        return True
+    if level == "ERROR":
+        return event_type.endswith(_ERROR_SUFFIXES) or event_type in _FATAL
+    return level == "FATAL" and event_type in _FATAL
+
+
+def _epoch_ms(timestamp: Any) -> int:
+    """The interpreter keeps event times as ISO 8601 text; the API turns them into datetimes."""
+    if isinstance(timestamp, str):
+        timestamp = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return int(timestamp.timestamp() * 1000)
+
+
+def log_record(event: dict[str, Any], execution_arn: str, include_data: bool) -> dict[str, Any]:
+    """One history event as Step Functions writes it to CloudWatch Logs."""
+    details = next((v for k, v in event.items() if k.endswith("EventDetails")), None) or {}
+    if not include_data:
+        details = {k: v for k, v in details.items() if k not in ("input", "output", "inputDetails", "outputDetails")}
+    return {
+        "id": str(event["id"]),
+        "type": event["type"],
+        "details": details,
+        "previous_event_id": str(event.get("previousEventId", 0)),
+        "event_timestamp": str(_epoch_ms(event["timestamp"])),
+        "execution_arn": execution_arn,
+        "redrive_count": "0",
+    }
+
+
+def deliver_logs(execution: Any) -> None:
+    """Writes an ended execution's history to its state machine's log groups."""
+    config = getattr(execution.state_machine, "loggingConfiguration", None) or {}
+    level = config.get("level", "OFF")
+    if level == "OFF" or execution.exec_worker is None or execution.exec_worker.env is None:
+        return
+    events = execution.exec_worker.env.event_manager.get_event_history()
+    records = [
+        {
+            "timestamp": _epoch_ms(event["timestamp"]),
+            "message": json.dumps(log_record(event, execution.exec_arn, config.get("includeExecutionData", False))),
+        }
+        for event in events
+        if logged(level, event["type"])
+    ]
+    if not records:
+        return
+    from moto.logs.models import logs_backends
+
+    backend = logs_backends[execution.account_id][execution.region_name]
+    stream = f"states/{execution.state_machine.name}/{time.strftime('%Y-%m-%d')}/{execution.exec_arn.split(':')[-1]}"
+    for destination in config.get("destinations", []):
+        arn = (destination.get("cloudWatchLogsLogGroup") or {}).get("logGroupArn") or ""
+        group = arn.split(":log-group:", 1)[-1].removesuffix(":*")
+        if group not in backend.groups:
+            continue  # as on AWS: no group, no delivery
+        if stream not in backend.groups[group].streams:
+            backend.create_log_stream(group, stream)
+        backend.put_log_events(group, stream, records)
+
+
+def _express(machine: Any) -> bool:
+    return getattr(machine, "type", "STANDARD") == EXPRESS
 
 
 def install() -> None:
@@ -311,9 +441,11 @@ def install() -> None:
     _install_sfn_task()
     _install_distributed_map()
     _install_redrive()
+    install_express()
+    install_program_cache()
 
 
-# -- 5. states:startExecution Tasks -------------------------------------------------------------
+# -- 9. states:startExecution Tasks -------------------------------------------------------------
 @functools.cache
 def _operation(action: str) -> Any:
     """botocore's model of a Step Functions operation, by its boto3 method name."""
@@ -362,7 +494,7 @@ def _install_sfn_task() -> None:
     StateTaskServiceSfn._normalise_response = normalise_response  # type: ignore[method-assign]
 
 
-# -- 6-8. Distributed Map -----------------------------------------------------------------------
+# -- 10-12. Distributed Map -----------------------------------------------------------------------
 def _floats_for_tolerance(definition: str) -> str:
     """ToleratedFailurePercentage may be any number (JSON writers drop the `.0` of 10.0)."""
     if "ToleratedFailurePercentage" not in definition:
@@ -626,7 +758,7 @@ def _install_distributed_map() -> None:
     DistributedIterationComponent._map_run = map_run  # type: ignore[method-assign]
 
 
-# -- 9. RedriveExecution ---------------------------------------------------------------------------
+# -- 13. RedriveExecution ---------------------------------------------------------------------------
 REDRIVABLE_DAYS = 14  # after the execution stopped
 MAX_OPEN_DAYS = 365  # an execution's longest life
 MAX_HISTORY_EVENTS = 25_000
@@ -949,3 +1081,115 @@ def _install_redrive() -> None:
                 progress.items[key] = (progress.run, _dump(env.stack[-1]))
 
     ItemReader._eval_body = reader_body  # type: ignore[method-assign]
+
+
+def _prime(component: Any, seen: set[int]) -> None:
+    """Sets every component's lazily made heap key now, before executions share the program."""
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    if id(component) in seen:
+        return
+    seen.add(id(component))
+    if isinstance(component, EvalComponent):
+        _ = component.heap_key
+    values = vars(component).values() if isinstance(component, Component) else component
+    for value in values:
+        if isinstance(value, Component | list | tuple):
+            _prime(value, seen)
+        elif isinstance(value, dict):
+            _prime(list(value.values()), seen)
+
+
+def install_program_cache() -> None:
+    """Gap 8: one parsed program per definition."""
+    from functools import lru_cache
+
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    @lru_cache(maxsize=64)
+    def program(definition: str) -> Any:
+        parsed = AmazonStateLanguageParser.parse(definition)[0]
+        _prime(parsed, set())
+        return parsed
+
+    def entrypoint(self: ExecutionWorker) -> Any:
+        return program(self._evaluation_details.state_machine_details.definition)
+
+    ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign]
+
+
+def install_express() -> None:
+    """Gaps 5-7: Express workflows and execution logs."""
+    from . import cloudformation
+
+    def keep_type_and_logging(machine: Any, properties: dict[str, Any], account_id: str) -> None:
+        machine.type = properties.get("StateMachineType", "STANDARD")
+        if properties.get("LoggingConfiguration"):
+            machine.loggingConfiguration = logging_configuration(properties["LoggingConfiguration"])
+
+    cloudformation.extend_create(sfn_models.StateMachine, after=keep_type_and_logging)
+    original_update = sfn_models.StateMachine.update_from_cloudformation_json.__func__
+
+    def update(cls: type, *args: Any, **kw: Any) -> Any:
+        template = kw["cloudformation_json"] if "cloudformation_json" in kw else args[2]
+        machine = original_update(cls, *args, **kw)
+        keep_type_and_logging(machine, template.get("Properties", {}), "")
+        return machine
+
+    sfn_models.StateMachine.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign]
+
+    original_terminated = parser_execution.BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        try:
+            deliver_logs(self.execution)
+        except Exception as error:  # a delivery failure must not hide the execution's end
+            print(f"localcloud: could not deliver the logs of {self.execution.exec_arn}: {error!r}", file=sys.stderr)
+
+    parser_execution.BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+
+    original_init = parser_execution.Execution.__init__
+
+    def init(self: Any, *args: Any, **kw: Any) -> None:
+        original_init(self, *args, **kw)
+        if _express(self.state_machine):
+            # started as NAME:ID (see start_execution): an express ARN, and the name alone
+            self.name = self.name.rsplit(":", 1)[0]
+            self.exec_arn = self.execution_arn = self.exec_arn.replace(":execution:", ":express:", 1)
+
+    parser_execution.Execution.__init__ = init  # type: ignore[method-assign]
+
+    started = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: StepFunctionsParserBackend, state_machine_arn: str, name: Any = None, *rest: Any) -> Any:
+        if _express(self.describe_state_machine(state_machine_arn)):
+            # Not idempotent by name: every start is a run of its own, told apart by an id.
+            name = f"{name or uuid.uuid4()}:{uuid.uuid4()}"
+        return started(self, state_machine_arn, name, *rest)
+
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+
+    def refuse_express(operation: str) -> None:
+        original = getattr(StepFunctionsParserBackend, operation)
+
+        def refused(self: StepFunctionsParserBackend, execution_arn: str, *rest: Any, **kw: Any) -> Any:
+            if ":express:" in execution_arn:
+                raise InvalidArn("Invalid Arn: 'Resource type not valid in this context: express'")
+            return original(self, execution_arn, *rest, **kw)
+
+        setattr(StepFunctionsParserBackend, operation, refused)
+
+    for operation in ("describe_execution", "get_execution_history", "stop_execution"):
+        refuse_express(operation)
+
+    listed = StepFunctionsParserBackend.list_executions
+
+    def list_executions(self: StepFunctionsParserBackend, state_machine_arn: str, *rest: Any, **kw: Any) -> Any:
+        if _express(self.describe_state_machine(state_machine_arn)):
+            raise StateMachineTypeNotSupported("This operation is not supported by this type of state machine")
+        return listed(self, state_machine_arn, *rest, **kw)
+
+    StepFunctionsParserBackend.list_executions = list_executions  # type: ignore[method-assign]
