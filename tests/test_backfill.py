@@ -102,7 +102,7 @@ def test_a_backfill_of_200_objects_with_5_percent_failures_ends_within_its_toler
     run_name = lines[0].split()[1]
     assert len(staged(s3, stack, f"/{run_name}/")) == 10
     recorded = [
-        photo_item(stack, json.loads(e["Output"])["Output"]["results"]["uniqueness"]["contentHash"])
+        photo_item(stack, user, json.loads(e["Output"])["Output"]["results"]["uniqueness"]["contentHash"])
         for e in entries["SUCCEEDED"][:5]
     ]
     assert all(item["userId"] == user and item["pngKey"].startswith(f"png/{user}/") for item in recorded)
@@ -122,7 +122,7 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
         s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=data)
     outcomes = pipeline.wait({key: key.rsplit("/", 1)[1] for key in uploads}, timeout=120)
     assert all(o.result.kind == "processed" for o in outcomes), [str(o.result) for o in outcomes]
-    before = {o.photo_id: photo_item(stack, o.photo_id) for o in outcomes}
+    before = {o.photo_id: photo_item(stack, user, o.photo_id) for o in outcomes}
     destination = stack.outputs["DestinationBucketName"]
     originals = {
         item["originalKey"]: s3.head_object(Bucket=destination, Key=item["originalKey"])["ETag"]
@@ -143,7 +143,7 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
     assert code == 0, lines
     assert any(line.startswith("backfill finished: 3 photos, 3 processed, 0 failed") for line in lines)
     for photo_id, old in before.items():
-        new = photo_item(stack, photo_id)
+        new = photo_item(stack, user, photo_id)
         assert new["thumbnailKey"] == old["thumbnailKey"] and new["pngKey"] == old["pngKey"]  # in place
         thumbnail = Image.open(io.BytesIO(s3.get_object(Bucket=destination, Key=new["thumbnailKey"])["Body"].read()))
         assert max(thumbnail.size) == 128 and max(int(new["thumbnailWidth"]), int(new["thumbnailHeight"])) == 128

@@ -880,6 +880,8 @@ class RedriveWorker(ExecutionWorker):
 def redrive_execution(
     self: StepFunctionsParserBackend, execution_arn: str, client_token: str | None = None
 ) -> datetime:
+    if ":express:" in execution_arn:  # (an Express run cannot even be described)
+        raise ExecutionNotRedrivable("Execution of an EXPRESS state machine cannot be redriven")
     execution = self.describe_execution(execution_arn)
     with _lock:
         progress = _progress.setdefault(execution_arn, Progress())
