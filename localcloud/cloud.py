@@ -20,9 +20,11 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from . import apigw, console, cost, moto_adapter, persistence
+from .alarms import AlarmEvaluator
 from .faults import ApiFault, ApiFaults
 from .iam import Iam, Principal
 from .iam.requests import Call
+from .metrics import Metrics
 from .moto_adapter import awslambda as lambda_adapter
 from .moto_adapter import s3 as s3_adapter
 from .runtime import LambdaRuntime
@@ -40,6 +42,7 @@ class LocalCloud:
         retry_scale: float = 1.0,
         max_workers_per_function: int | None = None,
         enforce_iam: bool | None = None,
+        alarm_interval: float = 60.0,
         fire_schedules: bool = True,
         saved_state: Path | None = None,
     ) -> None:
@@ -61,6 +64,9 @@ class LocalCloud:
         # Functions and the state machine call AWS as their deployed roles (localcloud/iam);
         # on unless LOCALCLOUD_IAM=off.
         self.iam = Iam(enforce_iam)
+        # What CloudWatch adds: the services' metrics, and alarms evaluated every `alarm_interval` s.
+        self.metrics = Metrics()
+        self.alarms = AlarmEvaluator(self.metrics, interval=alarm_interval)
         self.faults = ApiFaults(self.iam, lambda: self.runtime)
         self.runtime: LambdaRuntime | None = None
         self.meter: cost.Meter | None = None
@@ -107,6 +113,10 @@ class LocalCloud:
         self.runtime.observe(self.meter.invocation)
         self.iam.observe(self._meter_request)
         moto_adapter.install(self.runtime, self.clock, self.async_clock)
+        self.metrics.attach(self.runtime)
+        moto_adapter.stepfunctions.observe_executions(self.metrics.execution_event)
+        self.alarms.attach()
+        self.alarms.start()
         self.console = console.Console(self.client_environment(), self.meter)
         self._thread = threading.Thread(target=self._server.serve_forever, name="localcloud", daemon=True)
         self._thread.start()
@@ -115,6 +125,7 @@ class LocalCloud:
         return self
 
     def stop(self) -> None:
+        self.alarms.stop()
         self.scheduler.stop()
         if self._server:
             self._server.shutdown()
@@ -186,6 +197,10 @@ class LocalCloud:
             self.faults.clear()
             s3_adapter.clear_drops()
             return _json({"cleared": True})
+        if route == "alarms" and request.method == "POST":
+            # "Evaluate now" (optionally as at `at`, epoch seconds): the tests' alarm clock.
+            at = (request.get_json(silent=True) or {}).get("at")
+            return _json({"changes": self.alarms.evaluate(float(at) if at is not None else None)})
         if route == "retries":
             return _json({"waits": self.clock.take()})
         if route == "async":  # Lambda's asynchronous invocations: retry waits, destinations sent
@@ -213,14 +228,15 @@ class LocalCloud:
         return _json({"error": f"no route {request.path}"}, 404)
 
     def _inject(self, fault: dict[str, Any]) -> Response:
-        """A fault in a function (`function`: its invocations fail with `error`), an API call
+        """A fault in a function (`function`: its invocations fail with `error`; with `match`, only
+        those whose event contains that text), an API call
         (`api`: an IAM action; `caller`, `resource`, `kill`, see localcloud/faults.py) or S3's
         notifications (`drop`: events for keys under this prefix are lost)."""
         assert self.runtime is not None
         times = int(fault.get("times", 1))
         message = fault.get("message", "injected")
         if "function" in fault:
-            self.runtime.inject_fault(fault["function"], fault["error"], message, times)
+            self.runtime.inject_fault(fault["function"], fault["error"], message, times, fault.get("match"))
         elif "api" in fault:
             api = ApiFault(
                 fault["api"], fault.get("error", "InternalError"), message, times, fault.get("caller"),

@@ -69,6 +69,9 @@ class Invocation:
     errored: bool
     logs: str
     duration_ms: float = 0.0
+    # Refused before running: the function was at its reserved concurrency (Lambda answers
+    # TooManyRequestsException and counts the request in Throttles, not in Invocations).
+    throttled: bool = False
     handler_ms: float | None = None
     cpu_ms: float | None = None
     queued_ms: float | None = None  # of the handler's wall time, waiting for a CPU of this machine
@@ -91,11 +94,13 @@ class Invocation:
 
 @dataclass
 class Fault:
-    """An injected failure: the next `times` invocations of a function fail with `error`."""
+    """An injected failure: the next `times` invocations of a function fail with `error` (only
+    those whose event contains `match`, when given: a fault for one object)."""
 
     error: str
     message: str
     times: int
+    match: str | None = None
 
 
 @dataclass
@@ -180,6 +185,7 @@ class FunctionPool:
         self.new_limit = new_limit or (lambda: Limit(0))
         self.idle: list[Worker] = []
         self.busy: set[Worker] = set()  # workers running an invocation now
+        self.retired = False  # stopped: workers released from now on stop too
         self.running = 0
         self.condition = threading.Condition()
 
@@ -205,14 +211,18 @@ class FunctionPool:
         with self.condition:
             self.running -= 1
             self.busy.discard(worker)  # type: ignore[arg-type]
-            if worker is not None and worker.alive:
+            if worker is not None and worker.alive and self.retired:
+                worker.stop()
+            elif worker is not None and worker.alive:
                 self.idle.append(worker)
             elif worker is not None:
                 worker.stop()  # reaps it and frees its limit
             self.condition.notify()
 
     def stop(self) -> None:
+        """Stops the idle workers; busy ones stop when they are released."""
         with self.condition:
+            self.retired = True
             for worker in self.idle:
                 worker.stop()
             self.idle.clear()
@@ -226,14 +236,15 @@ class LambdaRuntime:
         self.code_root = state_dir / "functions"
         self.endpoint = endpoint
         self.max_workers = max_workers_per_function
-        self.pools: dict[tuple[str, str], FunctionPool] = {}
-        self.faults: dict[str, Fault] = {}
+        self.pools: dict[tuple[str, ...], FunctionPool] = {}
+        self.faults: dict[str, list[Fault]] = {}
         self.stats = Stats()
         self.limits = Limits()
         self._lock = threading.Lock()
         self._active = 0
         self._async = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda-async")
         self._observers: list[Callable[[Any, Invocation], None]] = []
+        self._running: dict[str, int] = defaultdict(int)  # invocations in flight per function
 
     def observe(self, observer: Callable[[Any, Invocation], None]) -> None:
         """Calls `observer(function, invocation)` after every invocation (metrics, reports)."""
@@ -241,15 +252,18 @@ class LambdaRuntime:
 
     # -- invoking ---------------------------------------------------------------------
     def invoke(self, function: Any, event: Any) -> Invocation:
-        """Runs one invocation of a moto LambdaFunction synchronously."""
+        """Runs one invocation of a moto LambdaFunction synchronously; over the function's
+        reserved concurrency it is refused at once (`throttled`), as Lambda does."""
         name = function.function_name
+        if not self._admit(function):
+            return self._throttle(function)
         with self._lock:
             self.stats.invocations[name] += 1
             self._active += 1
             self.stats.peak_concurrency = max(self.stats.peak_concurrency, self._active)
         started, started_at = time.perf_counter(), time.time()
         try:
-            fault = self._take_fault(name)
+            fault = self._take_fault(name, event)
             if fault:
                 message = f"{fault.message} (fault injected by localcloud)"
                 result = Invocation(_error(fault.error, message), True, f"[ERROR] {fault.error}: {message}\n")
@@ -266,10 +280,25 @@ class LambdaRuntime:
         finally:
             with self._lock:
                 self._active -= 1
+                self._running[name] -= 1
         result.duration_ms = (time.perf_counter() - started) * 1000
         result.started_at, result.memory_size_mb = started_at, int(function.memory_size)
         if self.iam is None or self.iam.may_write_logs(function):
             function.save_logs(result.logs or "(no output)")
+        for observer in self._observers:
+            observer(function, result)
+        return result
+
+    def _admit(self, function: Any) -> bool:
+        reserved = getattr(function, "reserved_concurrency", None)
+        with self._lock:
+            if reserved not in (None, "") and self._running[function.function_name] >= int(reserved):
+                return False
+            self._running[function.function_name] += 1
+            return True
+
+    def _throttle(self, function: Any) -> Invocation:
+        result = Invocation(_error("TooManyRequestsException", "Rate Exceeded."), True, "", throttled=True)
         for observer in self._observers:
             observer(function, result)
         return result
@@ -284,7 +313,7 @@ class LambdaRuntime:
         """SIGKILLs the workers running an invocation of the function now (as Lambda's sandbox
         kills a runtime); each of those invocations fails with Runtime.ExitError."""
         with self._lock:
-            pools = [pool for (arn, _), pool in self.pools.items() if arn.rsplit(":", 1)[-1] == function_name]
+            pools = [pool for key, pool in self.pools.items() if key[0].rsplit(":", 1)[-1] == function_name]
         killed = 0
         for pool in pools:
             with pool.condition:
@@ -295,28 +324,35 @@ class LambdaRuntime:
                     killed += 1
         return killed
 
-    def inject_fault(self, function_name: str, error: str, message: str, times: int) -> None:
+    def inject_fault(self, function_name: str, error: str, message: str, times: int, match: str | None = None) -> None:
+        """A fault without `match` replaces the function's faults; one with `match` adds to them."""
         with self._lock:
-            self.faults[function_name] = Fault(error, message, times)
+            fault = Fault(error, message, times, match)
+            self.faults[function_name] = [*self.faults.get(function_name, []), fault] if match else [fault]
 
     def clear_faults(self) -> None:
         with self._lock:
             self.faults.clear()
 
-    def _take_fault(self, function_name: str) -> Fault | None:
+    def _take_fault(self, function_name: str, event: Any) -> Fault | None:
+        text = json.dumps(event) if any(f.match for f in self.faults.get(function_name, [])) else ""
         with self._lock:
-            fault = self.faults.get(function_name)
-            if not fault or fault.times == 0:
-                return None
-            fault.times -= 1
-            return fault
+            for fault in self.faults.get(function_name, []):
+                if fault.times > 0 and (fault.match is None or fault.match in text):
+                    fault.times -= 1
+                    return fault
+            return None
 
     # -- workers ----------------------------------------------------------------------
     def _pool(self, function: Any) -> FunctionPool:
-        key = (function.function_arn, function.code_sha_256)
+        # A new configuration (UpdateFunctionConfiguration's environment) starts new workers, as on Lambda.
+        settings = json.dumps(function.environment_vars, sort_keys=True)
+        key = (function.function_arn, function.code_sha_256, settings)
         with self._lock:
             pool = self.pools.get(key)
             if pool is None:
+                for other in [k for k in self.pools if k[0] == function.function_arn]:
+                    self.pools.pop(other).stop()
                 code_dir = self._unpack(function)
                 memory_mb, name = int(function.memory_size), function.function_name
                 pool = FunctionPool(

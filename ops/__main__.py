@@ -12,7 +12,7 @@ from .stage import Stage
 
 # Each command is a module of this package with HELP (one line), add_arguments(parser) and
 # run(args, stage) -> exit status.
-COMMANDS: tuple[str, ...] = ("verify",)
+COMMANDS: tuple[str, ...] = ("verify", "redrive", "backfill")
 
 
 def parser() -> argparse.ArgumentParser:

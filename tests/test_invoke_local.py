@@ -26,6 +26,15 @@ FUNCTIONS = [
     ("writeToDynamoDB", "after-process-file.json", lambda r: r["userId"] == "demo"),
     ("discardOutputs", "workflow-state.json", lambda r: len(r["kept"]) == 3 and r["removed"] == []),
     ("startWorkflow", "s3-put-jpeg.json", lambda r: r["executions"][0]["key"] == "uploads/demo/chelsea.jpg"),
+    (
+        "stageBackfillItem",
+        "backfill-item.json",
+        lambda r: (
+            r["s3"]["object"]["key"].startswith("backfill/staged/import-example/")
+            and r["s3"]["object"]["key"].endswith("/demo/chelsea.jpg")
+            and r["backfill"]["mode"] == "import"
+        ),
+    ),
     ("deleteFile", "s3-put-jpeg.json", lambda r: r["key"] == "uploads/demo/chelsea.jpg"),
     ("reconcile", "scheduled.json", lambda r: r["uploads_complete"] is True and "sqs.ReceiveMessage" in r["requests"]),
 ]

@@ -121,3 +121,43 @@ def test_every_execution_name_of_a_key_starts_with_its_prefix():
         assert keys.execution_name("b", key, version, attempt=3).startswith(prefix)
     assert keys.execution_name_prefix("uploads/u/photo.JPG") == "photo-"
     assert keys.execution_name_prefix("uploads/u/%%%.jpg") == ""
+
+
+# -- backfills -----------------------------------------------------------------------------------
+
+
+def test_a_staged_copy_is_named_like_the_upload_it_stands_for():
+    staged = keys.staged_key("backfill/staged/", "import-1", "archive", "2019/a.jpg", "alice/2019/a.jpg")
+    assert staged.startswith("backfill/staged/import-1/") and staged.endswith("/alice/2019/a.jpg")
+    assert keys.staged_key("backfill/staged/", "import-1", "archive", "2019/b.jpg", "alice/2019/a.jpg") != staged
+    assert keys.relative_key(staged, "uploads/", "backfill/staged/") == "alice/2019/a.jpg"
+    assert keys.user_id_of(staged, "uploads/", "backfill/staged/") == "alice"
+    outputs = keys.output_keys(staged, "uploads/", PHOTO, "backfill/staged/")
+    assert outputs == keys.output_keys("uploads/alice/2019/a.jpg", "uploads/", PHOTO)
+
+
+def test_an_original_copy_names_the_upload_it_was_made_from():
+    original = keys.output_keys("uploads/alice/trip/a.b.JPG", "uploads/", PHOTO).original
+    assert keys.upload_path_of_original(original) == "alice/trip/a.b.JPG"
+    for other in ("png/alice/a-0123456789abcdef.png", "originals/alice/a.jpg", "originals/alice/a-XYZ.jpg"):
+        with pytest.raises(ValueError):
+            keys.upload_path_of_original(other)
+
+
+def test_a_backfill_item_names_its_object_and_the_upload_it_becomes():
+    from handlers.core import backfill
+    from handlers.core.errors import BackfillItemInvalid
+
+    assert backfill.item_key({"Key": "a/b.jpg", "Size": 3}) == "a/b.jpg"  # a listing or a CSV row
+    assert backfill.item_key({"key": "a/b.jpg"}) == backfill.item_key("a/b.jpg") == "a/b.jpg"  # JSON
+    for bad in ({}, {"Key": ""}, "folder/", 3, None):
+        with pytest.raises(BackfillItemInvalid):
+            backfill.item_key(bad)
+    assert backfill.upload_path("import", "old/2019/a.jpg", "old/", "alice") == ("alice", "alice/2019/a.jpg")
+    assert backfill.upload_path("import", "x.jpg", "", "") == ("anonymous", "anonymous/x.jpg")
+    original = keys.output_keys("uploads/bob/a.jpg", "uploads/", PHOTO).original
+    assert backfill.upload_path("regenerate", original, "originals/", "ignored") == ("bob", "bob/a.jpg")
+    with pytest.raises(BackfillItemInvalid):
+        backfill.upload_path("regenerate", "originals/bob/a.jpg", "originals/", "")
+    with pytest.raises(BackfillItemInvalid):
+        backfill.upload_path("copy", "a.jpg", "", "")

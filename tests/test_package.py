@@ -41,7 +41,9 @@ def test_packaging_the_dev_stage_needs_no_aws_account_and_leaves_other_stages_al
         body["States"]
     )
     assert resources["ImageWorkflow"]["Properties"]["StateMachineName"] == "image-converter-dev-image-workflow"
-    assert sum(r["Type"] == "AWS::Lambda::Function" for r in resources.values()) == 11
+    functions = {name for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    assert len(functions) == 12 and {"ReconcileLambdaFunction", "StageBackfillItemLambdaFunction"} <= functions
+    assert {"BackfillWorkflow", "WorkflowExecutionsFailedAlarm"} <= set(resources)
     with zipfile.ZipFile(folder / "image-converter.zip") as code:
         names = code.namelist()
     assert "handlers/resize_image.py" in names and not any(n.startswith(("tests/", "localcloud/")) for n in names)

@@ -155,6 +155,8 @@ def test_commands_from_another_shell(another_shell):
     assert "SUCCEEDED" in out  # list-executions
     assert "png/me/chelsea-" in out  # s3 ls
     assert "uploads/me/chelsea.jpg" in out  # the photos table
+    assert "backfill finished: 1 photo, 1 processed, 0 failed" in out  # ops backfill --regenerate
+    assert "nothing to redrive in stage local" in out or "dry run: " in out  # ops redrive --dry-run
     assert '"uploads_complete": true' in out and '"sqs.ReceiveMessage": 1' in out  # schedule reconcile
     assert "reconcile: rate(10 minutes), next 20" in out  # schedule
     assert re.search(r"\b12 passed, \d+ deselected", out)  # pytest -m e2e --stage local

@@ -131,7 +131,7 @@ def test_lambda_timeouts_fit_inside_task_timeouts(template, definition):
 def test_one_role_per_function_with_scoped_actions(template):
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
-    assert len(functions) == 11 and len(roles) == 11
+    assert len(functions) == 12 and len(roles) == 12
     for role_id in (json.loads(r)["Fn::GetAtt"][0] for r in roles):
         statements = [
             s
@@ -158,7 +158,8 @@ def test_validation_is_on_and_resources_are_secured(template):
         assert "BucketEncryption" in properties
     upload_bucket = next(r for r in buckets if "uploads" in json.dumps(r["Properties"]["BucketName"]))
     for rule in upload_bucket["Properties"]["LifecycleConfiguration"]["Rules"]:
-        assert "ExpirationInDays" not in rule  # a failed run's upload is the only copy of the photo
+        # A failed run's upload is the only copy of the photo; a backfill's staged copy is not.
+        assert "ExpirationInDays" not in rule or rule["Prefix"] == "backfill/staged/"
     policies = [r for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"]
     assert sum("aws:SecureTransport" in json.dumps(p) for p in policies) >= 2
     table = resources["PhotosTable"]["Properties"]
@@ -526,3 +527,38 @@ def test_limits_and_origins_come_from_the_stages_dotenv(cloud, tmp_path):
             package(cloud.client_environment(), stage, tmp_path / "bad")
     finally:
         dotenv.unlink(missing_ok=True)
+
+
+def test_a_regenerating_backfill_skips_the_duplicate_verdict_and_nothing_else(definition):
+    states = definition["States"]
+    assert states["CheckForDuplicate"]["Next"] == "IsRegeneration"
+    [rule] = states["IsRegeneration"]["Choices"]
+    assert rule["Next"] == "ProcessFile" and states["IsRegeneration"]["Default"] == "IsDuplicate"
+    assert {"Variable": "$.backfill.mode", "StringEquals": "regenerate"} in rule["And"]
+
+
+def test_the_backfill_is_a_distributed_map_of_image_workflow_executions(template):
+    from handlers.core import keys
+
+    machine = template["Resources"]["BackfillWorkflow"]["Properties"]
+    body, _ = machine["DefinitionString"]["Fn::Sub"]
+    states = json.loads(body)["States"]
+    maps = {name: state for name, state in states.items() if state["Type"] == "Map"}
+    readers = {name: (m["ItemReader"]["Resource"], m["ItemReader"].get("ReaderConfig", {})) for name, m in maps.items()}
+    assert readers == {
+        "FromListing": ("arn:aws:states:::s3:listObjectsV2", {}),
+        "FromJsonManifest": ("arn:aws:states:::s3:getObject", {"InputType": "JSON"}),
+        "FromCsvManifest": ("arn:aws:states:::s3:getObject", {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"}),
+    }
+    for state in maps.values():
+        assert state["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+        assert state["MaxConcurrencyPath"] and state["ToleratedFailurePercentagePath"]
+        assert state["ResultWriter"]["Parameters"]["Prefix"] == "backfill/reports"
+        [child] = [s for s in state["ItemProcessor"]["States"].values() if "startExecution" in s["Resource"]]
+        assert child["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
+        assert child["Parameters"]["StateMachineArn"].endswith(":stateMachine:image-converter-test-image-workflow")
+    assert machine["RoleArn"] == {"Fn::GetAtt": ["BackfillWorkflowRole", "Arn"]}
+    # The staging function reads only original copies in the destination bucket (keys.py's layout).
+    role = template["Resources"]["StageBackfillItemIamRoleLambdaExecution"]["Properties"]["Policies"][0]
+    reads = next(s["Resource"] for s in role["PolicyDocument"]["Statement"] if s["Action"] == ["s3:GetObject"])
+    assert any(isinstance(r, str) and r.endswith(f"/{keys.ORIGINALS_PREFIX}*") for r in reads)

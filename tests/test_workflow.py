@@ -112,7 +112,14 @@ def sns_messages(stack) -> list[str]:
 def test_happy_path_writes_every_output_and_deletes_the_source(put, s3, stack):
     outcome = put(pictures.jpeg_bytes(pictures.photo("astronaut.jpg").rotate(7)))
     assert (outcome.status, outcome.result.kind) == ("SUCCEEDED", "processed")
-    assert outcome.path[:5] == ["GetFileType", "CheckFileType", "CheckForDuplicate", "IsDuplicate", "ProcessFile"]
+    assert outcome.path[:6] == [
+        "GetFileType",
+        "CheckFileType",
+        "CheckForDuplicate",
+        "IsRegeneration",
+        "IsDuplicate",
+        "ProcessFile",
+    ]
     assert outcome.path[-2:] == ["WriteToDynamoDb", "DeleteSourceFile"]
     written = {o["key"].split("/")[0]: o for o in outcome.outputs}
     assert set(written) == {"originals", "png", "thumbnails"}

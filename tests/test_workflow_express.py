@@ -78,9 +78,7 @@ def test_express_executions_are_not_listed_or_described(express_stack, express_p
         assert refused.value.response["Error"]["Code"] == "InvalidArn"
 
 
-def test_an_express_upload_run_twice_at_once_is_recorded_once(
-    cloud, express_stack, express_pipeline, tmp_path
-):
+def test_an_express_upload_run_twice_at_once_is_recorded_once(cloud, express_stack, express_pipeline, tmp_path):
     """Express starts are at-least-once: Step Functions may run one start more than once, and
     StartExecution is not idempotent by name for Express. Two runs of one upload at the same
     time write the same objects (named by the photo's content hash); the record is written

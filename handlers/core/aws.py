@@ -157,6 +157,36 @@ def put_together(puts: list[Put]) -> None:
         raise
 
 
+def update_item(
+    table: str, key: dict[str, Any], values: dict[str, Any], if_absent: dict[str, Any], remove: list[str]
+) -> None:
+    """One update of an item (created if missing): `values` set, `if_absent` set only where the
+    item has none yet, `remove` attributes removed."""
+    names: dict[str, str] = {}
+    marshalled: dict[str, Any] = {}
+
+    def placeholders(prefix: str, fields: dict[str, Any]) -> list[tuple[str, str]]:
+        found = []
+        for number, (name, value) in enumerate(fields.items()):
+            names[f"#{prefix}{number}"] = name
+            marshalled[f":{prefix}{number}"] = value
+            found.append((f"#{prefix}{number}", f":{prefix}{number}"))
+        return found
+
+    assignments = [f"{n} = {v}" for n, v in placeholders("s", values)]
+    assignments += [f"{n} = if_not_exists({n}, {v})" for n, v in placeholders("k", if_absent)]
+    removed = [f"#r{number}" for number in range(len(remove))]
+    names.update({f"#r{number}": name for number, name in enumerate(remove)})
+    expression = "SET " + ", ".join(assignments) + (" REMOVE " + ", ".join(removed) if removed else "")
+    _client("dynamodb").update_item(
+        TableName=table,
+        Key=_marshal(key),
+        UpdateExpression=expression,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=_marshal(marshalled),
+    )
+
+
 def add_if_below(table: str, key: dict[str, Any], counter: str, limit: int, extra: dict[str, Any]) -> int | None:
     """Adds 1 to a counter item (creating it, with `extra` attributes) in one atomic update,
     unless the counter has reached `limit`: the new count, or None when it had. Concurrent

@@ -39,6 +39,11 @@ def upload_prefix() -> str:
     return _require("UPLOAD_PREFIX")
 
 
+def staging_prefix() -> str:
+    """Where backfills stage copies in the upload bucket (keys.staged_key)."""
+    return _require("BACKFILL_STAGING_PREFIX")
+
+
 def destination_bucket() -> str:
     return _require("DESTINATION_BUCKET")
 

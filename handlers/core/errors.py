@@ -25,6 +25,10 @@ class InvalidImage(PhotoWorkflowError):
         self.detail = detail
 
 
+class BackfillItemInvalid(PhotoWorkflowError):
+    """A backfill item names no object the backfill can take (no key, or not an original copy)."""
+
+
 class DuplicatePhoto(PhotoWorkflowError):
     """The same photo (by content hash) is already recorded."""
 

@@ -40,8 +40,14 @@ class OutputKeys:
         return [self.original, self.png, self.thumbnail]
 
 
-def relative_key(source_key: str, upload_prefix: str) -> str:
-    """The part of an upload key below the upload prefix (`uploads/a/b.jpg` -> `a/b.jpg`)."""
+def relative_key(source_key: str, upload_prefix: str, staging_prefix: str = "") -> str:
+    """The part of an upload key below the upload prefix (`uploads/a/b.jpg` -> `a/b.jpg`). A
+    backfill's staged copy (`<staging prefix><run>/<item>/a/b.jpg`, see `staged_key`) stands
+    for an upload of `a/b.jpg`."""
+    if staging_prefix and source_key.startswith(staging_prefix):
+        parts = source_key[len(staging_prefix) :].split("/", 2)
+        if len(parts) == 3 and all(parts):
+            return parts[2]
     if upload_prefix and source_key.startswith(upload_prefix):
         return source_key[len(upload_prefix) :]
     return source_key
@@ -57,10 +63,10 @@ def strip_extension(key: str) -> str:
     return posixpath.join(head, stem) if head else stem
 
 
-def output_keys(source_key: str, upload_prefix: str, photo_id: str) -> OutputKeys:
+def output_keys(source_key: str, upload_prefix: str, photo_id: str, staging_prefix: str = "") -> OutputKeys:
     """Outputs keep the upload's folders and name, tagged with the photo's content hash: a
     different photo uploaded later under the same key never overwrites an earlier one."""
-    relative = relative_key(source_key, upload_prefix)
+    relative = relative_key(source_key, upload_prefix, staging_prefix)
     stem = strip_extension(relative)
     extension = relative[len(stem) :]
     tagged = f"{stem}-{photo_id[:PHOTO_TAG_LENGTH]}"
@@ -80,9 +86,9 @@ def normalise_user_id(raw: str | None) -> str:
     return raw
 
 
-def user_id_of(source_key: str, upload_prefix: str) -> str:
+def user_id_of(source_key: str, upload_prefix: str, staging_prefix: str = "") -> str:
     """The owner of an upload: the first key segment below the upload prefix."""
-    relative = relative_key(source_key, upload_prefix)
+    relative = relative_key(source_key, upload_prefix, staging_prefix)
     first, sep, _ = relative.partition("/")
     if sep and _USER_ID.match(first):
         return first
@@ -187,3 +193,27 @@ def parse_poison_report_key(poison_prefix: str, report_key: str) -> tuple[str, s
     name = report_key.removeprefix(poison_prefix).removesuffix(".json")
     match = _EXECUTION_NAME.search(f"{name}-1")
     return (match["key"], match["version"]) if match else None
+
+
+# -- backfills ------------------------------------------------------------------------------
+def staged_key(staging_prefix: str, run: str, source_bucket: str, source_key: str, upload_path: str) -> str:
+    """Where a backfill stages its copy of an object, to be processed like an upload of
+    `upload_path` (`<user>/<name>`): `<staging prefix><run>/<item>/<upload path>`, `<item>`
+    telling apart objects of the run that would be the same upload (and the same copy again
+    when the run is redriven)."""
+    item = hashlib.sha256(f"{source_bucket}\n{source_key}".encode()).hexdigest()[:12]
+    return f"{staging_prefix}{run}/{item}/{upload_path}"
+
+
+def upload_path_of_original(original_key: str) -> str:
+    """The upload an original copy was made from, below the upload prefix
+    (`originals/alice/a-0123456789abcdef.jpg` -> `alice/a.jpg`); ValueError for any other key."""
+    if not original_key.startswith(ORIGINALS_PREFIX):
+        raise ValueError(f"{original_key} is not under {ORIGINALS_PREFIX}")
+    relative = original_key[len(ORIGINALS_PREFIX) :]
+    stem = strip_extension(relative)
+    extension = relative[len(stem) :]
+    name, dash, tag = stem.rpartition("-")
+    if not dash or not name or not re.fullmatch(rf"[0-9a-f]{{{PHOTO_TAG_LENGTH}}}", tag):
+        raise ValueError(f"{original_key} is not an original copy this workflow wrote")
+    return name + extension

@@ -150,6 +150,21 @@ def record(photos_table: str, index_table: str, item: dict[str, Any], index: dic
     aws.put_together(puts)
 
 
+# Kept as first recorded when a backfill makes a photo's outputs again: who, when, from where.
+_FIRST_RECORDED = ("uploadedAt", "sourceKey", "sourceBytes")
+
+
+def rerecord(table: str, item: dict[str, Any]) -> None:
+    """Records a photo whose outputs were made again (a regenerating backfill): the outputs and
+    what was read from the file replace the old values (fields now absent are removed), the
+    upload's own fields stay as first recorded (or are set, for a photo that had no record)."""
+    replaced = {k: v for k, v in item.items() if k not in (USER, KEY) and k not in _FIRST_RECORDED and v is not None}
+    replaced["regeneratedAt"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+    first = {k: item[k] for k in _FIRST_RECORDED if item.get(k) is not None}
+    gone = [k for k, v in item.items() if v is None and k not in _FIRST_RECORDED]
+    aws.update_item(table, key(item[USER], item[KEY]), replaced, first, gone)
+
+
 def index_keys(item: dict[str, Any]) -> list[dict[str, str]]:
     """The uniqueness table's keys of a recorded photo's index entries (its band entries and,
     with the all-users scope, its content claim), read from its item."""

@@ -54,11 +54,17 @@ class SourceObject:
         return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
     def outputs(self, photo_id: str) -> keys.OutputKeys:
-        return keys.output_keys(self.key, config.upload_prefix(), photo_id)
+        return keys.output_keys(self.key, config.upload_prefix(), photo_id, config.staging_prefix())
 
     @property
     def user_id(self) -> str:
-        return keys.user_id_of(self.key, config.upload_prefix())
+        return keys.user_id_of(self.key, config.upload_prefix(), config.staging_prefix())
+
+
+def regenerating(state: dict[str, Any]) -> bool:
+    """A backfill that makes a recorded photo's outputs again (`backfill.mode`, see
+    handlers/core/backfill.py): its record is updated rather than refused as a duplicate."""
+    return (state.get("backfill") or {}).get("mode") == "regenerate"
 
 
 def photo_id(state: dict[str, Any]) -> str:

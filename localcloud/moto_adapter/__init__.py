@@ -9,7 +9,7 @@ Lambda runtime, the REST API, the console) lives beside this package in `localcl
 from __future__ import annotations
 
 from ..runtime import LambdaRuntime
-from . import apigateway, awslambda, cloudformation, cognitoidp, dynamodb, iam, s3, stepfunctions
+from . import apigateway, awslambda, cloudformation, cloudwatch, cognitoidp, dynamodb, iam, s3, stepfunctions
 from .awslambda import AsyncClock
 from .stepfunctions import RetryClock
 
@@ -27,5 +27,5 @@ def install(runtime: LambdaRuntime, clock: RetryClock, async_clock: AsyncClock |
     if _installed:
         return
     _installed.add("moto")
-    for service in (cloudformation, stepfunctions, s3, awslambda, apigateway, cognitoidp, dynamodb, iam):
+    for service in (cloudformation, stepfunctions, s3, awslambda, apigateway, cognitoidp, dynamodb, iam, cloudwatch):
         service.install()

@@ -34,9 +34,14 @@
    test_an_event_too_old_to_retry_goes_to_the_destination_at_once (tests/test_moto_adapter.py);
    test_a_destination_the_role_may_not_send_to_gets_nothing (tests/test_iam_enforcement.py);
    tests/test_delivery.py end to end.
+5. moto ignores a function's reserved concurrency (PutFunctionConcurrency, or the template's
+   ReservedConcurrentExecutions): it never throttles. The local runtime refuses an invocation
+   over it, and Invoke answers 429 TooManyRequestsException, as Lambda does (a Step Functions
+   Task sees `Lambda.TooManyRequestsException`; an asynchronous event
+   stays queued and is tried again, for up to its maximum event age, without counting as a retry).
+   Test: test_a_function_is_throttled_over_its_reserved_concurrency (tests/test_alarms.py).
 
-Not emulated: Lambda throttling an asynchronous invocation (retried for up to the maximum
-event age, which does not count against MaximumRetryAttempts), and EventBridge destinations.
+Not emulated: EventBridge destinations.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion, lambda_backends
 from moto.core.common_models import CloudFormationModel
 
@@ -64,16 +70,19 @@ from .stepfunctions import RetryClock
 RETRY_WAITS = (60.0, 120.0)
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_EVENT_AGE = 21600
+# A throttled event is tried again after about a second (Lambda backs off from there up to 5
+# minutes); never sooner than THROTTLE_FLOOR here, even with the waits scaled to nothing.
+THROTTLE_WAIT, THROTTLE_FLOOR = 1.0, 0.2
 
 
 class AsyncClock(RetryClock):
     """The RetryClock of asynchronous retries: a wait is recorded, and the next try is queued
     after the wait times `scale`, without holding a thread meanwhile."""
 
-    def after(self, seconds: float, action: Callable[[], None]) -> None:
+    def after(self, seconds: float, action: Callable[[], None], floor: float = 0.0) -> None:
         with self._lock:
             self.waits.append(seconds)
-        timer = threading.Timer(max(0.0, seconds * self.scale), action)
+        timer = threading.Timer(max(floor, seconds * self.scale), action)
         timer.daemon = True
         timer.start()
 
@@ -150,10 +159,19 @@ class EventInvokeConfigFromTemplate(CloudFormationModel):
         lambda_backends[account_id][region_name].get_function(function).event_invoke_config = []
 
 
+class TooManyRequests(LambdaClientError):
+    code = 429
+
+    def __init__(self) -> None:
+        super().__init__("TooManyRequestsException", "Rate Exceeded.")
+
+
 def install() -> None:
     def invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
         self.logs_backend.ensure_log_group(self.logs_group_name)
         result = _runtime[0].invoke(self, event if event is not None else {})
+        if result.throttled:
+            raise TooManyRequests()
         return result.payload, result.errored, result.logs
 
     LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
@@ -243,8 +261,15 @@ class _AsyncEvent:
         config = _invoke_config(self.function)
         started = time.monotonic()
         result = self.runtime.invoke(self.function, self.event)
-        self.attempts += 1
         self.age += time.monotonic() - started
+        if result.throttled:  # still queued: not a try, as long as the event is young enough
+            if self.age + THROTTLE_WAIT > int(config.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE)):
+                self.finish(config, "OnFailure", "EventAgeExceeded", result)
+                return
+            self.age += THROTTLE_WAIT
+            self.clock.after(THROTTLE_WAIT, self.submit, floor=THROTTLE_FLOOR)
+            return
+        self.attempts += 1
         if not result.errored:
             self.finish(config, "OnSuccess", "Success", result)
             return
