@@ -33,8 +33,9 @@ duration being the predicted Lambda durations along the execution's path (a Para
 takes its longest branch), plus its CloudWatch Logs ingestion at level ALL (the logged
 history's size). S3 and DynamoDB requests are counted as the functions and the state machine
 make them (through localcloud/iam), plus the user's upload itself; DynamoDB write units from
-the request size (1 KB each) times the table and its indexes, read units as one per request
-(strongly consistent, up to 4 KB). Storage, data transfer and free tiers are left out.
+the request size (1 KB each) times the table and its indexes (twice for each item of a
+transaction), read units as one per request (strongly consistent, up to 4 KB). Storage, data
+transfer and free tiers are left out.
 """
 
 from __future__ import annotations
@@ -282,6 +283,11 @@ class Meter:
 
 def dynamodb_units(operation: str, table_arns: list[str], content_length: int) -> tuple[str, float]:
     """Request units of one DynamoDB request (see the module's docstring)."""
+    if operation == "TransactWriteItems":
+        # Each item of a transaction costs twice a plain write of it (DynamoDB's prepare and
+        # commit), on its own table and that table's indexes; the request's size is shared out.
+        each_kb = max(1, math.ceil(content_length / max(1, len(table_arns)) / 1024))
+        return "write", sum(2 * each_kb * (1 + _index_count(arn)) for arn in table_arns)
     if operation in DYNAMODB_WRITES:
         indexes = max((_index_count(arn) for arn in table_arns), default=0)
         return "write", max(1, math.ceil(content_length / 1024)) * (1 + indexes)

@@ -84,7 +84,10 @@ class Metrics:
             return
         put(account, region, "AWS/Lambda", "Invocations", dimensions, 1, "Count", at)
         put(account, region, "AWS/Lambda", "Errors", dimensions, 1 if invocation.errored else 0, "Count", at)
-        put(account, region, "AWS/Lambda", "Duration", dimensions, round(invocation.duration_ms, 2), "Milliseconds", at)
+        # Lambda's Duration is the handler's time: a cold start's INIT and the wait for a free
+        # worker are not in it (duration_ms, the runtime's whole time, would count them).
+        handler_ms = invocation.handler_ms if invocation.handler_ms is not None else invocation.duration_ms
+        put(account, region, "AWS/Lambda", "Duration", dimensions, round(handler_ms, 2), "Milliseconds", at)
 
     # -- Step Functions ---------------------------------------------------------------
     def execution_event(self, event: str, execution: Any) -> None:

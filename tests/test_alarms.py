@@ -355,3 +355,24 @@ def test_only_the_alarms_metric_dimensions_and_unit_count():
     assert verdict(backend, T0 + 30, unit="Milliseconds").state == "INSUFFICIENT_DATA"
     assert verdict(backend, T0 + 30, unit="Seconds").state == "ALARM"
     assert verdict(backend, T0 + 30, comparison_operator="LessThanThreshold", threshold=10).state == "ALARM"
+
+
+def test_lambda_duration_is_the_handlers_time_without_a_cold_start(cloud):
+    """What the runtime measured in all (start-up and queueing included) is not Lambda's Duration."""
+    from localcloud.metrics import Metrics
+    from localcloud.runtime import Invocation
+
+    name = f"duration-{uuid.uuid4().hex[:8]}"
+    function = SimpleNamespace(account_id="123456789012", region="us-east-1", function_name=name)
+    invocation = Invocation("{}", False, "", duration_ms=1500.0, handler_ms=120.0, init_ms=1300.0)
+    Metrics().lambda_invocation(function, invocation)
+    datapoints = boto3.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="Duration",
+        Dimensions=[{"Name": "FunctionName", "Value": name}],
+        StartTime=datetime.fromtimestamp(time.time() - 600, UTC),
+        EndTime=datetime.fromtimestamp(time.time() + 60, UTC),
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert [point["Maximum"] for point in datapoints] == [120.0]

@@ -69,3 +69,10 @@ def test_an_execution_history_gives_transitions_and_the_path_of_functions():
     ]
     shape = cost.shape(events)
     assert shape.transitions == 5 and shape.sequential == ("a", "a") and shape.parallel == (("b", "c"),)
+
+
+def test_each_item_of_a_transaction_costs_two_write_units():
+    tables = [f"arn:aws:dynamodb:us-east-1:123456789012:table/absent-{n}" for n in range(3)]
+    assert cost.dynamodb_units("PutItem", tables[:1], 1500) == ("write", 2)  # 2 KB, once
+    assert cost.dynamodb_units("TransactWriteItems", tables, 1500) == ("write", 6)  # 3 items of 1 KB, twice each
+    assert cost.dynamodb_units("GetItem", tables[:1], 100) == ("read", 1.0)
