@@ -41,7 +41,7 @@ def result_of(execution: dict[str, Any]) -> Result:
         return Result(RUNNING)
     if status != "SUCCEEDED":
         return Result(FAILED, _error_text(execution.get("error"), execution.get("cause")))
-    state = _json(execution.get("output"))
+    state = json_object(execution.get("output"))
     results = state.get("results") or {}
     file_type = results.get("fileType") or {}
     if file_type.get("accepted") is False:
@@ -75,13 +75,14 @@ def _photo(owner: str | None, key: str | None) -> str:
 def _error_text(error: str | None, cause: str | None) -> str:
     """`Error: message`, with the message taken out of a Lambda error's JSON cause."""
     message = cause or ""
-    parsed = _json(cause)
+    parsed = json_object(cause)
     if parsed.get("errorMessage"):
         message = parsed["errorMessage"]
     return ": ".join(part for part in (error, message.strip()) if part) or "unknown error"
 
 
-def _json(text: str | None) -> dict[str, Any]:
+def json_object(text: str | None) -> dict[str, Any]:
+    """A JSON document's object, or {} for anything else (no text, not JSON, not an object)."""
     try:
         value = json.loads(text or "{}")
     except ValueError:

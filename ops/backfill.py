@@ -27,6 +27,8 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
+from localcloud.results import json_object
+
 from .stage import Stage
 from .text import fit, middle, seconds, wrap
 
@@ -187,7 +189,7 @@ def _report(stage: Stage, described: dict[str, Any]) -> int:
 def _manifest_of(stage: Stage, described: dict[str, Any]) -> dict[str, Any] | None:
     """The report's manifest: named in the output, or (a failed Map Run) found by its Map Run."""
     s3, sfn = stage.client("s3"), stage.client("stepfunctions")
-    details = (_json(described.get("output")).get("ResultWriterDetails")) or {}
+    details = (json_object(described.get("output")).get("ResultWriterDetails")) or {}
     if not details:
         runs = sfn.list_map_runs(executionArn=described["executionArn"])["mapRuns"]
         if not runs:
@@ -203,17 +205,9 @@ def _manifest_of(stage: Stage, described: dict[str, Any]) -> dict[str, Any] | No
     return manifest
 
 
-def _json(text: str | None) -> dict[str, Any]:
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _source(entry: dict[str, Any]) -> str:
     """The object a report entry is about (its Input is the item the Map gave the child)."""
-    item = _json(entry.get("Input")).get("item")
+    item = json_object(entry.get("Input")).get("item")
     if isinstance(item, dict):
         return str(item.get("Key") or item.get("key") or item)
     return str(item)
@@ -221,9 +215,9 @@ def _source(entry: dict[str, Any]) -> str:
 
 def _error(entry: dict[str, Any]) -> str:
     """A failed child's error: the image workflow's own when the child execution failed."""
-    cause = _json(entry.get("Cause"))
+    cause = json_object(entry.get("Cause"))
     if cause.get("Error"):  # States.TaskFailed: the cause is the child execution's description
-        inner = _json(cause.get("Cause")).get("errorMessage") or cause.get("Cause") or ""
+        inner = json_object(cause.get("Cause")).get("errorMessage") or cause.get("Cause") or ""
         return f"{cause['Error']}: {inner}"
     return f"{entry.get('Error', '')}: {entry.get('Cause', '')}".strip(": ")
 

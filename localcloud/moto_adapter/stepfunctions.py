@@ -387,25 +387,24 @@ def install() -> None:
 
     def lambda_task_error(self: StateTaskLambda, env: Any, ex: Exception) -> FailureEvent:
         failure = original_from_error(self, env, ex)
-        if isinstance(ex, ClientError) and ex.response["ResponseMetadata"].get("HTTPStatusCode") == 403:
-            error = ex.response["Error"]
-            cause = (
-                f"{error.get('Message', '')} (Service: AWSLambda; Status Code: 403; Error Code: {error.get('Code')}; "
-                f"Request ID: {ex.response['ResponseMetadata'].get('RequestId', '')}; Proxy: null)"
-            )
-            details = failure.event_details["lambdaFunctionFailedEventDetails"]
-            details["error"], details["cause"] = "Lambda.AWSLambdaException", cause
-            failure.error_name = CustomErrorName("Lambda.AWSLambdaException")
-        if isinstance(ex, ClientError) and ex.response["Error"].get("Code") == "TooManyRequestsException":
-            error = ex.response["Error"]
-            request = ex.response["ResponseMetadata"].get("RequestId", "")
-            cause = (
-                f"{error.get('Message', '')} (Service: AWSLambda; Status Code: 429; Error Code: "
-                f"TooManyRequestsException; Request ID: {request}; Proxy: null)"
-            )
-            details = failure.event_details["lambdaFunctionFailedEventDetails"]
-            details["error"], details["cause"] = "Lambda.TooManyRequestsException", cause
-            failure.error_name = CustomErrorName("Lambda.TooManyRequestsException")
+        if not isinstance(ex, ClientError):
+            return failure
+        error, metadata = ex.response["Error"], ex.response["ResponseMetadata"]
+        status = metadata.get("HTTPStatusCode")
+        # How Step Functions' Lambda integration names a denied Invoke and a throttled one.
+        if status == 403:
+            name = "Lambda.AWSLambdaException"
+        elif error.get("Code") == "TooManyRequestsException":
+            name = "Lambda.TooManyRequestsException"
+        else:
+            return failure
+        cause = (
+            f"{error.get('Message', '')} (Service: AWSLambda; Status Code: {status}; Error Code: {error.get('Code')}; "
+            f"Request ID: {metadata.get('RequestId', '')}; Proxy: null)"
+        )
+        details = failure.event_details["lambdaFunctionFailedEventDetails"]
+        details["error"], details["cause"] = name, cause
+        failure.error_name = CustomErrorName(name)
         return failure
 
     StateTaskLambda._from_error = lambda_task_error  # type: ignore[method-assign]
