@@ -119,10 +119,10 @@ def main() -> int:
             )
         original = pipeline.executions_by_key
 
-        def executions_by_key() -> dict:
+        def executions_by_key(*args, **kwargs) -> dict:
             thread_cpu = time.thread_time()
             try:
-                return original()
+                return original(*args, **kwargs)
             finally:
                 polled[0] += time.thread_time() - thread_cpu
 

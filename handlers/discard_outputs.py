@@ -1,6 +1,7 @@
 """DiscardOutputs: after a failed or duplicate run, removes what ProcessFile may have
 written, so no half-finished set of outputs is left. Outputs that a recorded photo refers
-to are kept (a concurrent run of the same photo may have finished first)."""
+to are kept (a concurrent run of the same photo may have finished first), and so is the
+original copy a regenerating backfill works from: it may be the only copy of the photo."""
 
 from typing import Any
 
@@ -8,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .core import aws, config, photos
 from .core.observability import logger
-from .core.workflow import SourceObject, photo_id
+from .core.workflow import SourceObject, photo_id, regenerating
 
 
 @logger.inject_lambda_context
@@ -17,7 +18,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     identifier = photo_id(event)
     bucket = config.destination_bucket()
     kept = photos.recorded_keys(config.photos_table(), event.get("userId") or source.user_id, identifier)
-    removed = [key for key in source.outputs(identifier).all() if key not in kept]
+    outputs = source.outputs(identifier)
+    if regenerating(event):
+        kept.add(outputs.original)
+    removed = [key for key in outputs.all() if key not in kept]
     for key in removed:
         aws.delete(bucket, key)
     logger.info("outputs discarded", extra={"key": source.key, "removed": removed})

@@ -11,7 +11,8 @@ from .core.observability import logger
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    state = backfill.stage(event, config.upload_bucket(), config.staging_prefix())
+    own = (config.upload_prefix(), config.backfill_prefix(), config.poison_prefix())
+    state = backfill.stage(event, config.upload_bucket(), config.staging_prefix(), own)
     staged = {"source": state["backfill"]["source"], "key": state["s3"]["object"]["key"]}
     logger.info("backfill item staged", extra=staged)
     return state

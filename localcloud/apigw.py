@@ -17,6 +17,10 @@ that finds the bucket empty gets 429 `{"message":"Too Many Requests"}`. Per-meth
 usage plans and the account-level limit are not emulated. Authorisation types other than
 NONE and COGNITO_USER_POOLS (AWS_IAM, Lambda authorisers) are not emulated either: such a
 method answers 500 and says so, rather than letting every caller through.
+
+When Lambda refuses to run the function (throttled: over its reserved concurrency), the
+request gets 500 `{"message": "Internal server error"}`, as API Gateway answers a Lambda call
+that failed.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ def handle(request: Request, account_id: str, api_id: str | None = None) -> Resp
     """A request to `/_api/<stage>/<path>` (any API with that stage), or, with `api_id` (from
     the Host header), to `/<stage>/<path>` of that API."""
     from moto.apigateway.models import apigateway_backends
+    from moto.awslambda.exceptions import LambdaClientError
     from moto.awslambda.utils import get_backend as lambda_backend
 
     routed = request.path.lstrip("/") if api_id else request.path.removeprefix(PREFIX)
@@ -98,7 +103,12 @@ def handle(request: Request, account_id: str, api_id: str | None = None) -> Resp
                 if denied is not None:
                     return denied
                 function = lambda_backend(account_id, region).get_function(match.group(1))
-                payload = json.loads(function.invoke(json.dumps(event), {}, {}))
+                try:
+                    payload = json.loads(function.invoke(json.dumps(event), {}, {}))
+                except LambdaClientError:
+                    # Lambda refused the invocation (throttled: TooManyRequestsException), so
+                    # API Gateway's call to it failed: it answers 500, as for any integration error.
+                    return _gateway_error(500, "Internal server error", "InternalServerErrorException")
                 return _response(payload)
     return Response(json.dumps({"message": "Missing Authentication Token"}), 403, mimetype="application/json")
 

@@ -95,10 +95,6 @@ class LocalCloud:
         # on every deploy through its top-level logger; the README says it once).
         logging.getLogger("moto").addFilter(_skip_bucket_policy_notice)
         warnings.filterwarnings("ignore", message="Tried to parse AWS::S3::BucketPolicy")
-        # Alarms (the failure queue's) are not created by moto's CloudFormation either; the
-        # template tests check them (README, Operations).
-        logging.getLogger("moto").addFilter(_skip_alarm_notice)
-        warnings.filterwarnings("ignore", message="Tried to parse AWS::CloudWatch::Alarm")
         moto_app = DomainDispatcherApplication(create_backend_app)
         served = self._wsgi(self.iam.wrap(self.faults.wrap(moto_app)))
         self._server = make_server(self.host, self.port, served, threaded=True)
@@ -130,6 +126,7 @@ class LocalCloud:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+        self.async_clock.stop()  # asynchronous events waiting to be tried again are dropped
         if self.runtime:
             self.runtime.stop()
         if self.saved_state and self._server:
@@ -255,10 +252,6 @@ class LocalCloud:
 
 def _skip_bucket_policy_notice(record: logging.LogRecord) -> bool:
     return not (record.args and "AWS::S3::BucketPolicy" in record.args)
-
-
-def _skip_alarm_notice(record: logging.LogRecord) -> bool:
-    return not (record.args and "AWS::CloudWatch::Alarm" in record.args)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:

@@ -377,7 +377,7 @@ class Console:
                 "lambdaMs": call.prediction.duration_ms,
                 "lambdaInitMs": call.prediction.init_ms,
                 "billedGbSeconds": gb_seconds,
-                "usd": gb_seconds * cost.LAMBDA_GB_SECOND + cost.LAMBDA_REQUEST,
+                "usd": cost.lambda_usd(gb_seconds),
             }
         state["usage"] = usage
 

@@ -165,7 +165,13 @@ def calibrate(state_dir: Path | None = None, force: bool = False) -> Calibration
 
 # -- one invocation ----------------------------------------------------------------------------
 def cpu_share(memory_mb: int) -> float:
+    """Lambda's share of a vCPU for a memory size: one full vCPU at FULL_VCPU_MB, less below."""
     return min(1.0, memory_mb / FULL_VCPU_MB)
+
+
+def lambda_usd(gb_seconds: float, invocations: int = 1) -> float:
+    """Lambda's price of `invocations` billed `gb_seconds` in all: compute and requests."""
+    return gb_seconds * LAMBDA_GB_SECOND + invocations * LAMBDA_REQUEST
 
 
 @dataclass(frozen=True)
@@ -250,7 +256,6 @@ class Meter:
             invocation.cpu_ms,
             invocation.init_cpu_ms,
         )
-        invocation.prediction = prediction
         with self._lock:
             self.calls.append(call)
 
@@ -402,7 +407,7 @@ def bill(
     for name, group in sorted(by_function.items()):
         predicted = [c.prediction.duration_ms for c in group if c.prediction]
         gb_seconds = sum(c.prediction.billed_gb_seconds for c in group if c.prediction)
-        dollars = gb_seconds * LAMBDA_GB_SECOND + len(group) * LAMBDA_REQUEST
+        dollars = lambda_usd(gb_seconds, len(group))
         lambda_dollars += dollars
         peaks = [c.peak_mb for c in group if c.peak_mb is not None]
         mean_predicted[name] = statistics.fmean(predicted) if predicted else 0.0

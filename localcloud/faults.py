@@ -62,7 +62,6 @@ class ApiFaults:
         self.runtime = runtime
         self._faults: list[ApiFault] = []
         self._lock = threading.Lock()
-        self.hits: list[dict[str, Any]] = []
 
     def inject(self, fault: ApiFault) -> None:
         if fault.caller and not self.iam.enforce:
@@ -79,7 +78,6 @@ class ApiFaults:
             for fault in self._faults:
                 if fault.matches(action, resource, caller):
                     fault.times -= 1
-                    self.hits.append({"action": action, "resource": resource, "caller": caller, "error": fault.error})
                     return fault
         return None
 

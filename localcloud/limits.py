@@ -42,8 +42,9 @@ import sys
 import threading
 from pathlib import Path
 
+from .cost import cpu_share
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-FULL_VCPU_MB = 1769  # Lambda: one full vCPU at this memory size, proportionally less below
 CFS_PERIOD_US = 100_000
 _WATCHDOG_INTERVAL = 0.01
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -124,7 +125,8 @@ class CgroupLimit(Limit):
         if cpu_group is not None:
             cpu_group.mkdir()
             (cpu_group / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
-            share = min(1.0, memory_mb / FULL_VCPU_MB)
+            # Lambda's share of a vCPU for this memory size, as the cost model takes it.
+            share = cpu_share(memory_mb)
             (cpu_group / "cpu.cfs_quota_us").write_text(str(max(1000, int(CFS_PERIOD_US * share))))
 
     def command(self, command: list[str]) -> list[str]:

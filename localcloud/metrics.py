@@ -20,7 +20,6 @@ every other metric of these namespaces.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -66,7 +65,6 @@ class Metrics:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self._lock = threading.Lock()
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

@@ -16,6 +16,7 @@ Only the latest version of an object is kept. A cloud that is killed (SIGKILL) s
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -58,9 +59,17 @@ def save(folder: Path) -> None:
                 items = [item.to_json()["Attributes"] for item in table.all_items()]
                 target = staging / "dynamodb" / f"{account}-{region}-{table.name}.json"
                 saved = {"account": account, "region": region, "table": table.name, "items": items}
-                target.write_text(json.dumps(saved))
+                target.write_text(json.dumps(saved, default=_binary_as_wire_form))
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
+
+
+def _binary_as_wire_form(value: Any) -> str:
+    """Binary values (B, BS, and any nested in M or L) as DynamoDB's JSON carries them: base64,
+    which put_item reads back as it reads a request's."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"cannot save a {type(value).__name__} of a DynamoDB item")
 
 
 def _save_bucket(folder: Path, bucket: Any, account: str) -> None:
@@ -76,7 +85,7 @@ def _save_bucket(folder: Path, bucket: Any, account: str) -> None:
                 "key": key.name,
                 "body": body,
                 "metadata": dict(key.metadata),
-                "etag": key.etag,
+                "etag": key.etag.strip('"'),  # moto's `etag` is quoted; its `_etag` (restore) is not
                 "lastModified": key.last_modified.isoformat(),
             }
         )
@@ -85,7 +94,8 @@ def _save_bucket(folder: Path, bucket: Any, account: str) -> None:
 
 def restore(folder: Path, upload_prefixes: tuple[str, ...] = ()) -> Restored:
     """Puts back what `save` wrote, into the buckets and tables that exist now (a deploy
-    created them again); objects and items already there are left alone."""
+    created them again); objects and items already there are left alone (they are newer than
+    the saved ones: written since the cloud started)."""
     from moto.dynamodb.models import dynamodb_backends
     from moto.s3.models import s3_backends
 
@@ -104,7 +114,9 @@ def restore(folder: Path, upload_prefixes: tuple[str, ...] = ()) -> Restored:
             key = backend.put_object(bucket.name, entry["key"], value, disable_notification=True)
             key.set_metadata(dict(entry["metadata"]))
             key.last_modified = datetime.fromisoformat(entry["lastModified"])
-            key._etag = entry["etag"]  # a multipart upload's ETag is not the MD5 of its bytes
+            # A multipart upload's ETag is not the MD5 of its bytes. Unquoted, as moto keeps it
+            # (state saved before ETags were saved unquoted had the quotes: stripped too).
+            key._etag = entry["etag"].strip('"')
             restored.objects += 1
             restored.waiting_uploads += any(entry["key"].startswith(p) for p in upload_prefixes)
     for table_file in sorted((folder / "dynamodb").glob("*.json")):
@@ -113,7 +125,11 @@ def restore(folder: Path, upload_prefixes: tuple[str, ...] = ()) -> Restored:
         if saved["table"] not in backend.tables:
             continue
         restored.tables += 1
+        table = backend.tables[saved["table"]]
         for item in saved["items"]:
+            keys = {name: item[name] for name in (table.hash_key_attr, table.range_key_attr) if name}
+            if backend.get_item(saved["table"], keys) is not None:
+                continue
             backend.put_item(saved["table"], item)
             restored.items += 1
     return restored

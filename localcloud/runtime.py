@@ -1,11 +1,12 @@
 """The Lambda runtime of the local cloud: runs deployed function code in warm workers.
 
-Each function (by ARN and code hash) has a pool of worker processes (localcloud/worker.py)
-that grows on demand up to `max_workers_per_function`, so concurrent invocations run in
-parallel and later ones reuse a warm process. A worker gets exactly the environment the
-function declares plus the variables the Lambda runtime sets, and the function's timeout is
-enforced: a worker that overruns is killed and the invocation fails with `Sandbox.Timedout`,
-as on Lambda. Every invocation's output goes to the function's CloudWatch log group.
+Each function (by ARN, code hash and configuration) has a pool of worker processes
+(localcloud/worker.py) that grows on demand up to `max_workers_per_function`, so concurrent
+invocations run in parallel and later ones reuse a warm process. A worker gets exactly the
+environment the function declares plus the variables the Lambda runtime sets, and the
+function's timeout is enforced: a worker that overruns is killed and the invocation fails
+with `Sandbox.Timedout`, as on Lambda. Every invocation's output goes to the function's
+CloudWatch log group.
 
 Each worker runs within the function's memorySize (localcloud/limits.py): a worker that goes
 over it is killed and the invocation fails with `Runtime.OutOfMemory`, as on Lambda. Every
@@ -81,7 +82,6 @@ class Invocation:
     memory_size_mb: int = 0
     out_of_memory: bool = False
     started_at: float = 0.0  # epoch seconds, when the runtime took the invocation
-    prediction: Any = None  # on Lambda (localcloud.cost.Prediction), when a cost meter observes
 
     def usage(self, answer: dict[str, Any]) -> Invocation:
         """Fills in what the worker measured (its answer's `usage` and `init`)."""
@@ -305,7 +305,8 @@ class LambdaRuntime:
 
     def submit(self, work: Callable[[], None]) -> None:
         """Runs `work` on the queue of asynchronous invocations (Lambda's internal event queue:
-        retries, event age and destinations are in moto_adapter/awslambda.py)."""
+        retries, event age and destinations are in moto_adapter/awslambda.py). What `work`
+        raises is lost (the executor keeps it in a future no one reads): it handles its own."""
         self._async.submit(work)
 
     # -- faults -----------------------------------------------------------------------
@@ -345,9 +346,18 @@ class LambdaRuntime:
 
     # -- workers ----------------------------------------------------------------------
     def _pool(self, function: Any) -> FunctionPool:
-        # A new configuration (UpdateFunctionConfiguration's environment) starts new workers, as on Lambda.
-        settings = json.dumps(function.environment_vars, sort_keys=True)
-        key = (function.function_arn, function.code_sha_256, settings)
+        # Any new configuration (UpdateFunctionConfiguration) starts new workers, as Lambda starts
+        # new sandboxes: a worker keeps the memory limit, handler and environment it started with.
+        configuration = {
+            "environment": function.environment_vars,
+            "memory": function.memory_size,
+            "handler": function.handler,
+            "timeout": function.timeout,
+            "runtime": function.run_time,
+            "layers": getattr(function, "layers", None),
+            "role": getattr(function, "role", None),
+        }
+        key = (function.function_arn, function.code_sha_256, json.dumps(configuration, sort_keys=True, default=str))
         with self._lock:
             pool = self.pools.get(key)
             if pool is None:

@@ -20,6 +20,7 @@ Tests: tests/test_scheduler.py.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import uuid
@@ -33,6 +34,7 @@ _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 # Checked at least this often for schedules created, changed or deleted meanwhile.
 _RESCAN_SECONDS = 5.0
+LOG = logging.getLogger(__name__)
 
 
 class ScheduleError(ValueError):
@@ -171,7 +173,6 @@ class Scheduler:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.fired: list[dict[str, Any]] = []
 
     # -- what there is ----------------------------------------------------------------------
     def scan(self, now: datetime) -> list[Schedule]:
@@ -244,8 +245,6 @@ class Scheduler:
 
             self.invoke(schedule.account, schedule.region, arn, schedule.event(now, target), done)
             done_events.append((entry, finished))
-        with self._lock:
-            self.fired += [dict(entry) for entry in results]
         if wait is not None:
             for entry, finished in done_events:
                 if not finished.wait(wait):
@@ -280,8 +279,8 @@ class Scheduler:
             now = datetime.now(UTC)
             try:
                 self.tick(now)
-            except Exception as error:  # a broken schedule must not stop the others
-                self.fired.append({"error": str(error), "time": now.isoformat()})
+            except Exception:  # a broken schedule must not stop the others
+                LOG.exception("firing the schedules due at %s failed", now.isoformat())
             with self._lock:
                 upcoming = [t for t in self._next.values() if t is not None]
             pause = min([(t - datetime.now(UTC)).total_seconds() for t in upcoming] + [_RESCAN_SECONDS])

@@ -8,7 +8,10 @@ import contextlib
 import importlib
 import sys
 
-from .stage import Stage
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .stage import Stage, aws_error
 
 # Each command is a module of this package with HELP (one line), add_arguments(parser) and
 # run(args, stage) -> exit status.
@@ -31,7 +34,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        return args.run(args, Stage(args.stage, args.region))
+        try:
+            return args.run(args, Stage(args.stage, args.region))
+        except (ClientError, BotoCoreError, Boto3Error) as error:  # e.g. a permission the caller lacks
+            print(f"python -m ops {args.command}: {aws_error(error)}", file=sys.stderr)
+            return 1
     return 130
 
 

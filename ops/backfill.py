@@ -66,7 +66,8 @@ def run(args: argparse.Namespace, stage: Stage) -> int:
     print(fit(f"backfill {name} started"))
     print(fit(f"  {request['mode']} from {middle(origin, 80)}"))
     if args.timeout <= 0:
-        print(fit(f"follow it: python -m ops backfill ... or the console; execution {arn}"))
+        print(fit("follow it in the console, or: aws stepfunctions describe-execution --execution-arn"))
+        print(arn)  # whole, to copy: an ARN is longer than a line
         return 0
     described = _follow(stage, arn, args.timeout)
     return _report(stage, described)
@@ -90,8 +91,13 @@ def _request(args: argparse.Namespace, stage: Stage) -> dict[str, Any]:
         allowed = stage.output("ImportBucketName")
         if bucket != allowed:
             raise ValueError(f"this stage imports from s3://{allowed}/ only (IMPORT_BUCKET in its .env)")
-        if prefix.startswith(stage.output("UploadPrefix")):
-            raise ValueError("the upload prefix is the workflow's own: uploads there are processed already")
+        own = (stage.output("UploadPrefix"), stage.output("BackfillPrefix"))
+        overlaps = not prefix or any(prefix.startswith(p) or p.startswith(prefix) for p in own)
+        if args.source and bucket == stage.output("UploadBucketName") and overlaps:
+            raise ValueError(
+                f"s3://{bucket}/{prefix} holds the workflow's own objects ({', '.join(own)}): "
+                "copy the photos under a prefix of their own, such as import/, and import that"
+            )
         request = {"mode": "import", "sourceBucket": bucket, "prefix": prefix}
     else:
         raise ValueError("say what to process: --source s3://BUCKET/PREFIX, --manifest FILE or --regenerate")
@@ -143,7 +149,8 @@ def _follow(stage: Stage, arn: str, timeout: float) -> dict[str, Any]:
         if described["status"] != "RUNNING":
             return described
         if time.monotonic() - started > timeout:
-            print(fit(f"still running after {seconds(timeout)}: follow execution {arn}"))
+            print(fit(f"still running after {seconds(timeout)}: follow execution"))
+            print(arn)
             return described
         time.sleep(2)
 

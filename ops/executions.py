@@ -225,13 +225,15 @@ def state_machines(stage: Stage) -> dict[str, str]:
 
 
 def unsuccessful(stage: Stage, machine_arn: str, since: datetime) -> Iterator[dict[str, Any]]:
-    """Failed, timed-out and aborted executions started since `since`, newest first."""
+    """Failed, timed-out and aborted executions started since `since`, by status, newest first
+    within each (ListExecutions lists newest first: the listing stops at the first older one)."""
     sfn = stage.client("stepfunctions")
     for status in UNSUCCESSFUL:
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn, statusFilter=status):
-            for execution in page["executions"]:
-                if execution["startDate"] >= since:
-                    yield execution
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn, statusFilter=status)
+        for execution in (execution for page in pages for execution in page["executions"]):
+            if execution["startDate"] < since:
+                break
+            yield execution
 
 
 def stopped_at(stage: Stage, execution_arn: str) -> tuple[str | None, str | None, str | None]:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from botocore.exceptions import ClientError
 
 from . import executions
-from .stage import Stage
+from .stage import Stage, aws_error
 from .text import WIDTH, fit, middle, wrap
 
 HELP = "redrive failed, timed-out and aborted executions from where they stopped"
@@ -57,6 +57,8 @@ class Candidate:
     status: str
     verdict: str = ""  # "redrive", or why not
     state: str | None = None
+    redrive_count: int = 0  # before this redrive: its end is the first end with a higher count
+    unreadable: bool = False  # asked for by ARN, and it could not be described
 
 
 def run(args: argparse.Namespace, stage: Stage) -> int:
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace, stage: Stage) -> int:
         return 0
     sfn = stage.client("stepfunctions")
     redriven: list[Candidate] = []
+    refused: list[Candidate] = []
     for candidate in candidates:
         _judge(stage, candidate)
         if candidate.verdict != "redrive":
@@ -82,7 +85,8 @@ def run(args: argparse.Namespace, stage: Stage) -> int:
         try:
             sfn.redrive_execution(executionArn=candidate.arn)
         except ClientError as error:
-            candidate.verdict = error.response["Error"].get("Message") or error.response["Error"]["Code"]
+            candidate.verdict = aws_error(error)
+            refused.append(candidate)
             _line("refused", candidate, candidate.verdict)
             continue
         redriven.append(candidate)
@@ -90,14 +94,20 @@ def run(args: argparse.Namespace, stage: Stage) -> int:
     ended = _wait(stage, redriven, args.timeout) if redriven and args.timeout > 0 else {}
     _summary(candidates, redriven, ended, args.dry_run)
     failed_again = [c for c in redriven if ended.get(c.arn) not in (None, "SUCCEEDED")]
-    return 1 if failed_again else 0
+    # A script must see that an execution it named, or one AWS refused, was not redriven.
+    return 1 if failed_again or refused or any(c.unreadable for c in candidates) else 0
 
 
 def _unsuccessful(stage: Stage, since: datetime) -> list[Candidate]:
     found = []
     for machine, arn in executions.state_machines(stage).items():
-        for execution in executions.unsuccessful(stage, arn, since):
-            found.append(Candidate(execution["executionArn"], execution["name"], machine, execution["status"]))
+        try:
+            for execution in executions.unsuccessful(stage, arn, since):
+                found.append(Candidate(execution["executionArn"], execution["name"], machine, execution["status"]))
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "StateMachineTypeNotSupported":
+                raise
+            print(fit(f"skipped   {machine}: an Express workflow keeps no executions to redrive"))
     return sorted(found, key=lambda c: c.name)
 
 
@@ -109,7 +119,7 @@ def _chosen(stage: Stage, arns: list[str]) -> list[Candidate]:
         try:
             described = sfn.describe_execution(executionArn=arn)
         except ClientError as error:
-            found.append(Candidate(arn, arn.rsplit(":", 1)[-1], "?", "?", error.response["Error"]["Code"]))
+            found.append(Candidate(arn, arn.rsplit(":", 1)[-1], "?", "?", aws_error(error), unreadable=True))
             continue
         machine = names.get(described["stateMachineArn"], described["stateMachineArn"].rsplit(":", 1)[-1])
         found.append(Candidate(arn, described["name"], machine, described["status"]))
@@ -121,6 +131,7 @@ def _judge(stage: Stage, candidate: Candidate) -> None:
         return
     described = stage.client("stepfunctions").describe_execution(executionArn=candidate.arn)
     candidate.status = described["status"]
+    candidate.redrive_count = described.get("redriveCount", 0)
     if described.get("redriveStatus") == "NOT_REDRIVABLE":
         candidate.verdict = described.get("redriveStatusReason") or "not redrivable"
         return
@@ -154,8 +165,11 @@ def _wait(stage: Stage, redriven: list[Candidate], timeout: float) -> dict[str, 
         for candidate in redriven:
             if candidate.arn in ended:
                 continue
-            status = sfn.describe_execution(executionArn=candidate.arn)["status"]
-            if status != "RUNNING":
+            described = sfn.describe_execution(executionArn=candidate.arn)
+            status = described["status"]
+            # DescribeExecution is eventually consistent: right after the redrive it may still
+            # show the old end, which the redrive count tells apart.
+            if status != "RUNNING" and described.get("redriveCount", 0) > candidate.redrive_count:
                 ended[candidate.arn] = status
                 _line(status.lower(), candidate, f"after its redrive from {candidate.state}")
         time.sleep(1)

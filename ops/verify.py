@@ -551,6 +551,8 @@ def run_checks(run: Run, outcomes: list[Outcome]) -> None:
             outcome.status, outcome.detail = FAILED, str(failed)
         except (ClientError, BotoCoreError) as error:
             outcome.status, outcome.detail = FAILED, aws_error(error)
+        except Exception as error:  # an answer no check expected (a network error, an MFA challenge)
+            outcome.status, outcome.detail = FAILED, f"{type(error).__name__}: {error}"
         outcome.seconds = time.monotonic() - started
         print(wrapped(outcome.detail, f"  {outcome.status} ({outcome.seconds:.1f} s): "), flush=True)
         if outcome.status == FAILED and check.essential:
@@ -569,6 +571,8 @@ class Cleanup:
             step()
         except (ClientError, BotoCoreError) as error:
             self.errors.append(aws_error(error))
+        except StageNotFound as error:  # a stack of an older version lacks an output: clean the rest
+            self.errors.append(str(error))
 
     def __str__(self) -> str:
         parts = [f"{count} {_NAMES[what][count != 1]}" for what, count in self.deleted.items() if count]
@@ -782,7 +786,7 @@ def summary(run: Run, outcomes: list[Outcome], cleanup: Cleanup | None, interrup
         if cleanup.kept:
             lines.append(wrapped(f"Kept for inspection: {'; '.join(cleanup.kept)}."))
         if cleanup.kept or cleanup.errors:
-            lines.append(wrapped(f"Remove them with: python -m ops verify --stage {run.stage.name} --clean {run.id}"))
+            lines.append(wrapped(f"Remove them with: {clean_command_line(run.stage, run.id)}"))
     return "\n".join(lines)
 
 
@@ -804,13 +808,18 @@ def run(args: argparse.Namespace, stage: Stage) -> int:
             cleanup = clean_up(current, args.keep, interrupted)
         except KeyboardInterrupt:
             interrupted = True
-            say(f"clean-up interrupted: python -m ops verify --stage {stage.name} --clean {current.id} finishes it")
+            say(f"clean-up interrupted: {clean_command_line(stage, current.id)} finishes it")
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(summary(current, outcomes, cleanup, interrupted), flush=True)
     if interrupted:
         return 130
     return 0 if all(o.status in (OK, SKIPPED) for o in outcomes) and not (cleanup and cleanup.errors) else 1
+
+
+def clean_command_line(stage: Stage, run_id: str) -> str:
+    region = f" --region {stage.region}" if stage.region else ""
+    return f"python -m ops verify --stage {stage.name}{region} --clean {run_id}"
 
 
 def clean_command(stage: Stage, run_id: str, timeout: float) -> int:
@@ -820,6 +829,10 @@ def clean_command(stage: Stage, run_id: str, timeout: float) -> int:
     remove_notice_queue(old, cleanup)
     cleanup.attempt(lambda: wait_for_running(old))  # a run killed in its stride
     remove_data(old, cleanup)
+    if not sum(cleanup.deleted.values()) and not cleanup.errors:
+        where = f"stage {stage.name} in {stage.region or 'the default region'}"
+        say(f"no trace of {run_id} on {where}: nothing to remove (another stage or region?)")
+        return 1
     say(f"{run_id} on stage {stage.name}: removed {cleanup}.")
     for error in cleanup.errors:
         say(f"Could not remove: {error}")

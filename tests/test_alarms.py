@@ -57,6 +57,20 @@ def describe(name: str) -> dict:
 # -- the stack's alarms ---------------------------------------------------------------------------
 
 
+def things_alarm(name: str, unique: str, **overrides) -> dict:
+    """An alarm on a test metric: one datapoint of 1 or more in a period sets it off."""
+    return {
+        "AlarmName": name,
+        "Namespace": f"Test/{unique}",
+        "MetricName": "Things",
+        "Statistic": "Sum",
+        "Period": PERIOD,
+        "EvaluationPeriods": 1,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    } | overrides
+
+
 def test_the_stacks_alarms_come_from_the_template(stack):
     cloudwatch = boto3.client("cloudwatch")
     found = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNamePrefix=f"{stack.name}-")["MetricAlarms"]}
@@ -85,16 +99,7 @@ def test_the_stacks_alarms_come_from_the_template(stack):
 
 def test_an_alarm_starts_with_insufficient_data_and_keeps_its_state_when_updated(cloud, unique):
     cloudwatch = boto3.client("cloudwatch")
-    definition = {
-        "AlarmName": f"keep-{unique}",
-        "Namespace": f"Test/{unique}",
-        "MetricName": "Things",
-        "Statistic": "Sum",
-        "Period": PERIOD,
-        "EvaluationPeriods": 1,
-        "Threshold": 1,
-        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-    }
+    definition = things_alarm(f"keep-{unique}", unique)
     cloudwatch.put_metric_alarm(**definition)
     assert describe(definition["AlarmName"])["StateValue"] == "INSUFFICIENT_DATA"
     cloudwatch.set_alarm_state(AlarmName=definition["AlarmName"], StateValue="OK", StateReason="checked by hand")
@@ -172,17 +177,7 @@ def test_a_failed_execution_sets_off_the_workflow_alarm(cloud, stack, pipeline, 
 def test_set_alarm_state_runs_the_new_states_actions(stack, operations_queue, unique):
     cloudwatch = boto3.client("cloudwatch")
     name = f"manual-{unique}"
-    cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        Namespace=f"Test/{unique}",
-        MetricName="Things",
-        Statistic="Sum",
-        Period=PERIOD,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        AlarmActions=[stack.outputs["OperationsTopicArn"]],
-    )
+    cloudwatch.put_metric_alarm(**things_alarm(name, unique, AlarmActions=[stack.outputs["OperationsTopicArn"]]))
     cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="testing the pager")
     [notice] = alarm_messages(operations_queue, name, "ALARM")
     assert notice["NewStateReason"] == "testing the pager" and notice["OldStateValue"] == "INSUFFICIENT_DATA"
@@ -193,17 +188,7 @@ def test_an_action_to_a_topic_with_the_aws_managed_key_fails(cloud, stack, uniqu
     cloudwatch = boto3.client("cloudwatch")
     name = f"managed-key-{unique}"
     topic = stack.outputs["NotificationsTopicArn"]
-    cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        Namespace=f"Test/{unique}",
-        MetricName="Things",
-        Statistic="Sum",
-        Period=PERIOD,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        AlarmActions=[topic],
-    )
+    cloudwatch.put_metric_alarm(**things_alarm(name, unique, AlarmActions=[topic]))
     cloudwatch.put_metric_data(Namespace=f"Test/{unique}", MetricData=[{"MetricName": "Things", "Value": 3}])
     evaluate_now(cloud)
     assert describe(name)["StateValue"] == "ALARM"

@@ -7,6 +7,7 @@ redrive` processes only those again."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import random
@@ -153,6 +154,32 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
     assert len(sns_messages(stack)) == notices  # no "duplicate" notice: a regeneration is not an upload
 
 
+def test_a_failed_regeneration_never_discards_the_original_it_works_from(stack, s3):
+    """DiscardOutputs after a regeneration failed, for a photo without a record: the new PNG and
+    thumbnail go, the original copy it was made from (maybe the photo's only copy) stays."""
+    from handlers.core import keys
+
+    unique = uuid.uuid4().hex[:8]
+    photo_id = hashlib.sha256(unique.encode()).hexdigest()
+    staged = f"backfill/staged/regenerate-{unique}/x/regen-{unique}/a.jpg"
+    outputs = keys.output_keys(staged, "uploads/", photo_id, "backfill/staged/")
+    destination = stack.outputs["DestinationBucketName"]
+    for key in outputs.all():
+        s3.put_object(Bucket=destination, Key=key, Body=b"output")
+    state = {
+        "s3": {"bucket": {"name": stack.outputs["UploadBucketName"]}, "object": {"key": staged, "size": 6}},
+        "userId": f"regen-{unique}",
+        "results": {"uniqueness": {"contentHash": photo_id}},
+        "backfill": {"mode": "regenerate", "source": f"s3://{destination}/{outputs.original}", "run": "r"},
+    }
+    answer = boto3.client("lambda").invoke(FunctionName=f"{stack.name}-discardOutputs", Payload=json.dumps(state))
+    result = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, result
+    assert sorted(result["removed"]) == sorted([outputs.png, outputs.thumbnail])
+    assert exists(s3, destination, outputs.original)
+    assert not exists(s3, destination, outputs.png) and not exists(s3, destination, outputs.thumbnail)
+
+
 def test_an_import_from_manifests_reads_json_and_csv(cloud, stack, s3, capsys, tmp_path):
     unique = uuid.uuid4().hex[:8]
     bucket = stack.outputs["UploadBucketName"]
@@ -180,6 +207,10 @@ def test_an_import_from_manifests_reads_json_and_csv(cloud, stack, s3, capsys, t
 def test_bad_requests_are_refused_before_anything_starts(stack, capsys):
     code, lines = run_ops(capsys, "backfill", "--source", "s3://someone-elses-bucket/photos/")
     assert code == 2 and "imports from s3://" in lines[0] and "IMPORT_BUCKET" in " ".join(lines)
+    upload_bucket = stack.outputs["UploadBucketName"]
+    for mixed in ("", "uploads", "uploads/alice/", "backfill/"):  # other users' uploads, staged copies
+        code, lines = run_ops(capsys, "backfill", "--source", f"s3://{upload_bucket}/{mixed}")
+        assert code == 2 and "the workflow's own objects" in " ".join(" ".join(lines).split()), mixed
     code, lines = run_ops(capsys, "backfill", "--regenerate", "--prefix", "png/")
     assert code == 2 and "must be under originals/" in lines[0]
     code, lines = run_ops(capsys, "backfill", "--manifest", "/no/such/file.json")

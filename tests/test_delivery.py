@@ -200,6 +200,29 @@ def test_a_dropped_s3_event_is_picked_up_by_the_next_reconciliation(cloud, stack
     assert len(executions_of(pipeline, key)) == 1 and len(photo_items(stack, key)) == 1
 
 
+def test_an_upload_the_reconciler_fails_on_does_not_stop_the_others(cloud, stack, pipeline, s3, unique):
+    """StartExecution refused for one upload: the run starts the others, then fails (its Errors
+    alarm tells someone), and the next run takes the refused one up."""
+    uploads = [f"{pipeline.upload_prefix}iso-{unique}/{n}.jpg" for n in range(2)]
+    for n, key in enumerate(uploads):
+        control(cloud, "faults", {"drop": key, "times": 1}, "POST")
+        s3.put_object(
+            Bucket=pipeline.upload_bucket, Key=key, Body=pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(7 + n))
+        )
+        backdate(pipeline.upload_bucket, key, minutes=20)
+    reconciler = f"{stack.name}-reconcile"
+    refused = {"api": "states:StartExecution", "caller": reconciler, "error": "AccessDeniedException", "times": 1}
+    control(cloud, "faults", refused, "POST")
+    failed = reconcile(cloud, stack)
+    assert failed["errored"] and failed["result"]["errorType"] == "ReconcileIncomplete", failed
+    started_first = [key for key in uploads if executions_of(pipeline, key)]
+    assert len(started_first) == 1  # the other upload's start was refused; this one went ahead
+    reconcile(cloud, stack)
+    assert all(executions_of(pipeline, key) for key in uploads)
+    outcomes = pipeline.wait({key: key for key in uploads}, timeout=180)
+    assert [o.result.kind for o in outcomes] == ["processed"] * 2, [o.error for o in outcomes]
+
+
 # -- a worker killed while it writes ------------------------------------------------------------
 
 
@@ -424,3 +447,71 @@ def test_uploads_waiting_when_the_cloud_stops_are_processed_after_it_starts_agai
         assert len(pngs) == len(everything)
     finally:
         stop_up(process, log)
+
+
+def test_saved_objects_and_items_come_back_as_they_were_and_newer_ones_are_kept(cloud, s3, unique, tmp_path):
+    """localcloud/persistence.py on this cloud's own moto: an object keeps its ETag (a multipart
+    upload's too, which is not the MD5 of its bytes); an item written after the save is kept."""
+    from localcloud import persistence
+
+    bucket, table = f"persisted-{unique}", f"persisted-{unique}"
+    dynamodb = boto3.client("dynamodb")
+    s3.create_bucket(Bucket=bucket)
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        s3.put_object(Bucket=bucket, Key="plain.txt", Body=b"plain")
+        upload = s3.create_multipart_upload(Bucket=bucket, Key="parts.txt")["UploadId"]
+        part = s3.upload_part(Bucket=bucket, Key="parts.txt", UploadId=upload, PartNumber=1, Body=b"parts")
+        parts = {"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]}
+        s3.complete_multipart_upload(Bucket=bucket, Key="parts.txt", UploadId=upload, MultipartUpload=parts)
+        etags = {key: s3.head_object(Bucket=bucket, Key=key)["ETag"] for key in ("plain.txt", "parts.txt")}
+        binary = {"blob": {"B": b"\x00\xff"}, "nested": {"M": {"s": {"BS": [b"\x01"]}, "l": {"L": [{"B": b"\x02"}]}}}}
+        for name in ("gone", "changed"):
+            dynamodb.put_item(TableName=table, Item={"id": {"S": name}, "value": {"S": "saved"}, **binary})
+
+        everything, mine = tmp_path / "everything", tmp_path / "mine"
+        persistence.save(everything)
+        (mine / "s3").mkdir(parents=True)
+        (mine / "dynamodb").mkdir()
+        (everything / "s3" / bucket).rename(mine / "s3" / bucket)  # only this test's: not the stack's
+        (everything / "dynamodb" / f"{ACCOUNT}-{REGION}-{table}.json").rename(mine / "dynamodb" / f"{table}.json")
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in etags]})
+        dynamodb.delete_item(TableName=table, Key={"id": {"S": "gone"}})
+        dynamodb.put_item(TableName=table, Item={"id": {"S": "changed"}, "value": {"S": "newer"}})
+
+        restored = persistence.restore(mine)
+        assert (restored.objects, restored.items) == (2, 1)
+        assert {key: s3.head_object(Bucket=bucket, Key=key)["ETag"] for key in etags} == etags
+        assert etags["parts.txt"].endswith('-1"') and etags["plain.txt"].count('"') == 2
+        values = {i["id"]["S"]: i["value"]["S"] for i in dynamodb.scan(TableName=table)["Items"]}
+        assert values == {"gone": "saved", "changed": "newer"}
+        gone = dynamodb.get_item(TableName=table, Key={"id": {"S": "gone"}})["Item"]
+        assert {name: gone[name] for name in binary} == binary  # binary values, nested too
+    finally:
+        for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=item["Key"])
+        s3.delete_bucket(Bucket=bucket)
+        dynamodb.delete_table(TableName=table)
+
+
+# -- the REST API's function throttled ------------------------------------------------------------
+
+
+def test_a_throttled_api_function_gets_api_gateways_internal_server_error(cloud, stack, unique):
+    """Lambda refuses the upload function (reserved concurrency 0): API Gateway's call to it
+    fails and the client gets 500, never the local cloud's own error."""
+    from tests.api import as_user, post, user
+
+    client, name = boto3.client("lambda"), f"{stack.name}-upload"
+    headers = as_user(user(cloud, stack, f"throttled-{unique}"), Content_Type="image/jpeg")
+    client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    try:
+        answer = post(cloud, stack, pictures.jpeg_bytes(pictures.photo("coffee.jpg")), headers)
+    finally:
+        client.delete_function_concurrency(FunctionName=name)
+    assert (answer.status, answer.body) == (500, {"message": "Internal server error"})

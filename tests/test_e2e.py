@@ -39,4 +39,7 @@ def test_e2e_tests_run_against_a_deployed_stage_and_the_others_are_skipped(cloud
         text=True,
         timeout=120,
     )
-    assert "2/18 tests collected (16 deselected)" in marked.stdout, marked.stdout[-2000:]
+    collected = [line.split("::")[-1] for line in marked.stdout.splitlines() if "::" in line]
+    assert len(collected) == 2, marked.stdout[-2000:]  # of the three selected, the two marked e2e
+    assert "test_happy_path_writes_every_output_and_deletes_the_source" in collected
+    assert not [name for name in collected if "transient_failure" in name]

@@ -213,6 +213,17 @@ def test_the_sqs_answer_to_a_role_without_the_permission(roles, stack):
     assert f"sqs:SendMessage on resource: arn:aws:sqs:us-east-1:{ACCOUNT}:{stack.name}-failed-events " in str(sqs)
 
 
+def test_publishing_to_the_operations_topic_needs_its_key_too(roles, stack):
+    """The operations topic is encrypted with the stack's own key, whose policy leaves its use to
+    IAM: a publisher needs kms:GenerateDataKey* and kms:Decrypt on it, not only sns:Publish."""
+    role, topic = roles["ReconcileIamRoleLambdaExecution"], stack.outputs["OperationsTopicArn"]
+    assert as_role(role, "sns").publish(TopicArn=topic, Message="test: the reconciler may publish")["MessageId"]
+    with policy_edited(role, without("kms:GenerateDataKey*")):
+        refused = error_of(lambda: as_role(role, "sns").publish(TopicArn=topic, Message="test"))
+    assert (refused["Error"]["Code"], refused["ResponseMetadata"]["HTTPStatusCode"]) == ("KMSAccessDenied", 400)
+    assert f"kms:GenerateDataKey on resource: arn:aws:kms:us-east-1:{ACCOUNT}:key/" in refused["Error"]["Message"]
+
+
 # -- each service's answer to a role that lacks the permission ---------------------------
 def error_of(call: Callable[[], object]) -> dict:
     with pytest.raises(ClientError) as caught:

@@ -161,3 +161,9 @@ def test_a_backfill_item_names_its_object_and_the_upload_it_becomes():
         backfill.upload_path("regenerate", "originals/bob/a.jpg", "originals/", "")
     with pytest.raises(BackfillItemInvalid):
         backfill.upload_path("copy", "a.jpg", "", "")
+    own = ("uploads/", "backfill/", "poison/")
+    for workflows in ("uploads/carol/a.jpg", "backfill/staged/run/x.jpg", "poison/uploads/a.jpg.json"):
+        with pytest.raises(BackfillItemInvalid, match="the workflow's own"):
+            backfill.refuse_workflow_objects("up", workflows, "up", own)
+    backfill.refuse_workflow_objects("up", "import/a.jpg", "up", own)  # a photo put there to import
+    backfill.refuse_workflow_objects("archive", "uploads/a.jpg", "up", own)  # another bucket's own layout

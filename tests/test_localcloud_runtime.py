@@ -105,6 +105,87 @@ def test_observers_see_every_invocation_with_its_duration(runtime, tmp_path):
     assert seen[0][2] >= 200
 
 
+def test_a_new_configuration_starts_new_workers(runtime, tmp_path):
+    """UpdateFunctionConfiguration: Lambda starts new sandboxes, so no worker keeps the memory
+    limit, timeout or layers it started with."""
+    function = fake_function(tmp_path)
+    pids = [json.loads(runtime.invoke(function, {}).payload)["pid"]]
+    for setting, value in (("memory_size", 256), ("timeout", 3), ("layers", [{"Arn": "arn:layer:1"}])):
+        setattr(function, setting, value)
+        pids.append(json.loads(runtime.invoke(function, {}).payload)["pid"])
+    assert len(set(pids)) == 4 and runtime.stats.workers_started["probe"] == 4
+    assert json.loads(runtime.invoke(function, {}).payload)["pid"] == pids[-1]  # unchanged: warm
+
+
+# -- the asynchronous queue (moto_adapter/awslambda.py) ---------------------------------------
+class QueueRuntime:
+    """Stands in for the runtime under one asynchronous event: answers with `answers` in turn
+    (an exception is raised), running the queued work at once."""
+
+    iam = None
+
+    def __init__(self, *answers) -> None:
+        self.answers = list(answers)
+
+    def submit(self, work) -> None:
+        work()
+
+    def invoke(self, function, event):
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def queued(runtime, clock=None):
+    """One event on the asynchronous queue; returns the Event set when Lambda is done with it
+    and the list that then holds its last result."""
+    import threading
+
+    from localcloud.moto_adapter import awslambda
+
+    function = SimpleNamespace(function_name="probe", function_arn="arn:aws:lambda:::function:probe")
+    finished, results = threading.Event(), []
+
+    def done(result) -> None:
+        results.append(result)
+        finished.set()
+
+    clock = clock or awslambda.AsyncClock(scale=0)
+    awslambda._AsyncEvent(runtime, clock, function, {"n": 1}, done).submit()
+    return finished, results
+
+
+def test_an_async_event_the_local_cloud_fails_on_is_logged_and_ends_as_a_failure(caplog):
+    finished, [result] = queued(QueueRuntime(OSError("no worker could start")))
+    assert finished.is_set() and result.errored
+    assert json.loads(result.payload)["errorType"] == "Runtime.Unknown"
+    assert "no worker could start" in caplog.text
+
+
+def test_a_throttled_async_event_backs_off_up_to_five_minutes(monkeypatch):
+    from localcloud.moto_adapter import awslambda
+    from localcloud.runtime import Invocation
+
+    monkeypatch.setattr(awslambda, "THROTTLE_FLOOR", 0.01)  # the waits are recorded, not waited
+    throttled = [Invocation("", True, "", throttled=True) for _ in range(11)]
+    clock = awslambda.AsyncClock(scale=0)
+    finished, results = queued(QueueRuntime(*throttled, Invocation("{}", False, "")), clock)
+    assert finished.wait(30) and not results[0].errored
+    assert clock.take() == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+
+
+def test_waiting_async_tries_are_dropped_when_the_cloud_stops():
+    import threading
+
+    from localcloud.moto_adapter import awslambda
+
+    clock, ran = awslambda.AsyncClock(scale=1), threading.Event()
+    clock.after(0.3, ran.set)
+    clock.stop()
+    assert not ran.wait(0.6)
+
+
 # -- memory, CPU time and layers, as on Lambda ------------------------------------------------
 GREEDY = """
 import time

@@ -341,20 +341,24 @@ def test_the_user_pool_and_client_come_from_the_template(stack):
 # -- DynamoDB ----------------------------------------------------------------------------------
 
 
+def new_table(client, prefix: str, hash_key: str, range_key: str | None = None) -> str:
+    """A new on-demand table with string keys; returns its name."""
+    table = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    keys = [(hash_key, "HASH")] + ([(range_key, "RANGE")] if range_key else [])
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
+        KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
+    )
+    return table
+
+
 def test_a_table_query_reads_only_its_partition(cloud, monkeypatch):
     from localcloud.moto_adapter import dynamodb
 
     client = boto3.client("dynamodb")
-    table = f"partitions-{uuid.uuid4().hex[:8]}"
-    client.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "p", "AttributeType": "S"},
-            {"AttributeName": "s", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "s", "KeyType": "RANGE"}],
-    )
+    table = new_table(client, "partitions", "p", "s")
     items = [("wanted", f"{n:03d}") for n in range(30)] + [(f"other-{n}", "x") for n in range(60)]
     for start in range(0, len(items), 25):
         puts = [{"PutRequest": {"Item": {"p": {"S": p}, "s": {"S": s}}}} for p, s in items[start : start + 25]]
@@ -385,13 +389,7 @@ def test_a_table_query_reads_only_its_partition(cloud, monkeypatch):
 def test_attribute_values_of_every_type_come_back_as_written(cloud):
     """The wire-form values that skip moto's serializer, and the others, read back exactly."""
     client = boto3.client("dynamodb")
-    table = f"types-{uuid.uuid4().hex[:8]}"
-    client.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "p", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}],
-    )
+    table = new_table(client, "types", "p")
     scalars = {
         "s": {"S": "été / 東京"},
         "empty": {"S": ""},
@@ -425,13 +423,7 @@ def test_concurrent_conditional_writes_and_transactions_are_atomic(cloud):
     request fails (a client without retries: moto answered 500 when a transaction copied a
     table that another request was writing)."""
     client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 1}))
-    table = f"races-{uuid.uuid4().hex[:8]}"
-    client.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-    )
+    table = new_table(client, "races", "k")
     for start in range(0, 2000, 25):  # a table of some size: moto's transaction snapshots all of it
         puts = [{"PutRequest": {"Item": {"k": {"S": f"filler-{n}"}}}} for n in range(start, start + 25)]
         client.batch_write_item(RequestItems={table: puts})

@@ -92,7 +92,9 @@ def test_an_execution_that_ended_in_its_fail_state_is_skipped_and_a_dry_run_redr
         for e in sfn.list_executions(stateMachineArn=pipeline.state_machine_arn, statusFilter="SUCCEEDED")["executions"]
     )
     code, lines = run_ops(capsys, "redrive", "--execution", done["executionArn"])
-    assert lines[1] == "    Execution is SUCCEEDED and cannot be redriven"
+    assert code == 0 and lines[1] == "    Execution is SUCCEEDED and cannot be redriven"
+    code, lines = run_ops(capsys, "redrive", "--execution", arn + "-typo")  # named, and not there: not 0
+    assert code == 1 and "DescribeExecution got ExecutionDoesNotExist" in " ".join(lines), lines
 
     code, lines = run_ops(capsys, "redrive", "--since", "last tuesday")
     assert code == 2 and lines[0].startswith("redrive: --since takes 30m, 6h, 3d or an ISO date")

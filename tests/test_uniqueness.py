@@ -93,6 +93,10 @@ def test_an_exact_copy_of_the_users_own_photo_is_skipped_and_its_upload_deleted(
     assert (answer["of"], answer["ofKey"]) == (BOBS.photo_id, BOBS.source_key)
     silent = uniqueness.decide(Policy(own_exact="skip-silently"), UPLOAD, Found(own_exact=BOBS))
     assert (silent["duplicate"], silent["notify"], silent["keepUpload"]) == (True, False, False)
+    # a second run of an upload that an earlier run recorded (it failed before deleting the upload)
+    recorded = Photo(BOBS.user_id, BOBS.photo_id, UPLOAD.key)
+    itself = uniqueness.decide(Policy(), UPLOAD, Found(own_exact=recorded))
+    assert (itself["duplicate"], itself["notify"], itself["keepUpload"]) == (True, False, False)
 
 
 @pytest.mark.parametrize("rejected_upload", ["keep", "delete"])

@@ -134,6 +134,8 @@ def test_a_working_stage_passes_keep_keeps_the_evidence_and_clean_removes_it(sta
     removed = "removed 9 objects, 15 uniqueness index entries, 3 photos items, 1 quota counter, 1 user."
     assert removed in " ".join(cleaned.stdout.split())
     assert nothing_left(stage, done.stdout) == []
+    again = run_verify(as_verifier, "--clean", run_id)  # a typo, or another stage: said, and not 0
+    assert again.returncode == 1 and f"no trace of {run_id} on stage" in again.stdout, again.stdout
     runs.add("pass")
 
 

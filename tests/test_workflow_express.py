@@ -121,3 +121,17 @@ def test_an_express_upload_run_twice_at_once_is_recorded_once(cloud, express_sta
     pngs = s3.list_object_versions(Bucket=destination, Prefix=item["pngKey"]).get("Versions", [])
     assert len({v["ETag"] for v in pngs}) == 1, "every run wrote the same bytes"
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=key), "the upload is deleted"
+
+
+def test_the_reconciler_of_an_express_stage_says_it_needs_a_standard_workflow(cloud, express_stack, express_pipeline):
+    """A lost event on an Express stage cannot be found from executions: the reconciler says
+    so, rather than failing on the refused ListExecutions."""
+    key = f"{express_pipeline.upload_prefix}lost-{os.urandom(4).hex()}/a.jpg"
+    control(cloud, "faults", {"drop": key, "times": 1}, "POST")
+    boto3.client("s3").put_object(Bucket=express_pipeline.upload_bucket, Key=key, Body=SAMPLE.read_bytes())
+    answer = boto3.client("lambda").invoke(
+        FunctionName=f"{express_stack.name}-reconcile", Payload=json.dumps({"olderThanMinutes": 0})
+    )
+    error = json.loads(answer["Payload"].read())
+    assert answer.get("FunctionError") and error["errorType"] == "ConfigurationError", error
+    assert "reconciliation needs WORKFLOW_TYPE=STANDARD" in error["errorMessage"]

@@ -22,7 +22,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .errors import DuplicatePhoto, SourceObjectMissing
+from .errors import ConfigurationError, DuplicatePhoto, SourceObjectMissing
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 _REQUESTS: Counter[str] = Counter()  # API calls made by this process, e.g. "s3.HeadObject"
@@ -293,13 +293,21 @@ def list_executions(
         .paginate(stateMachineArn=state_machine_arn, PaginationConfig={"PageSize": 1000})
     )
     found: list[dict[str, Any]] = []
-    for number, page in enumerate(pages, start=1):
-        for execution in page["executions"]:
-            if until(execution["startDate"]):
-                return found, True
-            found.append(execution)
-        if number == max_pages and page.get("nextToken"):
-            return found, False
+    try:
+        for number, page in enumerate(pages, start=1):
+            for execution in page["executions"]:
+                if until(execution["startDate"]):
+                    return found, True
+                found.append(execution)
+            if number == max_pages and page.get("nextToken"):
+                return found, False
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "StateMachineTypeNotSupported":
+            raise
+        raise ConfigurationError(
+            f"{state_machine_arn} is an Express workflow, which keeps no executions to list:"
+            " reconciliation needs WORKFLOW_TYPE=STANDARD"
+        ) from None
     return found, True
 
 

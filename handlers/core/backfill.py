@@ -53,10 +53,24 @@ def upload_path(mode: str, key: str, prefix: str, user: str) -> tuple[str, str]:
     return owner, f"{owner}/{below.lstrip('/')}"
 
 
-def stage(request: dict[str, Any], upload_bucket: str, staging_prefix: str) -> dict[str, Any]:
-    """Copies one item's object into the staging area; returns the image workflow's input."""
+def refuse_workflow_objects(bucket: str, key: str, upload_bucket: str, own_prefixes: tuple[str, ...]) -> None:
+    """An import from the upload bucket never takes the workflow's own objects as photos: other
+    users' pending uploads, staged copies, manifests, reports, poison reports."""
+    if bucket == upload_bucket and any(key.startswith(prefix) for prefix in own_prefixes):
+        raise BackfillItemInvalid(
+            f"{key} is the workflow's own (under {', '.join(own_prefixes)}), not a photo to import"
+        )
+
+
+def stage(
+    request: dict[str, Any], upload_bucket: str, staging_prefix: str, own_prefixes: tuple[str, ...]
+) -> dict[str, Any]:
+    """Copies one item's object into the staging area; returns the image workflow's input.
+    `own_prefixes`: the areas of the upload bucket an import refuses (refuse_workflow_objects)."""
     key = item_key(request.get("item"))
     source_bucket = request["sourceBucket"]
+    if request["mode"] == "import":
+        refuse_workflow_objects(source_bucket, key, upload_bucket, own_prefixes)
     user, path = upload_path(request["mode"], key, request.get("prefix") or "", request.get("user") or "")
     staged = keys.staged_key(staging_prefix, request["run"], source_bucket, key, path)
     aws.copy(source_bucket, key, upload_bucket, staged)

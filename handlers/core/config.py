@@ -39,6 +39,11 @@ def upload_prefix() -> str:
     return _require("UPLOAD_PREFIX")
 
 
+def backfill_prefix() -> str:
+    """Everything of the backfills in the upload bucket: staged copies, manifests, reports."""
+    return _require("BACKFILL_PREFIX")
+
+
 def staging_prefix() -> str:
     """Where backfills stage copies in the upload bucket (keys.staged_key)."""
     return _require("BACKFILL_STAGING_PREFIX")

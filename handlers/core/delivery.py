@@ -94,6 +94,7 @@ class Run:
     queue_unreadable: int = 0  # not an S3 event: left in the queue, where its alarm tells someone
     queue_errors: list[str] = field(default_factory=list)  # objects that could not be looked up (left too)
     gone: int = 0  # named in the queue, no longer in the bucket
+    upload_errors: list[str] = field(default_factory=list)  # uploads a call failed for (tried again next run)
     requests: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,21 +184,25 @@ def reconcile(now: datetime | None = None, older_than_minutes: int | None = None
             run.deferred += 1
             continue
         runs = executions.get(tags, [])
-        if any(e["status"] in ACTIVE for e in runs):
-            run.in_hand += 1
-        elif sum(e["status"] in FAILED for e in runs) >= max_attempts:
-            if tags not in reported and report_poison(candidate.upload, runs, max_attempts):
-                run.poison_reported.append(candidate.upload.stored.key)
-        elif len(run.started) < max_starts:
-            attempt = max((e["attempt"] for e in runs), default=0) + 1
-            arn, started = start(candidate.upload, attempt)
-            if started:
-                run.started.append(arn)
+        try:
+            if any(e["status"] in ACTIVE for e in runs):
+                run.in_hand += 1
+            elif sum(e["status"] in FAILED for e in runs) >= max_attempts:
+                if tags not in reported and report_poison(candidate.upload, runs, max_attempts):
+                    run.poison_reported.append(candidate.upload.stored.key)
+            elif len(run.started) < max_starts:
+                attempt = max((e["attempt"] for e in runs), default=0) + 1
+                arn, started = start(candidate.upload, attempt)
+                if started:
+                    run.started.append(arn)
+                else:
+                    run.in_hand += 1  # another starter got there first
             else:
-                run.in_hand += 1  # another starter got there first
-        else:
-            run.deferred += 1
-            continue
+                run.deferred += 1
+                continue
+        except Exception as error:  # one upload must not stop the others (a denial, a throttled call)
+            run.upload_errors.append(f"{candidate.upload.stored.key}: {error}"[:300])
+            continue  # its messages stay in the queue, and the next run tries again
         for receipt in candidate.receipts:
             pending[receipt] -= 1
     handled = [receipt for receipt, left in pending.items() if left == 0]

@@ -46,3 +46,11 @@ class QuotaExceeded(UploadRejected):
 
     def __init__(self, message: str) -> None:
         super().__init__(429, message)
+
+
+class InvalidRequest(PhotoWorkflowError):
+    """A function invoked by hand with an event it cannot take (e.g. the reconciler's options)."""
+
+
+class ReconcileIncomplete(PhotoWorkflowError):
+    """A reconciler run could not handle some uploads (each is tried again by the next run)."""

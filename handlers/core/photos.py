@@ -118,7 +118,8 @@ def new_item(source: SourceObject, state: dict[str, Any]) -> dict[str, Any]:
         "thumbnailHeight": outputs["thumbnail"]["height"],
         **{name: metadata.get(name) for name in PHOTO_FIELDS},
         # DynamoDB numbers from the exact decimal text (never floats).
-        **{name: Decimal(metadata[name]) for name in LOCATION_FIELDS if metadata.get(name)},
+        # (None, not left out: a regeneration with KEEP_LOCATION off removes stored ones.)
+        **{name: Decimal(metadata[name]) if metadata.get(name) else None for name in LOCATION_FIELDS},
         # A flagged near duplicate: which photo it is close to, and how many bits apart.
         "similarTo": checked.get("similarTo"),
     }
@@ -152,6 +153,9 @@ def record(photos_table: str, index_table: str, item: dict[str, Any], index: dic
 
 # Kept as first recorded when a backfill makes a photo's outputs again: who, when, from where.
 _FIRST_RECORDED = ("uploadedAt", "sourceKey", "sourceBytes")
+# Kept unless found again: a regeneration's uniqueness check finds the photo itself, so it
+# cannot tell which other photo this one is close to.
+_KEPT_UNLESS_FOUND = ("similarTo",)
 
 
 def rerecord(table: str, item: dict[str, Any]) -> None:
@@ -161,7 +165,7 @@ def rerecord(table: str, item: dict[str, Any]) -> None:
     replaced = {k: v for k, v in item.items() if k not in (USER, KEY) and k not in _FIRST_RECORDED and v is not None}
     replaced["regeneratedAt"] = datetime.now(UTC).isoformat(timespec="milliseconds")
     first = {k: item[k] for k in _FIRST_RECORDED if item.get(k) is not None}
-    gone = [k for k, v in item.items() if v is None and k not in _FIRST_RECORDED]
+    gone = [k for k, v in item.items() if v is None and k not in _FIRST_RECORDED + _KEPT_UNLESS_FOUND]
     aws.update_item(table, key(item[USER], item[KEY]), replaced, first, gone)
 
 

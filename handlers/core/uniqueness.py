@@ -166,8 +166,11 @@ def decide(policy: Policy, upload: Upload, found: Found) -> dict[str, Any]:
             f"{upload.key} is a duplicate of {found.own_exact.source_key or 'a photo'} already in your library: "
             "it was not processed again, and the upload was deleted (its bytes are already stored).",
         )
+        # The upload's own record (an earlier run recorded it, then failed before deleting the
+        # upload): nothing to tell the user, who would read that a photo duplicates itself.
+        itself = found.own_exact.source_key == upload.key
         return _answer(SKIP, "exact", found.own_exact, upload, None, notice) | {
-            "notify": policy.own_exact == SKIP,
+            "notify": policy.own_exact == SKIP and not itself,
             "keepUpload": False,
         }
     if found.other_exact:

@@ -34,7 +34,10 @@ aws:RequestTag/*, aws:PrincipalTag/*, aws:CalledVia, aws:ViaAWSService, kms:*); 
 Date operators and ForAnyValue/ForAllValues (a policy using them is refused with a message);
 policy variables (`${aws:username}` stays literal); resource-based policies (bucket, topic,
 function and key policies), permissions boundaries, session policies, service control
-policies; KMS key use; the role's trust policy.
+policies; KMS key use, but for one case: publishing to an SNS topic encrypted with a customer
+managed key whose key policy leaves its use to IAM (it lets the account's root use it) also
+needs kms:GenerateDataKey* and kms:Decrypt on that key, as on AWS (`topic_key_checks`); the
+role's trust policy.
 
 `LOCALCLOUD_IAM=off` turns enforcement off (the tests never do).
 """
@@ -199,6 +202,8 @@ class Iam:
             except policy.UnsupportedPolicy as unsupported:
                 call = Call(scope.service, "?", _PROTOCOLS.get(scope.service, "query"), [])
                 return errors.denied(call, f"localcloud: {unsupported}", request.method)(environ, start_response)
+            if call.service == "sns" and call.operation in ("Publish", "PublishBatch"):
+                call.checks += topic_key_checks(call.checks[0].resource, principal.account, scope.region)
             try:
                 refused = self.authorize(principal, call.checks, scope.region)
             except policy.UnsupportedPolicy as unsupported:
@@ -206,6 +211,8 @@ class Iam:
                 return errors.denied(call, text, request.method)(environ, start_response)
             if refused:
                 check, explicit = refused
+                if call.service == "sns" and check.action.startswith("kms:"):
+                    call.error_code = "KMSAccessDenied"
                 text = errors.message(principal, check, explicit, call.service)
                 return errors.denied(call, text, request.method)(environ, start_response)
             for observer in self._observers:
@@ -240,3 +247,32 @@ class Iam:
             return errors.denied(call, "Access Denied", environ["REQUEST_METHOD"])(environ, start_response)
         start_response(answer["status"], answer["headers"])
         return body
+
+
+def topic_key_checks(topic_arn: str, account: str, region: str) -> list[Check]:
+    """What publishing to an encrypted topic also needs: SNS generates a data key with the
+    publisher's permissions. An AWS managed key (alias/aws/sns) allows every principal of the
+    account through its key policy; a customer managed key whose policy delegates to IAM (its
+    account's root may use it) needs the two actions in the publisher's own policies."""
+    from moto.kms.models import kms_backends
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends[account][region].topics.get(topic_arn)
+    key_id = str(getattr(topic, "kms_master_key_id", "") or "")
+    if not key_id or key_id.startswith("alias/aws/") or ":alias/aws/" in key_id:
+        return []
+    try:
+        key = kms_backends[account][region].describe_key(key_id)
+    except Exception:  # a key that does not exist: SNS fails the publish itself (KMSNotFound)
+        return []
+    root = {f"arn:aws:iam::{account}:root", account}
+    document = key.policy if isinstance(key.policy, dict) else json.loads(key.policy or "{}")
+    statements = policy.as_list(document.get("Statement", []))
+    delegates = any(
+        s.get("Effect") == "Allow" and root & set(policy.as_list(s["Principal"].get("AWS")))
+        for s in statements
+        if isinstance(s, dict) and isinstance(s.get("Principal"), dict)
+    )
+    if not delegates:
+        return []
+    return [Check("kms:GenerateDataKey", key.arn), Check("kms:Decrypt", key.arn)]

@@ -15,7 +15,7 @@ from .sessions import Principal
 
 def message(principal: Principal, check: Check, explicit: bool, service: str) -> str:
     """AWS's wording; S3 quotes the resource, SNS spells its prefix in capitals."""
-    action = check.action if service != "sns" else "SNS:" + check.action.split(":", 1)[1]
+    action = "SNS:" + check.action.split(":", 1)[1] if check.action.startswith("sns:") else check.action
     resource = f'"{check.resource}"' if service == "s3" else check.resource
     reason = (
         "with an explicit deny in an identity-based policy"
@@ -28,6 +28,8 @@ def message(principal: Principal, check: Check, explicit: bool, service: str) ->
 def denied(call: Call, text: str, method: str) -> Response:
     # DynamoDB and Step Functions answer AccessDeniedException with 400; SQS, even in JSON, with 403.
     status = 400 if call.protocol == "json" and call.service != "sqs" else 403
+    if call.error_code == "KMSAccessDenied":  # SNS passing on KMS's refusal of the topic's key
+        status = 400
     return service_error(call, call.error_code, text, method, status)
 
 

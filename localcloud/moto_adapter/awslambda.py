@@ -28,6 +28,8 @@
    EventAgeExceeded, approximateInvokeCount; requestPayload, responseContext,
    responsePayload), sent with the function's execution role, so IAM checks the send. A
    delivery that fails (denied, no such queue) is dropped, as Lambda drops it, and recorded.
+   An event the local cloud itself fails on (an unexpected error) is logged and ends as a
+   failure (OnFailure, a `Runtime.Unknown` error) rather than vanishing.
    EventInvokeConfig resources of a template are created; a put replaces the configuration.
    Tests: test_an_event_invoke_config_comes_from_the_template,
    test_async_retries_wait_as_lambda_and_the_destination_gets_lambdas_record (with the 202),
@@ -37,8 +39,9 @@
 5. moto ignores a function's reserved concurrency (PutFunctionConcurrency, or the template's
    ReservedConcurrentExecutions): it never throttles. The local runtime refuses an invocation
    over it, and Invoke answers 429 TooManyRequestsException, as Lambda does (a Step Functions
-   Task sees `Lambda.TooManyRequestsException`; an asynchronous event
-   stays queued and is tried again, for up to its maximum event age, without counting as a retry).
+   Task sees `Lambda.TooManyRequestsException`; an asynchronous event stays queued and is
+   tried again, after waits that double from 1 s up to 5 minutes (scaled by the AsyncClock),
+   for up to its maximum event age, without counting as a retry).
    Test: test_a_function_is_throttled_over_its_reserved_concurrency (tests/test_alarms.py).
 
 Not emulated: EventBridge destinations.
@@ -48,14 +51,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
+import boto3.session
 from botocore.config import Config
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion, lambda_backends
@@ -70,23 +75,41 @@ from .stepfunctions import RetryClock
 RETRY_WAITS = (60.0, 120.0)
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_EVENT_AGE = 21600
-# A throttled event is tried again after about a second (Lambda backs off from there up to 5
-# minutes); never sooner than THROTTLE_FLOOR here, even with the waits scaled to nothing.
-THROTTLE_WAIT, THROTTLE_FLOOR = 1.0, 0.2
+# A throttled event is tried again after about a second, and Lambda backs off from there up to
+# 5 minutes (doubling here, as long as it stays throttled); never sooner than THROTTLE_FLOOR
+# here, even with the waits scaled to nothing.
+THROTTLE_WAIT, THROTTLE_MAX_WAIT, THROTTLE_FLOOR = 1.0, 300.0, 0.2
 
 
+@dataclass
 class AsyncClock(RetryClock):
     """The RetryClock of asynchronous retries: a wait is recorded, and the next try is queued
-    after the wait times `scale`, without holding a thread meanwhile."""
+    after the wait times `scale`, without holding a thread meanwhile. `stop` drops the tries
+    still waiting (the local cloud stops: its runtime would refuse them anyway)."""
+
+    _timers: set[threading.Timer] = field(default_factory=set)
 
     def after(self, seconds: float, action: Callable[[], None], floor: float = 0.0) -> None:
+        def fire() -> None:
+            with self._lock:
+                self._timers.discard(timer)
+            action()
+
+        timer = threading.Timer(max(floor, seconds * self.scale), fire)
+        timer.daemon = True
         with self._lock:
             self.waits.append(seconds)
-        timer = threading.Timer(max(floor, seconds * self.scale), action)
-        timer.daemon = True
+            self._timers.add(timer)
         timer.start()
 
+    def stop(self) -> None:
+        with self._lock:
+            timers, self._timers = self._timers, set()
+        for timer in timers:
+            timer.cancel()
 
+
+LOG = logging.getLogger(__name__)
 _runtime: list[LambdaRuntime] = []
 _clock: list[AsyncClock] = [AsyncClock()]
 _deliveries: list[dict[str, Any]] = []
@@ -251,11 +274,32 @@ class _AsyncEvent:
         self.runtime, self.clock, self.function, self.event, self.done = runtime, clock, function, event, done
         self.request_id = str(uuid.uuid4())
         self.attempts = 0
+        self.throttles = 0  # in a row, since the last try: how far the next wait has backed off
+        self.finished = False
         self.age = 0.0  # seconds since queued, with the waits as Lambda would wait them
 
     def submit(self) -> None:
         with contextlib.suppress(RuntimeError):  # the runtime stopped: the cloud is shutting down
-            self.runtime.submit(self.attempt)
+            self.runtime.submit(self.safe_attempt)
+
+    def safe_attempt(self) -> None:
+        """`attempt`, on the runtime's thread pool, which keeps what a task raises to itself: an
+        unexpected error is logged and the event finishes as a failure instead of vanishing."""
+        try:
+            self.attempt()
+        except Exception as error:
+            LOG.exception("asynchronous invocation of %s failed", self.function.function_name)
+            if self.finished:  # the destination was sent or `done` called already: not twice
+                return
+            message = f"RequestId: {self.request_id} Error: localcloud failed to invoke the function: {error!r}"
+            payload = json.dumps({"errorType": "Runtime.Unknown", "errorMessage": message})
+            result = Invocation(payload, True, message + "\n")
+            try:
+                self.finish(_invoke_config(self.function), "OnFailure", "RetriesExhausted", result)
+            except Exception:
+                LOG.exception(
+                    "asynchronous invocation of %s: its failure was not delivered", self.function.function_name
+                )
 
     def attempt(self) -> None:
         config = _invoke_config(self.function)
@@ -263,13 +307,16 @@ class _AsyncEvent:
         result = self.runtime.invoke(self.function, self.event)
         self.age += time.monotonic() - started
         if result.throttled:  # still queued: not a try, as long as the event is young enough
-            if self.age + THROTTLE_WAIT > int(config.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE)):
+            wait = min(THROTTLE_MAX_WAIT, THROTTLE_WAIT * 2**self.throttles)
+            if self.age + wait > int(config.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE)):
                 self.finish(config, "OnFailure", "EventAgeExceeded", result)
                 return
-            self.age += THROTTLE_WAIT
-            self.clock.after(THROTTLE_WAIT, self.submit, floor=THROTTLE_FLOOR)
+            self.throttles += 1
+            self.age += wait
+            self.clock.after(wait, self.submit, floor=THROTTLE_FLOOR)
             return
         self.attempts += 1
+        self.throttles = 0  # it ran: a later throttle backs off from the start again
         if not result.errored:
             self.finish(config, "OnSuccess", "Success", result)
             return
@@ -284,6 +331,7 @@ class _AsyncEvent:
         self.clock.after(wait, self.submit)
 
     def finish(self, config: dict[str, Any], kind: str, condition: str, result: Invocation) -> None:
+        self.finished = True
         try:
             self.deliver(config, kind, condition, result)
         finally:
@@ -339,7 +387,9 @@ def send(runtime: LambdaRuntime, function: LambdaFunction, destination: str, rec
     service, region, account, resource = destination.split(":", 5)[2:6]
     credentials = runtime.iam.function_credentials(function) if runtime.iam else None
     keys = (credentials.access_key, credentials.secret_key, credentials.session_token) if credentials else None
-    client = boto3.client(
+    # A session of its own: boto3's default session is not thread-safe, and records of many
+    # events may be sent at once (from the runtime's pool and the retry timers).
+    client = boto3.session.Session().client(
         {"sqs": "sqs", "sns": "sns", "lambda": "lambda"}.get(service, service),
         region_name=region or function.region,
         endpoint_url=runtime.endpoint,
