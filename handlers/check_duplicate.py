@@ -7,14 +7,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .core import config, images, photos, uniqueness
 from .core.observability import logger
-from .core.workflow import SourceObject, local_copy
+from .core.workflow import SourceObject, local_copy, user_of
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source = SourceObject.from_state(event)
     policy = config.uniqueness_policy()
-    user_id = event.get("userId") or source.user_id
+    user_id = user_of(event, source)
     with local_copy(source) as path:
         content_hash = images.content_hash(path)
         perceptual_hash = images.perceptual_hash(path, config.max_image_pixels())

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .core import aws, config, photos
 from .core.observability import logger
-from .core.workflow import SourceObject, photo_id, regenerating
+from .core.workflow import SourceObject, photo_id, regenerating, user_of
 
 
 @logger.inject_lambda_context
@@ -17,7 +17,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source = SourceObject.from_state(event)
     identifier = photo_id(event)
     bucket = config.destination_bucket()
-    kept = photos.recorded_keys(config.photos_table(), event.get("userId") or source.user_id, identifier)
+    kept = photos.recorded_keys(config.photos_table(), user_of(event, source), identifier)
     outputs = source.outputs(identifier)
     if regenerating(event):
         kept.add(outputs.original)

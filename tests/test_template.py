@@ -239,6 +239,9 @@ def test_the_reconciler_runs_on_a_schedule_with_only_what_it_uses(template):
         "sqs:ReceiveMessage": [json.dumps({"Fn::GetAtt": ["FailedEventsQueue", "Arn"]})],
         "sqs:DeleteMessage": [json.dumps({"Fn::GetAtt": ["FailedEventsQueue", "Arn"]})],
         "sns:Publish": ['"arn:aws:sns:us-east-1:123456789012:image-converter-test-operations"'],
+        # the operations topic's own key, whose policy leaves its use to IAM
+        "kms:GenerateDataKey*": [json.dumps({"Fn::GetAtt": ["OperationsTopicKey", "Arn"]})],
+        "kms:Decrypt": [json.dumps({"Fn::GetAtt": ["OperationsTopicKey", "Arn"]})],
     }
     assert resources["OperationsTopic"]["Properties"]["TopicName"] == "image-converter-test-operations"
 

@@ -12,7 +12,7 @@ from typing import Any
 from . import aws, uniqueness
 from .observability import logger
 from .uniqueness import Found, Near, Photo, Policy
-from .workflow import SourceObject
+from .workflow import SourceObject, user_of
 
 USER = "userId"  # the photos table's partition key
 KEY = "photoId"  # its sort key: the content hash (SHA-256)
@@ -98,7 +98,7 @@ def new_item(source: SourceObject, state: dict[str, Any]) -> dict[str, Any]:
     metadata = file_type.get("metadata") or {}
     return {
         KEY: checked["contentHash"],
-        "userId": state.get("userId") or source.user_id,
+        "userId": user_of(state, source),
         "uploadedAt": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "sourceKey": source.key,
         "sourceBytes": source.size,

@@ -61,6 +61,12 @@ class SourceObject:
         return keys.user_id_of(self.key, config.upload_prefix(), config.staging_prefix())
 
 
+def user_of(state: dict[str, Any], source: SourceObject) -> str:
+    """Whose photo it is: the state's `userId` (the starter's, or a backfill's), else the user
+    folder of its key."""
+    return state.get("userId") or source.user_id
+
+
 def regenerating(state: dict[str, Any]) -> bool:
     """A backfill that makes a recorded photo's outputs again (`backfill.mode`, see
     handlers/core/backfill.py): its record is updated rather than refused as a duplicate."""
