@@ -37,6 +37,7 @@ from . import cost, invoke, persistence, report, signin
 from .clients import aws_client
 from .cloud import DEFAULT_ACCOUNT, LocalCloud
 from .deploy import PROJECT, Stack, deploy, package, service_name, stack_outputs, stage_folder
+from .moto_adapter import cloudformation
 from .pipeline import Outcome, Pipeline
 
 SAMPLES = PROJECT / "samples"
@@ -90,6 +91,9 @@ def _say(message: str, quiet: bool = False) -> None:
 def _start(args: argparse.Namespace, quiet: bool = False, saved_state: Path | None = None) -> tuple[LocalCloud, Stack]:
     cloud = LocalCloud(port=getattr(args, "port", 0), retry_scale=args.retry_scale, saved_state=saved_state).start()
     _say(f"local cloud on {cloud.endpoint}; deploying stage '{args.stage}' with sls deploy ...", quiet)
+    last_packaged = stage_folder(args.stage) / "cloudformation-template-update-stack.json"
+    if last_packaged.is_file():  # a redeploy changes little: lint it while `sls package` runs
+        cloudformation.prelint(last_packaged.read_text())
     stack = deploy(cloud.client_environment(), args.stage)
     _say(f"deployed {stack.name} in {stack.seconds:.1f} s", quiet)
     return cloud, stack

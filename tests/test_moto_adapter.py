@@ -41,6 +41,24 @@ def test_validate_template_rejects_errors_only(cloud):
         client.validate_template(TemplateBody=json.dumps(broken))
 
 
+def test_a_template_linted_ahead_is_not_linted_again(monkeypatch):
+    """A redeploy's template differs from the last packaged one in its artifact folder only:
+    linted ahead (in the background), it is not linted again when ValidateTemplate asks."""
+    from localcloud.moto_adapter import cloudformation
+
+    linted: list[str] = []
+    monkeypatch.setattr(cloudformation, "validate_template_cfn_lint", lambda t: linted.append(t) or [])
+    monkeypatch.setattr(cloudformation, "_linted", {})
+    folder = "serverless/image-converter/dev/{}-2026-12-04T23:16:00.787Z/image-converter.zip"
+    code = {"S3Key": folder.format(1796426160787)}
+    packaged = json.dumps({"Resources": {"F": {"Properties": {"Code": code}}, "ApiGatewayDeployment1796426160787": {}}})
+    deployed = json.dumps(json.loads(packaged.replace("1796426160787", "1796426999999")), indent=2)
+    cloudformation.prelint(packaged)
+    assert cloudformation._lint(deployed).result(timeout=30) == [] and linted == [packaged]
+    other = deployed.replace('"F"', '"G"')  # another resource: linted
+    assert cloudformation._lint(other).result(timeout=30) == [] and linted == [packaged, other]
+
+
 def test_fn_sub_variables_are_substituted_whatever_their_name():
     template = '{"A":"${8db699dd}","B":"${AWS::Region}","C":"${!Literal}"}'
     assert substitute(template, {"8db699dd": "arn:fn"}) == '{"A":"arn:fn","B":"${AWS::Region}","C":"${!Literal}"}'

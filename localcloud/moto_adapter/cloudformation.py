@@ -4,6 +4,12 @@
    included (serverless-step-functions' redundant DependsOn is W3005). AWS only rejects
    invalid templates, so only cfn-lint errors (E*) are reported.
    Test: test_validate_template_rejects_errors_only.
+   cfn-lint takes ~2 s a template (~1 s of it importing and loading its rules): `prelint`
+   lints a template in the background (the stage's last packaged one, while `sls package`
+   runs), and a template that differs from one already linted only in its artifact folder
+   (`serverless/<service>/<stage>/<time>/`, new at every deploy), the name of its API deployment
+   (`ApiGatewayDeployment<time>`) or its JSON layout reuses that result.
+   Test: test_a_template_linted_ahead_is_not_linted_again.
 2. Fn::Sub with a variable map (how serverless-step-functions passes function ARNs into the
    definition): moto substitutes with string.Template, whose names cannot start with a digit,
    and the plugin's names are hex hashes; the map is substituted first.
@@ -19,22 +25,62 @@ template, and `register` how they add a resource type that moto's CloudFormation
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from moto.cloudformation import parsing as cfn_parsing
 from moto.cloudformation.models import ChangeSet, CloudFormationBackend
+from moto.cloudformation.utils import validate_template_cfn_lint
 from moto.core.common_models import CloudFormationModel
 
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+_ARTIFACT_FOLDER = re.compile(r"serverless/([^/\"]+)/([^/\"]+)/\d+-[0-9T:.Z-]+/")
+_API_DEPLOYMENT = re.compile(r"\bApiGatewayDeployment\d{13}\b")
+_linted: dict[str, Future[list[Any]]] = {}
+_lint_lock = threading.Lock()
+
+
+def _lint_key(template: str) -> str:
+    """The template as cfn-lint judges it: the same whatever its layout, artifact folder and
+    API deployment (the Framework names it by the time it packaged the stage)."""
+    with contextlib.suppress(ValueError):  # (YAML stays as written)
+        template = json.dumps(json.loads(template), sort_keys=True)
+    template = _ARTIFACT_FOLDER.sub(r"serverless/\1/\2/ARTIFACTS/", template)
+    return _API_DEPLOYMENT.sub("ApiGatewayDeployment", template)
+
+
+def _lint(template: str) -> Future[list[Any]]:
+    """The errors cfn-lint finds in `template` (E* rules only), computed once per template."""
+    key = _lint_key(template)
+    with _lint_lock:
+        found = _linted.get(key)
+        if found is None:
+            found = _linted[key] = Future()
+            mine = True
+        else:
+            mine = False
+    if mine:
+        try:
+            matches = validate_template_cfn_lint(template)
+            found.set_result([match for match in matches if match.rule.id.startswith("E")])
+        except Exception as error:  # told to whoever waits for it
+            found.set_exception(error)
+    return found
+
+
+def prelint(template: str) -> None:
+    """Lints `template` on a thread of its own, for a ValidateTemplate expected soon."""
+    threading.Thread(target=_lint, args=(template,), name="cfn-lint ahead", daemon=True).start()
 
 
 def install() -> None:
-    original_validate = CloudFormationBackend.validate_template
-
     def validate_template(self: CloudFormationBackend, template: str) -> list[Any]:
-        return [match for match in original_validate(self, template) if match.rule.id.startswith("E")]
+        return _lint(template).result()
 
     CloudFormationBackend.validate_template = validate_template  # type: ignore[method-assign]
 
