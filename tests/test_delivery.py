@@ -178,6 +178,28 @@ def test_start_execution_failures_reach_the_failure_queue_and_the_reconciler_pro
     assert not [arn for arn in again["started"] if f"thr-{unique}" in arn]
 
 
+def test_a_photo_uploaded_again_during_a_run_is_not_deleted_by_it(cloud, stack, pipeline, s3, unique):
+    """DeleteSourceFile deletes the version its run worked on, on condition of its ETag: a
+    newer upload of the same key (its own run processes it) stays."""
+    key = f"{pipeline.upload_prefix}again-{unique}/a.jpg"
+    photo = pictures.jpeg_bytes(pictures.photo("coffee.jpg").resize((64, 48)))
+    control(cloud, "faults", {"drop": key, "times": 2}, "POST")  # no workflow runs: this test is the run
+    first = s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=photo)["ETag"]
+    second = s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=photo + b"\0")["ETag"]
+    lambdas = boto3.client("lambda")
+
+    def delete_source(etag: str) -> dict:
+        state = {"s3": {"bucket": {"name": pipeline.upload_bucket}, "object": {"key": key, "eTag": etag.strip('"')}}}
+        answer = lambdas.invoke(FunctionName=f"{stack.name}-deleteFile", Payload=json.dumps(state))
+        assert "FunctionError" not in answer
+        return json.loads(answer["Payload"].read())
+
+    assert delete_source(first)["deleted"] is False  # the first upload's run, finishing late
+    assert s3.head_object(Bucket=pipeline.upload_bucket, Key=key)["ETag"] == second
+    assert delete_source(second)["deleted"] is True and not exists(s3, pipeline.upload_bucket, key)
+    assert delete_source(second)["deleted"] is True  # gone already: done
+
+
 # -- an S3 event lost ---------------------------------------------------------------------------
 
 

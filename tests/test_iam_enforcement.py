@@ -280,6 +280,25 @@ def test_a_missing_upload_is_a_404_only_for_a_role_that_may_list_the_bucket(role
     assert head(roles["ResizeImageIamRoleLambdaExecution"]) == 403  # s3:GetObject only
 
 
+def test_a_delete_on_condition_of_the_etag_needs_get_object_too(roles, pipeline, s3):
+    """As S3 documents: a conditional delete by ETag reads the object's ETag, so it needs
+    s3:GetObject as well as s3:DeleteObject (DeleteSourceFile's role has both)."""
+    role, key = roles["DeleteFileIamRoleLambdaExecution"], f"{pipeline.upload_prefix}iam/conditional-delete.txt"
+    etag = s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=b"x")["ETag"]  # (no workflow: not a photo)
+
+    def delete_only(statements: list[dict]) -> list[dict]:
+        listed = [(s, s["Action"] if isinstance(s["Action"], list) else [s["Action"]]) for s in statements]
+        return [s | {"Action": [a for a in actions if a != "s3:GetObject"]} for s, actions in listed]
+
+    with policy_edited(role, delete_only):
+        refused = error_of(
+            lambda: as_role(role, "s3").delete_object(Bucket=pipeline.upload_bucket, Key=key, IfMatch=etag)
+        )
+    assert refused["Error"]["Code"] == "AccessDenied" and "s3:GetObject" in refused["Error"]["Message"]
+    as_role(role, "s3").delete_object(Bucket=pipeline.upload_bucket, Key=key, IfMatch=etag)
+    assert "Contents" not in s3.list_objects_v2(Bucket=pipeline.upload_bucket, Prefix=key)
+
+
 def test_the_deployer_and_users_are_not_checked(s3, stack):
     bucket, key = stack.outputs["DestinationBucketName"], "admin/untouched.txt"
     s3.put_object(Bucket=bucket, Key=key, Body=b"x")  # no role grants this: the deployer is an admin

@@ -87,6 +87,23 @@ def delete(bucket: str, key: str) -> None:
     _client("s3").delete_object(Bucket=bucket, Key=key)
 
 
+def delete_if_unchanged(bucket: str, key: str, etag: str | None) -> bool:
+    """Deletes the object if it is still the version with `etag` (S3's conditional delete):
+    False if another upload has replaced it since (that one is left for its own run). Gone
+    already, or no ETag known (a backfill's staged copy): deleted as by `delete`."""
+    if not etag:
+        delete(bucket, key)
+        return True
+    try:
+        _client("s3").delete_object(Bucket=bucket, Key=key, IfMatch=f'"{etag.strip(chr(34))}"')
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "PreconditionFailed":
+            return False
+        if not _is_missing(error):
+            raise
+    return True
+
+
 def presigned_post(bucket: str, key: str, max_bytes: int, expiry_seconds: int) -> dict[str, Any]:
     return _client("s3").generate_presigned_post(
         bucket,

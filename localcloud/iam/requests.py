@@ -228,7 +228,10 @@ def s3(request: Request, environ: dict[str, Any], scope: Signature, account: str
         if method == "DELETE":
             if "uploadId" in params:
                 return call("AbortMultipartUpload", Check("s3:AbortMultipartUpload", arn))
-            return call("DeleteObject", _object("DeleteObject", arn, versioned))
+            checks = [_object("DeleteObject", arn, versioned)]
+            if request.headers.get("If-Match", "*") != "*":  # a delete on condition of the ETag reads it
+                checks.append(Check("s3:GetObject", arn))
+            return call("DeleteObject", *checks)
         raise Unmapped(f"S3 {method} object request with {sorted(params)}")
     if method == "POST" and "delete" in params:
         document = ElementTree.fromstring(body(environ))
