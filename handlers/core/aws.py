@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from .errors import ConfigurationError, DuplicatePhoto, SourceObjectMissing
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+_PRECONDITION_FAILED = {"PreconditionFailed", "412"}  # a conditional write or delete refused
 _REQUESTS: Counter[str] = Counter()  # API calls made by this process, e.g. "s3.HeadObject"
 
 
@@ -47,8 +48,13 @@ def requests_made() -> dict[str, int]:
     return dict(_REQUESTS)
 
 
+def _code(error: ClientError) -> str | None:
+    """The error code AWS answered with (S3 answers a HEAD with the HTTP status only)."""
+    return error.response.get("Error", {}).get("Code")
+
+
 def _is_missing(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") in _MISSING_CODES
+    return _code(error) in _MISSING_CODES
 
 
 def download(bucket: str, key: str, path: Path) -> None:
@@ -97,7 +103,7 @@ def delete_if_unchanged(bucket: str, key: str, etag: str | None) -> bool:
     try:
         _client("s3").delete_object(Bucket=bucket, Key=key, IfMatch=f'"{etag.strip(chr(34))}"')
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "PreconditionFailed":
+        if _code(error) in _PRECONDITION_FAILED:
             return False
         if not _is_missing(error):
             raise
@@ -222,7 +228,7 @@ def add_if_below(table: str, key: dict[str, Any], counter: str, limit: int, extr
             ReturnValues="UPDATED_NEW",
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if _code(error) == "ConditionalCheckFailedException":
             return None
         raise
     return int(_unmarshal(answer["Attributes"])[counter])
@@ -240,7 +246,7 @@ def subtract_one(table: str, key: dict[str, Any], counter: str) -> None:
             ExpressionAttributeValues=_marshal({":minus": -1, ":zero": 0}),
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if _code(error) != "ConditionalCheckFailedException":
             raise
 
 
@@ -292,7 +298,7 @@ def put_new_object(bucket: str, key: str, body: bytes, content_type: str) -> boo
     try:
         _client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+        if _code(error) in _PRECONDITION_FAILED:
             return False
         raise
     return True
@@ -319,7 +325,7 @@ def list_executions(
             if number == max_pages and page.get("nextToken"):
                 return found, False
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "StateMachineTypeNotSupported":
+        if _code(error) != "StateMachineTypeNotSupported":
             raise
         raise ConfigurationError(
             f"{state_machine_arn} is an Express workflow, which keeps no executions to list:"
