@@ -40,10 +40,10 @@ SUITE = "trixie"  # the Debian release that ships CPython 3.13
 # for ssl, sqlite3, json, zlib, hashlib, ctypes, subprocess; Pillow and pillow-heif's wheels
 # bring their own libraries).
 PACKAGES = (
-    "python3.13-minimal libpython3.13-minimal libpython3.13-stdlib libc6 libssl3t64 libffi8 zlib1g "
-    "libexpat1 libbz2-1.0 liblzma5 libzstd1 libsqlite3-0 libmpdec4 libuuid1 libncursesw6 libtinfo6 "
-    "libreadline8t64 libgcc-s1 libstdc++6 libcrypt1"
-).split()
+    *("python3.13-minimal", "libpython3.13-minimal", "libpython3.13-stdlib", "libc6", "libssl3t64", "libffi8"),
+    *("zlib1g", "libexpat1", "libbz2-1.0", "liblzma5", "libzstd1", "libsqlite3-0", "libmpdec4", "libuuid1"),
+    *("libncursesw6", "libtinfo6", "libreadline8t64", "libgcc-s1", "libstdc++6", "libcrypt1"),
+)
 # Debian's architecture names, and the loader and library folder of each.
 ARCHITECTURES = {
     "x86_64": ("amd64", "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "x86_64-linux-gnu"),
