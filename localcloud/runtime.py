@@ -374,7 +374,8 @@ class LambdaRuntime:
                 code_dir = self._unpack(function)
                 opt = layers.unpack(function, self.code_root)
                 memory_mb, name = int(function.memory_size), function.function_name
-                python = interpreter.interpreter()
+                # The function's CPU: arm64 runs under emulation here (slow, but what was built).
+                python = interpreter.interpreter((getattr(function, "architectures", None) or ["x86_64"])[0])
                 worker = [str(WORKER_SCRIPT), str(code_dir), function.handler, str(opt), str(python.runtime_dir)]
                 pool = FunctionPool(
                     [*python.command, "-I", *worker],
