@@ -167,10 +167,9 @@ def _download(arch: str) -> list[Path]:
     return sorted(folder.glob("*.deb"))
 
 
-def debian_mirror() -> tuple[str, str]:
+def debian_mirror(apt: Path = Path("/etc/apt")) -> tuple[str, str]:
     """The Debian archive (URI and keyring) this machine's apt configuration uses: its first
     `deb` source for a release's main suite (not -security or -updates)."""
-    apt = Path("/etc/apt")
     entries: list[tuple[str, list[str], str]] = []
     for file in sorted((apt / "sources.list.d").glob("*.sources")):
         for stanza in re.split(r"\n\s*\n", file.read_text()):

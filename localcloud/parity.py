@@ -15,11 +15,13 @@ compared pixel by pixel (and byte by byte: where the encoders differ, it says by
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +68,6 @@ def unpack(folder: Path, target: Path) -> tuple[Path, Path]:
 
 
 def run_probe(architecture: str, folder: Path, work: Path, samples: list[Path]) -> Run:
-    import time
-
     python = interpreter.interpreter(architecture)
     task, opt = unpack(folder, work / architecture)
     out = work / architecture / "out"
@@ -131,22 +131,47 @@ def sample_files(work: Path) -> list[Path]:
     return [jpeg, target]
 
 
-def check(stage: str = "dev", reference: str = "local", keep: Path | None = None) -> tuple[Comparison, list[Run]]:
+def check(
+    stage: str = "dev", reference: str = "local", cloud_env: dict[str, str] | None = None
+) -> tuple[Comparison, list[Run]]:
+    """Packages both stages (`sls package` asks a cloud for the account: this one's, or a
+    local cloud started for it), runs both probes and compares them."""
     from .cloud import LocalCloud
 
     work = Path(tempfile.mkdtemp(prefix="parity-"))
     try:
-        with LocalCloud(enforce_iam=False, fire_schedules=False) as cloud:
-            arm_folder = package(cloud.client_environment(), stage, work / "package-arm64")
-            native_folder = package(cloud.client_environment(), reference, work / "package-native")
+        with contextlib.ExitStack() as stack:
+            if cloud_env is None:
+                cloud_env = stack.enter_context(
+                    LocalCloud(enforce_iam=False, fire_schedules=False)
+                ).client_environment()
+            arm_folder = package(cloud_env, stage, work / "package-arm64")
+            native_folder = package(cloud_env, reference, work / "package-native")
         samples = sample_files(work)
         arm = run_probe("arm64", arm_folder, work, samples)
         native = run_probe(interpreter.machine_architecture(), native_folder, work, samples)
         return compare(arm, native), [arm, native]
     finally:
-        if keep:
-            shutil.copytree(work, keep, dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def report_lines(found: Comparison, runs: list[Run]) -> list[str]:
+    lines = []
+    for run in runs:
+        slowest = max((h.get("seconds", 0) for h in run.report["handlers"].values()), default=0)
+        lines.append(
+            f"{run.architecture:7} CPython {run.report['python']} ({run.report['machine']}): "
+            f"{len(run.report['handlers'])} handlers imported (slowest {slowest:.1f} s), run {run.seconds:.0f} s"
+        )
+        conversions = ", ".join(f"{name} {o['seconds']:.1f} s" for name, o in run.report["outputs"].items())
+        lines.append(f"  {conversions}"[:WIDTH])
+    lines += [f"FAIL import {name}: {error}"[:WIDTH] for name, error in found.handler_failures.items()]
+    lines += [f"FAIL {name}: {how}"[:WIDTH] for name, how in found.differences.items()]
+    lines += [f"same pixels, other bytes: {line}"[:WIDTH] for line in found.bytes_differ]
+    outputs = len(runs[0].report["outputs"])
+    equal = outputs - len(found.differences)
+    lines.append(f"parity {'ok' if found.ok else 'FAILED'}: {equal}/{outputs} outputs pixel-equal on arm64 and here")
+    return lines
 
 
 def main() -> int:
@@ -159,19 +184,7 @@ def main() -> int:
     except interpreter.RuntimeUnavailable as error:
         print(f"parity: {error}", file=sys.stderr)
         return 1
-    for run in runs:
-        slowest = max(run.report["handlers"].values(), key=lambda h: h.get("seconds", 0)).get("seconds", 0)
-        print(f"{run.architecture:7} CPython {run.report['python']} ({run.report['machine']}): "
-              f"{len(run.report['handlers'])} handlers imported, slowest {slowest:.1f} s; "
-              f"whole run {run.seconds:.0f} s")  # fmt: skip
-    for name, error in found.handler_failures.items():
-        print(f"FAIL import {name}: {error}"[:WIDTH])
-    for name, how in found.differences.items():
-        print(f"FAIL {name}: {how}"[:WIDTH])
-    for line in found.bytes_differ:
-        print(f"same pixels, other bytes: {line}"[:WIDTH])
-    outputs = len(runs[0].report["outputs"])
-    print(f"parity {'ok' if found.ok else 'FAILED'}: {outputs - len(found.differences)}/{outputs} outputs pixel-equal")
+    print("\n".join(report_lines(found, runs)))
     return 0 if found.ok else 1
 
 
