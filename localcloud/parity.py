@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -163,8 +164,8 @@ def report_lines(found: Comparison, runs: list[Run]) -> list[str]:
             f"{run.architecture:7} CPython {run.report['python']} ({run.report['machine']}): "
             f"{len(run.report['handlers'])} handlers imported (slowest {slowest:.1f} s), run {run.seconds:.0f} s"
         )
-        conversions = ", ".join(f"{name} {o['seconds']:.1f} s" for name, o in run.report["outputs"].items())
-        lines.append(f"  {conversions}"[:WIDTH])
+        conversions = "; ".join(f"{name} {o['seconds']:.1f} s" for name, o in run.report["outputs"].items())
+        lines += textwrap.wrap(conversions, WIDTH, initial_indent="  ", subsequent_indent="  ")
     lines += [f"FAIL import {name}: {error}"[:WIDTH] for name, error in found.handler_failures.items()]
     lines += [f"FAIL {name}: {how}"[:WIDTH] for name, how in found.differences.items()]
     lines += [f"same pixels, other bytes: {line}"[:WIDTH] for line in found.bytes_differ]
