@@ -36,6 +36,7 @@ import os
 import selectors
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -115,8 +116,22 @@ class Stats:
 
 
 class Worker:
-    def __init__(self, command: list[str], code_dir: Path, env: dict[str, str], limit: Limit | None = None) -> None:
+    """One worker process. `python` is the interpreter's command (the runtime's, with `opt` and
+    `runtime_dir`: see LambdaRuntime); without it, this venv's Python runs the working tree's
+    code, as `sls invoke local` does (localcloud/invoke.py)."""
+
+    def __init__(
+        self,
+        code_dir: Path,
+        handler: str,
+        env: dict[str, str],
+        limit: Limit | None = None,
+        python: list[str] | None = None,
+        opt: str = "",
+        runtime_dir: str = "",
+    ) -> None:
         self.limit = limit or Limit(0)
+        command = [*(python or [sys.executable]), "-I", str(WORKER_SCRIPT), str(code_dir), handler, opt, runtime_dir]
         self.process = subprocess.Popen(
             self.limit.command(command),
             cwd=code_dir,
@@ -180,13 +195,15 @@ class FunctionPool:
 
     def __init__(
         self,
-        command: list[str],
         code_dir: Path,
+        handler: str,
         env: dict[str, str],
         max_workers: int,
         new_limit: Callable[[], Limit] | None = None,
+        runtime: tuple[list[str], str, str] | None = None,
     ) -> None:
-        self.command, self.code_dir, self.env, self.max_workers = command, code_dir, env, max_workers
+        self.code_dir, self.handler, self.env, self.max_workers = code_dir, handler, env, max_workers
+        self.runtime = runtime or (None, "", "")  # the interpreter's command, /opt, its own packages
         self.new_limit = new_limit or (lambda: Limit(0))
         self.idle: list[Worker] = []
         self.busy: set[Worker] = set()  # workers running an invocation now
@@ -204,7 +221,8 @@ class FunctionPool:
                 self.busy.add(worker)
                 return worker, False
         try:
-            worker = Worker(self.command, self.code_dir, self.env, self.new_limit())
+            python, opt, runtime_dir = self.runtime
+            worker = Worker(self.code_dir, self.handler, self.env, self.new_limit(), python, opt, runtime_dir)
         except BaseException:
             self.release(None)
             raise
@@ -376,13 +394,13 @@ class LambdaRuntime:
                 memory_mb, name = int(function.memory_size), function.function_name
                 # The function's CPU: arm64 runs under emulation here (slow, but what was built).
                 python = interpreter.interpreter((getattr(function, "architectures", None) or ["x86_64"])[0])
-                worker = [str(WORKER_SCRIPT), str(code_dir), function.handler, str(opt), str(python.runtime_dir)]
                 pool = FunctionPool(
-                    [*python.command, "-I", *worker],
                     code_dir,
+                    function.handler,
                     self._environment(function, code_dir),
                     self.max_workers,
                     lambda: self.limits.limit(name, memory_mb),
+                    (python.command, str(opt), str(python.runtime_dir)),
                 )
                 self.pools[key] = pool
             return pool

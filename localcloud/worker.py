@@ -5,7 +5,8 @@ Started by localcloud.runtime on the runtime's own interpreter (localcloud/inter
 and TASK_ROOT (the unzipped deployment package) as its working directory, like /var/task on
 Lambda. Its path is Lambda's: the package, the layers (OPT/python/lib/python3.13/site-packages,
 OPT/python), the runtime's boto3 (RUNTIME_DIR), then the standard library: nothing of this
-project's venv. Requests arrive as JSON lines on stdin; each answer is one JSON line on the
+project's venv. (Started on the venv's Python with empty OPT and RUNTIME_DIR, it runs the
+working tree's code as `sls invoke local` does: localcloud/invoke.py.) Requests arrive as JSON lines on stdin; each answer is one JSON line on the
 original stdout. While a handler runs, file descriptors 1 and 2 go to a scratch file, so
 everything the handler prints (Powertools' JSON logs included) is returned as its logs.
 
@@ -162,8 +163,9 @@ def _load(handler: str) -> Any:
 
 def _lambda_path(task_root: str, opt: str, runtime_dir: str) -> list[str]:
     """Lambda's sys.path: the package, the layers, the runtime's own packages, the stdlib."""
-    layers = [f"{opt}/python/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages", f"{opt}/python"]
-    return [task_root, *layers, runtime_dir, *sys.path]
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    layers = [f"{opt}/python/lib/python{version}/site-packages", f"{opt}/python"] if opt else []
+    return [task_root, *layers, *([runtime_dir] if runtime_dir else []), *sys.path]
 
 
 def _frames(error: BaseException) -> list[str]:
