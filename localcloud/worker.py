@@ -6,9 +6,10 @@ and TASK_ROOT (the unzipped deployment package) as its working directory, like /
 Lambda. Its path is Lambda's: the package, the layers (OPT/python/lib/python3.13/site-packages,
 OPT/python), the runtime's boto3 (RUNTIME_DIR), then the standard library: nothing of this
 project's venv. (Started on the venv's Python with empty OPT and RUNTIME_DIR, it runs the
-working tree's code as `sls invoke local` does: localcloud/invoke.py.) Requests arrive as JSON lines on stdin; each answer is one JSON line on the
-original stdout. While a handler runs, file descriptors 1 and 2 go to a scratch file, so
-everything the handler prints (Powertools' JSON logs included) is returned as its logs.
+working tree's code as `sls invoke local` does: localcloud/invoke.py.) Requests arrive as
+JSON lines on stdin; each answer is one JSON line on the original stdout. While a handler
+runs, file descriptors 1 and 2 go to a scratch file, so everything the handler prints
+(Powertools' JSON logs included) is returned as its logs.
 
 Errors, the context and logs are those of Lambda's Python runtime (awslambdaric's bootstrap):
 `Runtime.ImportModuleError` ("Unable to import module 'MODULE': ..."), `Runtime.HandlerNotFound`,
