@@ -157,13 +157,18 @@ def _download(arch: str) -> list[Path]:
         "-oDebug::NoLocking=1",
         "-qq",
     ]
+    update = ["apt-get", *options, "update"]
     if not any(lists.glob(f"*_dists_{SUITE}_*Packages*")):
-        _run(["apt-get", *options, "update"], f"cannot read the Debian {SUITE} package lists from {mirror}")
+        _run(update, f"cannot read the Debian {SUITE} package lists from {mirror}")
     folder = state / "debs" / arch
     folder.mkdir(parents=True, exist_ok=True)
-    wanted = [f"{name}:{arch}" for name in PACKAGES]
+    download = ["apt-get", *options, "download", *(f"{name}:{arch}" for name in PACKAGES)]
     if len(list(folder.glob("*.deb"))) < len(PACKAGES):
-        _run(["apt-get", *options, "download", *wanted], f"cannot download {RUNTIME} ({arch}) from {mirror}", folder)
+        try:
+            _run(download, f"cannot download {RUNTIME} ({arch}) from {mirror}", folder)
+        except RuntimeUnavailable:  # lists older than the archive's point release: read them again
+            _run(update, f"cannot read the Debian {SUITE} package lists from {mirror}")
+            _run(download, f"cannot download {RUNTIME} ({arch}) from {mirror}", folder)
     return sorted(folder.glob("*.deb"))
 
 
