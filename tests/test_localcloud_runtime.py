@@ -3,6 +3,7 @@
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from localcloud import interpreter
 from localcloud.runtime import LambdaRuntime
 
 HANDLER = """
@@ -411,3 +413,16 @@ def test_where_no_cgroup_can_be_made_a_watchdog_enforces_the_memory_size(tmp_pat
         assert result.out_of_memory and json.loads(result.payload)["errorType"] == "Runtime.OutOfMemory"
     finally:
         runtime.stop()
+
+
+def test_a_function_built_for_arm64_runs_on_arm64_under_emulation(runtime, tmp_path):
+    """The runtime runs a function on the CPU it was deployed for: arm64 under
+    qemu-aarch64-static with the arm64 build of the same Python (slow, but what was built)."""
+    if shutil.which(interpreter.QEMU) is None:  # .ci/run installs it
+        pytest.skip(f"{interpreter.QEMU} is not installed (Debian: qemu-user-static)")
+    code = "import platform, sys\ndef handler(event, context):\n    return [platform.machine(), sys.version]\n"
+    function = with_code(tmp_path, {"fn/app.py": code})
+    function.architectures, function.timeout = ["arm64"], 60  # emulation is 10-25x slower
+    result = runtime.invoke(function, {})
+    machine, version = json.loads(result.payload)
+    assert not result.errored and machine == "aarch64" and version.startswith("3.13.")

@@ -55,12 +55,7 @@ def test_a_second_deploy_reuses_the_built_layer_and_runs_no_pip(cloud, stack):
     another stage, so the session's stack stays as the other tests expect it) with pip unable
     to install anything (no package index) works, and ships the same layer: nothing was built
     again."""
-    # built for the test stage's CPU (another stage would otherwise get the arm64 build)
-    environment = cloud.client_environment() | {
-        "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": "",
-        "LAMBDA_ARCHITECTURE": "x86_64",
-    }
+    environment = cloud.client_environment() | {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": ""}
     again = deploy(environment, "reuse", log=ARTIFACTS / "deploy-reuse.log")
     assert again.outputs["ImageWorkflowArn"].endswith("image-converter-reuse-image-workflow")
     layer = "pythonRequirements.zip"
