@@ -38,6 +38,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
 from . import authorizer
@@ -233,4 +234,9 @@ def _response(payload: dict[str, Any]) -> Response:
         return Response(json.dumps({"message": "Internal server error"}), 502, mimetype="application/json")
     body = payload.get("body") or ""
     data = base64.b64decode(body) if payload.get("isBase64Encoded") else body.encode()
-    return Response(data, payload["statusCode"], headers=payload.get("headers") or {})
+    # API Gateway sends both forms of the proxy answer's headers; a name in both gets the values of each.
+    headers = Headers(payload.get("headers") or {})
+    for name, values in (payload.get("multiValueHeaders") or {}).items():
+        for value in values:
+            headers.add(name, value)
+    return Response(data, payload["statusCode"], headers=headers)

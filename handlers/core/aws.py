@@ -441,11 +441,17 @@ def delete_item(table: str, key: dict[str, Any]) -> None:
     _client("dynamodb").delete_item(TableName=table, Key=_marshal(key))
 
 
+@cache
+def _presigner() -> Any:
+    # SigV4 (boto3 would presign a GET with the deprecated SigV2 here, which newer regions refuse).
+    return boto3.client("s3", config=Config(signature_version="s3v4"))
+
+
 def presigned_get(bucket: str, key: str, expiry_seconds: int, download_name: str) -> str:
     """A URL that GETs this one object until it expires, with `download_name` as the file name
     a browser saves it under (S3 answers with that Content-Disposition)."""
     disposition = f"attachment; filename=\"{download_name}\"; filename*=UTF-8''{quote(download_name)}"
-    return _client("s3").generate_presigned_url(
+    return _presigner().generate_presigned_url(
         "get_object",
         Params={"Bucket": bucket, "Key": key, "ResponseContentDisposition": disposition},
         ExpiresIn=expiry_seconds,
