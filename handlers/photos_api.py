@@ -1,4 +1,5 @@
-"""The photos API (GET /photos, GET /photos/{id}, DELETE /photos/{id}, DELETE /me): a signed-in
+"""The photos API (GET /photos, GET /photos/{id}, DELETE /photos/{id}, GET /uploads/{id},
+DELETE /me): a signed-in
 user's own photos. The user is the `sub` of the Cognito token API Gateway verified; nothing
 in the request can name another. Routing, validation of parameters and answers, and the
 OpenAPI document are Powertools' event handler's; what each route does is handlers/core's.
@@ -17,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .core import api_models, config, erasure, library, uploads
+from .core import api_models, config, erasure, library, upload_status, uploads
 from .core.errors import UploadRejected
 from .core.observability import logger
 
@@ -72,6 +73,15 @@ def _invalid(error: RequestValidationError) -> Response:
 @app.exception_handler(library.PhotoNotFound)
 def _photo_not_found(_: library.PhotoNotFound) -> Response:
     return _error(404, MISSING)
+
+
+class UploadNotFound(LookupError):
+    """The user has no upload of that id (another user's is the same)."""
+
+
+@app.exception_handler(UploadNotFound)
+def _upload_not_found(_: UploadNotFound) -> Response:
+    return _error(404, "no such upload")
 
 
 @app.exception_handler(UploadRejected)
@@ -143,6 +153,19 @@ def delete_photo(photo_id: Annotated[str, Path(max_length=200)]):
     erased = erasure.erase_photo(user, photo_id)
     logger.info("photo erasure", extra={"photoId": photo_id, "erased": erased})
     return Response(204, None, "")
+
+
+@app.get(
+    "/uploads/<upload_id>",
+    summary="Where one of your uploads is: waiting, processing, processed, rejected, duplicate, failed",
+    responses=_answers(200, "the upload's state", s404=_answer("no such upload of yours", api_models.Error)),
+    tags=["uploads"],
+)
+def get_upload(upload_id: Annotated[str, Path(max_length=200)]) -> api_models.UploadStatus:
+    found = upload_status.status(_user(), upload_id)
+    if found is None:
+        raise UploadNotFound()
+    return api_models.UploadStatus(**found)
 
 
 @app.delete(

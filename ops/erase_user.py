@@ -27,6 +27,7 @@ SETTINGS = {
     "UPLOAD_PREFIX": "UploadPrefix",
     "QUOTA_TABLE": "UploadQuotaTableName",
     "USER_POOL_ID": "UserPoolId",
+    "UPLOAD_STATUS_TABLE": "UploadStatusTableName",
 }
 
 

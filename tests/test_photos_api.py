@@ -31,7 +31,7 @@ def test_the_committed_openapi_document_is_the_generated_one():
     committed = openapi.DOCUMENT.read_text()
     assert committed == openapi.generated(), "docs/api/openapi.json is stale: run `python -m ops.openapi`"
     paths = json.loads(committed)["paths"]
-    assert set(paths) == {"/photos", "/photos/{photo_id}", "/me"}
+    assert set(paths) == {"/photos", "/photos/{photo_id}", "/uploads/{upload_id}", "/me"}
     assert set(paths["/photos/{photo_id}"]) == {"get", "delete"}
 
 
@@ -254,3 +254,37 @@ def _key_of(url: str) -> str:
 
     path = unquote(urlsplit(url).path).lstrip("/")
     return path.partition("/")[2]
+
+
+def test_an_upload_can_be_followed_until_it_ends_and_only_by_its_owner(cloud, stack, pipeline, unique):
+    from tests.test_workflow import control
+
+    me, other = user(cloud, stack, f"poller-{unique}"), user(cloud, stack, f"nosy-{unique}")
+    data = pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(71))
+    truncated = pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(72))[:2000]
+    answers = {}
+    for name, body in (("first.jpg", data), ("again.jpg", data), ("broken.jpg", truncated)):
+        answer = post(cloud, stack, body, as_user(me, Content_Type="image/jpeg", X_Filename=name))
+        assert answer.status == 201 and answer.body["key"].split("/")[-1].startswith(answer.body["uploadId"] + "-")
+        answers[name] = answer.body
+        pipeline.wait({answer.body["key"]: name}, timeout=90)
+    waiting_key = f"uploads/{me.sub}/{uuid.uuid4().hex}-waiting.jpg"
+    control(cloud, "faults", {"drop": waiting_key, "times": 1}, "POST")  # no run starts for it
+    boto3.client("s3").put_object(Bucket=stack.outputs["UploadBucketName"], Key=waiting_key, Body=data)
+
+    def state(name_or_id: str, who=me) -> Any:
+        upload_id = answers[name_or_id]["uploadId"] if name_or_id in answers else name_or_id
+        return call(cloud, stack, "GET", f"uploads/{upload_id}", who)
+
+    photo_id = hashlib.sha256(data).hexdigest()
+    assert state("first.jpg").body == {"status": "processed", "photoId": photo_id, "duplicateOf": None, "reason": None}
+    assert state("again.jpg").body["status"] == "duplicate" and state("again.jpg").body["duplicateOf"] == photo_id
+    assert state("broken.jpg").body["status"] == "rejected" and state("broken.jpg").body["reason"]
+    assert state(waiting_key.split("/")[-1][:32]).body["status"] == "waiting"
+    nowhere = state(uuid.uuid4().hex)
+    assert (nowhere.status, nowhere.body) == (404, {"message": "no such upload"})
+    for name in answers:
+        theirs = state(name, other)
+        assert (theirs.status, theirs.body) == (404, {"message": "no such upload"})
+    assert state(waiting_key.split("/")[-1][:32], other).status == 404
+    boto3.client("s3").delete_object(Bucket=stack.outputs["UploadBucketName"], Key=waiting_key)

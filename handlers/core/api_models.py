@@ -3,7 +3,7 @@ and writes the OpenAPI document (docs/api/openapi.json) from them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -42,6 +42,15 @@ class PhotoDetail(PhotoSummary):
         description="a short-lived GET URL for each stored output (original, png, thumbnail, ...)"
     )
     downloadsExpireIn: int = Field(description="seconds the download URLs work for")
+
+
+class UploadStatus(BaseModel):
+    status: Literal["waiting", "processing", "processed", "rejected", "duplicate", "failed"] = Field(
+        description="waiting (no run yet), processing, processed, rejected, duplicate (of your own photo) or failed"
+    )
+    photoId: str | None = Field(None, description="processed: the photo's id (GET /photos/{photo_id})")
+    duplicateOf: str | None = Field(None, description="duplicate: the id of your photo with the same bytes")
+    reason: str | None = Field(None, description="rejected or failed: why")
 
 
 class AccountErasure(BaseModel):

@@ -495,3 +495,18 @@ def delete_pool_user(pool_id: str, username: str) -> bool:
     except client.exceptions.UserNotFoundException:
         return False
     return True
+
+
+def put_item(table: str, item: dict[str, Any]) -> None:
+    _client("dynamodb").put_item(TableName=table, Item=_marshal(item))
+
+
+def find_execution(state_machine_arn: str, name: str) -> dict[str, Any] | None:
+    """The execution of that name (DescribeExecution), or None if there is none (or it cannot
+    be described: an Express workflow's)."""
+    client = _client("stepfunctions")
+    arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    try:
+        return client.describe_execution(executionArn=arn)
+    except (client.exceptions.ExecutionDoesNotExist, client.exceptions.InvalidArn):
+        return None

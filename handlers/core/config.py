@@ -198,3 +198,12 @@ def download_url_seconds() -> int:
 
 def user_pool_id() -> str:
     return _require("USER_POOL_ID")
+
+
+def upload_status_table() -> str:
+    return _require("UPLOAD_STATUS_TABLE")
+
+
+def upload_status_days() -> int:
+    """How long a finished upload's outcome is kept for GET /uploads/{id} (TTL)."""
+    return _require_int("UPLOAD_STATUS_DAYS")

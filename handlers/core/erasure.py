@@ -8,10 +8,10 @@ is what names the rest. A crash anywhere leaves the record, so running the erasu
 finishes it; once the record is gone, the photo is gone.
 
 An account goes photo by photo (each as above, a fixed number of requests per photo: the cost
-never grows with the library's size), then its uploads still in the upload bucket (waiting,
-failed or kept as duplicates), its quota counters, and last the user in the pool, so that a
-user who is stopped half-way can still sign in and ask again, and the operator's command can
-always finish it.
+never grows with the library's size), then the recorded outcomes of its uploads, its uploads
+still in the upload bucket (waiting, failed or kept as duplicates), its quota counters, and
+last the user in the pool, so that a user who is stopped half-way can still sign in and ask
+again, and the operator's command can always finish it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import aws, config, library, photos, quota
+from . import aws, config, library, photos, quota, upload_status
 
 # Quota counters are kept one per day (`<user>#<YYYY-MM-DD>`) and TTL removes them a day after
 # their day; DynamoDB's TTL may take a few days more. Every counter that can still exist is
@@ -79,6 +79,18 @@ def erase_account(
                 return erased
             _erase_recorded(item)
             erased.photos += 1
+    while True:
+        outcomes, _ = aws.query_page(
+            config.upload_status_table(), None, "#u = :u", {"#u": upload_status.USER}, {":u": user}, 100, None, False
+        )
+        if not outcomes:
+            break
+        for item in outcomes:
+            if not keep_going():
+                return erased
+            aws.delete_item(
+                config.upload_status_table(), {k: item[k] for k in (upload_status.USER, upload_status.UPLOAD)}
+            )
     prefix = f"{config.upload_prefix()}{user}/"
     while keep_going():
         waiting = aws.first_keys(config.upload_bucket(), prefix, UPLOADS_PER_REQUEST)
