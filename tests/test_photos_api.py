@@ -102,6 +102,8 @@ def test_the_owner_lists_fetches_and_erases_a_photo(cloud, stack, pipeline, uniq
     [entry] = listed.body["photos"]
     assert entry["id"] == hashlib.sha256(data).hexdigest() and entry["fileName"] == "Beach-Day.jpg"
     assert entry["bytes"] == len(data) and entry["width"] > 0 and listed.body["cursor"] is None
+    captured = call(cloud, stack, "GET", "photos?order=captured", me)  # a photo without EXIF time is not there
+    assert captured.status == 200 and captured.body["photos"] == [], captured.body
     thumbnail = requests.get(entry["thumbnailUrl"], timeout=10)
     assert thumbnail.status_code == 200 and thumbnail.content[:3] == b"\xff\xd8\xff"
 

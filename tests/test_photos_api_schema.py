@@ -40,4 +40,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_route_answers_as_its_document_says(case, signed_in):
-    case.call_and_validate(headers={"Authorization": signed_in.id_token}, timeout=30)
+    # Every check but "a schema-valid request is accepted": a cursor is opaque (any text up to
+    # 1,000 characters by the document), and one the API did not give for this listing is
+    # refused with the documented 400; no schema can describe only the cursors it gave.
+    excluded = [schemathesis.checks.positive_data_acceptance] if case.operation.label == "GET /photos" else []
+    case.call_and_validate(headers={"Authorization": signed_in.id_token}, timeout=30, excluded_checks=excluded)
