@@ -239,4 +239,6 @@ def _response(payload: dict[str, Any]) -> Response:
     for name, values in (payload.get("multiValueHeaders") or {}).items():
         for value in values:
             headers.add(name, value)
+    if "Content-Type" not in headers:  # API Gateway's default for a proxy answer that names none
+        headers["Content-Type"] = "application/json"
     return Response(data, payload["statusCode"], headers=headers)

@@ -131,7 +131,7 @@ def test_lambda_timeouts_fit_inside_task_timeouts(template, definition):
 def test_one_role_per_function_with_scoped_actions(template):
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
-    assert len(functions) == 12 and len(roles) == 12
+    assert len(functions) == 17 and len(roles) == 17
     for role_id in (json.loads(r)["Fn::GetAtt"][0] for r in roles):
         statements = [
             s
