@@ -46,6 +46,15 @@ def test_path_templates_match_as_api_gateway_matches_them():
     assert next(r.get_path() for r, _ in apigw.matching_resources(both, "/photos/recent")) == "/photos/recent"
 
 
+def test_proxy_answers_become_responses_as_api_gateway_makes_them():
+    plain = apigw._response({"statusCode": 204, "body": ""})
+    assert plain.status_code == 204 and plain.headers["Content-Type"] == "application/json"
+    both = apigw._response(
+        {"statusCode": 200, "body": "{}", "headers": {"A": "1"}, "multiValueHeaders": {"B": ["2", "3"], "A": ["4"]}}
+    )
+    assert both.headers.getlist("A") == ["1", "4"] and both.headers.getlist("B") == ["2", "3"]
+
+
 def test_a_cursor_is_bound_to_its_user_and_query():
     mine = library.Query("alice", "uploaded", None)
     cursor = library.encode_cursor(mine, {"photoId": "a" * 64, "uploadedAt": "2026-12-01T00:00:00.000+00:00"})
@@ -212,6 +221,8 @@ def test_paging_through_hundreds_of_photos_has_no_gap_no_repeat_while_uploads_co
     month = call(cloud, stack, "GET", "photos?month=2026-01&limit=100", me)
     assert month.status == 200 and len(month.body["photos"]) == 100
     assert all(p["uploadedAt"].startswith("2026-01") for p in month.body["photos"])
+    repeated = call(cloud, stack, "GET", "photos?limit=5&limit=3", me)  # API Gateway passes the last value
+    assert repeated.status == 200 and len(repeated.body["photos"]) == 3
     too_many = call(cloud, stack, "GET", "photos?limit=101", me)
     assert too_many.status == 422  # validated by the resolver: never more than 100 a page
 
