@@ -109,7 +109,9 @@ def list_photos(
     order: Annotated[Literal["uploaded", "captured"], Query(description="by upload or capture time")] = "uploaded",
     month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="only YYYY-MM")] = None,
     limit: Annotated[int, Query(ge=1, le=library.MAX_PAGE, description="photos per page")] = 50,
-    cursor: Annotated[str | None, Query(max_length=1000, description="the previous page's cursor")] = None,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=1000, description="the previous page's cursor")
+    ] = None,
 ) -> api_models.PhotoPage:
     page = library.page(library.Query(_user(), order, month), limit, cursor)
     entries = []
@@ -145,7 +147,11 @@ def get_photo(photo_id: Annotated[str, Path(max_length=200)]) -> api_models.Phot
     "/photos/<photo_id>",
     summary="Erase one of your photos (every stored version); the same answer if it is already gone",
     status_code=204,
-    responses=_answers(204, "erased, or there was no such photo"),
+    responses=_answers(
+        204,
+        "erased, or there was no such photo",
+        s404=_answer("a path no photo id can have (characters the router does not route)", api_models.Error),
+    ),
     tags=["photos"],
 )
 def delete_photo(photo_id: Annotated[str, Path(max_length=200)]):
