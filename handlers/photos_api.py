@@ -109,9 +109,7 @@ def list_photos(
     order: Annotated[Literal["uploaded", "captured"], Query(description="by upload or capture time")] = "uploaded",
     month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="only YYYY-MM")] = None,
     limit: Annotated[int, Query(ge=1, le=library.MAX_PAGE, description="photos per page")] = 50,
-    cursor: Annotated[
-        str | None, Query(min_length=1, max_length=1000, description="the previous page's cursor")
-    ] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=1000, description="the last page's cursor")] = None,
 ) -> api_models.PhotoPage:
     page = library.page(library.Query(_user(), order, month), limit, cursor)
     entries = []
