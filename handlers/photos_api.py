@@ -1,6 +1,5 @@
 """The photos API (GET /photos, GET /photos/{id}, DELETE /photos/{id}, GET /uploads/{id},
-DELETE /me): a signed-in
-user's own photos. The user is the `sub` of the Cognito token API Gateway verified; nothing
+DELETE /me): a signed-in user's own photos. The user is the `sub` of the Cognito token API Gateway verified; nothing
 in the request can name another. Routing, validation of parameters and answers, and the
 OpenAPI document are Powertools' event handler's; what each route does is handlers/core's.
 
@@ -75,12 +74,8 @@ def _photo_not_found(_: library.PhotoNotFound) -> Response:
     return _error(404, MISSING)
 
 
-class UploadNotFound(LookupError):
-    """The user has no upload of that id (another user's is the same)."""
-
-
-@app.exception_handler(UploadNotFound)
-def _upload_not_found(_: UploadNotFound) -> Response:
+@app.exception_handler(upload_status.UploadNotFound)
+def _upload_not_found(_: upload_status.UploadNotFound) -> Response:
     return _error(404, "no such upload")
 
 
@@ -168,7 +163,7 @@ def delete_photo(photo_id: Annotated[str, Path(max_length=200)]):
 def get_upload(upload_id: Annotated[str, Path(max_length=200)]) -> api_models.UploadStatus:
     found = upload_status.status(_user(), upload_id)
     if found is None:
-        raise UploadNotFound()
+        raise upload_status.UploadNotFound()
     return api_models.UploadStatus(**found)
 
 

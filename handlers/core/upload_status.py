@@ -39,6 +39,10 @@ _ID = re.compile(r"^[0-9a-f]{32}$")
 _ID_IN_NAME = re.compile(r"^([0-9a-f]{32})-")
 
 
+class UploadNotFound(LookupError):
+    """The user has no upload of that id (another user's is the same: a missing one)."""
+
+
 def upload_id_of(key: str) -> str | None:
     """The id of an upload key that POST /upload made (`uploads/<user>/<id>-<name>`)."""
     match = _ID_IN_NAME.match(posixpath.basename(key))
