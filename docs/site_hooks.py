@@ -7,7 +7,8 @@ or `../README.md#run-it-locally`. On the site the README becomes `index.md` (one
 copy to keep in step), and a repository file that a page links (`.env.example`,
 `ops/verify-policy.json`, ...) is published under `repo/`, so the link still leads to it. A
 link to a file that does not exist is left as it is: MkDocs then reports it, and `--strict`
-fails the build."""
+fails the build. Mermaid (the diagrams) comes from the project's own npm packages, as the
+console's does, so the site asks no CDN for it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files, InclusionLevel
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -24,6 +26,8 @@ PUBLISHED = "repo"
 # [text](target) and ![alt](target); a target with a scheme or a bare #anchor is not a file
 LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
 EXTERNAL = re.compile(r"^([a-z][a-z0-9+.-]*:|#|/)", re.I)
+MERMAID = PROJECT / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
+MERMAID_ON_SITE = "assets/javascripts/mermaid.min.js"  # mkdocs.yml, extra_javascript
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 
 
@@ -52,6 +56,9 @@ def _repository_source(file: File) -> str:
 
 def on_files(files: Files, config: Any) -> Files:
     files.append(File.generated(config, "index.md", content=(PROJECT / "README.md").read_text()))
+    if not MERMAID.is_file():
+        raise PluginError(f"{MERMAID.relative_to(PROJECT)} is missing: `make setup` installs it")
+    files.append(File.generated(config, MERMAID_ON_SITE, abs_src_path=str(MERMAID)))
     published: set[str] = set()
     for page in files.documentation_pages():
         source = _repository_source(page)
