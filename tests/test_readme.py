@@ -324,6 +324,6 @@ def test_the_capture_time_query_finds_a_users_photos_of_a_month(make_up, may_202
     block = "\n".join(environment) + "\n" + BY_CAPTURE_TIME.text()
     done = run_block(block.replace(DOCUMENTED_PORT, port), users_shell(), timeout=120)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    items = json.loads(done.stdout)["Items"]
-    assert [item["sourceKey"]["S"] for item in items] == [may_2024_photo]
-    assert items[0]["capturedAt"]["S"].startswith("2024-05-01T14:03:22")
+    [item] = json.loads(done.stdout)["Items"]  # of `me`'s photos, the one taken in May 2024
+    assert item["capturedAt"]["S"].startswith("2024-05-01T14:03:22")
+    assert item["thumbnailKey"]["S"].startswith("thumbnails/me/may-2024-")
