@@ -99,7 +99,7 @@ MAKE_UP = Block("README.md", "Run it locally", 1)
 ANOTHER_SHELL = Block("README.md", "Run it locally", 2)
 MORE_FROM_ANOTHER_SHELL = Block("docs/local-cloud.md", "More from the other shell")
 BY_CAPTURE_TIME = Block("docs/photos.md", "Listing by capture time")
-# The blocks the tests below run (the quick start's `make demo` is ONE_SHOT's first command,
+# The blocks the tests below run (the quick start's `make demo` is one of ONE_SHOT's commands,
 # its `make test` is what .ci/run runs).
 RUN = {QUICK_START, ONE_SHOT, MAKE_UP, ANOTHER_SHELL, MORE_FROM_ANOTHER_SHELL, BY_CAPTURE_TIME}
 
