@@ -28,6 +28,7 @@ def test_no_credentials_is_one_line(command, tmp_path):
     )  # fmt: skip
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert done.returncode != 0
-    assert lines == [f"sls {command}: no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID; docs/deploying.md)"]
+    said = f"sls {command}: no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID; docs/deploying.md)"
+    assert lines == [said]
     assert len(lines[0]) <= 100
     assert not os.path.exists(tmp_path / "build")
