@@ -148,11 +148,14 @@ class Iam:
             "aws:SecureTransport": "true",
         }
 
-    def authorize(self, principal: Principal, checks: list[Check], region: str) -> tuple[Check, bool] | None:
+    def authorize(
+        self, principal: Principal, checks: list[Check], region: str, extra: dict[str, str] | None = None
+    ) -> tuple[Check, bool] | None:
         """None if every check is allowed (and records what allowed it); otherwise the first
-        denied check and whether a Deny statement denied it explicitly."""
+        denied check and whether a Deny statement denied it explicitly. `extra`: condition keys
+        the caller knows for this request (CloudFormation's iam:PassedToService, ...)."""
         statements = self.statements(principal)
-        context = self.context(principal, region)
+        context = self.context(principal, region) | (extra or {})
         decisions = [(check, policy.evaluate(statements, check.action, check.resource, context)) for check in checks]
         for check, decision in decisions:
             if not decision.allowed:
