@@ -16,8 +16,11 @@ What a role session of anyone else (`aws sts assume-role`: an operator) used is 
 (`used_by_sessions`), so that it never counts as a function's use.
 S3 answers 404 for a missing object only to a caller that may also s3:ListBucket, 403 otherwise.
 
-Not checked: the deployer's and users' own calls (any key that is not a role session: they are
-an admin here) and S3 notifications, API Gateway and Step Functions invoking a function (on AWS
+A deployer that is a role session (a CI role: tests/test_deployer.py) is checked the same way,
+including iam:PassRole of the service role a stack is given; the resources CloudFormation then
+creates as that role are checked against it (`stack_resources.py`, moto_adapter/cloudformation.py).
+Not checked: the calls of any key that is not a role session (the local cloud's own keys: an
+admin here) and S3 notifications, API Gateway and Step Functions invoking a function (on AWS
 those go through the function's resource policy, which is not evaluated). Calls the local cloud
 cannot map to an IAM action (`requests.Unmapped`: another service, or an operation of these not
 listed there) are refused with a message saying so, rather than let through.
