@@ -9,6 +9,8 @@ as AWS does. Taking one needed statement away from either fails the deploy, nami
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import boto3
@@ -66,15 +68,46 @@ def set_up_stage(stage: str, without: tuple[str, str] | None = None) -> dict[str
     }
 
 
-def test_a_stage_deploys_with_exactly_the_deployer_policy(cloud):
+@pytest.fixture(scope="module")
+def deployed(cloud):
+    """Stage `dpl` deployed by the CI role, then deployed again with every function changed (their
+    environment), as the next day's deploy would: the update path (functions updated, versions and
+    the API deployment replaced) is checked too."""
     ARTIFACTS.mkdir(exist_ok=True)
     shell = cloud.client_environment() | set_up_stage("dpl")
-    stack = deploy(shell, "dpl", log=ARTIFACTS / "deploy-dpl.log")
-    assert stack.outputs["UploadBucketName"].startswith("image-converter-dpl-uploads-")
-    described = boto3.client("cloudformation").describe_stacks(StackName=stack.name)["Stacks"][0]
+    first = deploy(shell, "dpl", log=ARTIFACTS / "deploy-dpl.log")
+    second = deploy(shell | {"LOG_LEVEL": "DEBUG"}, "dpl", log=ARTIFACTS / "deploy-dpl-again.log")
+    return first, second
+
+
+def test_a_stage_deploys_and_updates_with_exactly_the_deployer_policy(cloud, deployed):
+    first, second = deployed
+    assert first.outputs["UploadBucketName"].startswith("image-converter-dpl-uploads-")
+    described = boto3.client("cloudformation").describe_stacks(StackName=second.name)["Stacks"][0]
     assert described["RoleARN"].endswith(":role/deployer-image-converter-dpl-cloudformation")
-    denied = [d for d in cloud.iam.denials if "/ci-dpl/" in d.principal or "-dpl-" in d.principal]
+    assert described["StackStatus"] == "UPDATE_COMPLETE"
+    function = boto3.client("lambda").get_function_configuration(FunctionName="image-converter-dpl-upload")
+    assert function["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "DEBUG"  # the update was applied
+    denied = [d for d in cloud.iam.denials if "/ci-dpl/" in d.principal or "-dpl-cloudformation/" in d.principal]
     assert sorted({(d.action, d.resource) for d in denied}) == []
+
+
+def test_the_deployer_policy_grants_nothing_the_deploys_did_not_use(cloud, deployed):
+    iam = boto3.client("iam")
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    arn = f"arn:aws:iam::{account}:policy/deployer-image-converter-dpl"
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    document = json.loads(document) if isinstance(document, str) else document
+    granted = set()
+    for statement in document["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        granted |= {(action, resource) for action in actions for resource in resources}
+    used = {(grant.action, grant.resource) for grant in cloud.iam.used_by_sessions if grant.role == "ci-dpl"}
+    # the Framework keeps the last 5 deployments' artifacts: it deletes from the 6th deploy on
+    used.add(("s3:DeleteObject", "arn:aws:s3:::image-converter-dpl-serverlessdeploymentbuck*/*"))
+    assert sorted(granted - used) == [], "\n".join(map(str, sorted(granted - used)))
 
 
 @pytest.mark.parametrize(
@@ -90,3 +123,18 @@ def test_a_missing_statement_fails_the_deploy_naming_the_permission(cloud, stage
     with pytest.raises(RuntimeError) as failed:
         deploy(shell, stage, log=ARTIFACTS / f"deploy-{stage}.log", package_dir=Path(ARTIFACTS / f"build-{stage}"))
     assert f"is not authorized to perform: {named}" in str(failed.value)
+
+
+def test_the_deployer_template_passes_cfn_lint_and_checkov():
+    from cfnlint.api import lint
+
+    assert [str(m) for m in lint(TEMPLATE.read_text(), regions=["us-east-1"])] == []  # warnings too
+    checkov = PROJECT / ".venv-checkov" / "bin" / "checkov"
+    if not checkov.exists():
+        if os.environ.get("CI"):
+            pytest.fail("checkov is not installed: `make checkov` (make test does it)")
+        pytest.skip("checkov is not installed here: `make checkov`")
+    command = [str(checkov), "-f", str(TEMPLATE), "--framework", "cloudformation", "--skip-download", "-o", "json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=TEMPLATE.parent)
+    summary = json.loads(done.stdout)["summary"]
+    assert (summary["failed"], summary["skipped"]) == (0, 0) and summary["passed"] > 10, summary

@@ -29,10 +29,13 @@ Evaluated: Allow/Deny, Action/NotAction (case-insensitive), Resource/NotResource
 wildcards, explicit Deny first (`policy.py`, moto's evaluator wrapped); conditions with the
 String*, Arn*, Bool and Null operators and `...IfExists`, on these keys only: aws:PrincipalArn,
 aws:PrincipalAccount, aws:PrincipalType, aws:userid, aws:RequestedRegion, aws:SecureTransport
-(true: SDK calls to AWS use TLS).
+(true: SDK calls to AWS use TLS), and iam:PassedToService where a service is given a role
+(CloudFormation's RoleARN; a role CloudFormation gives a function or a state machine); for
+what CloudFormation does as a stack's service role, aws:ResourceTag/aws:cloudformation:stack-name
+(the stack's own resources carry it).
 Not evaluated: every other condition key (absent from the context, so a condition on it does
 not match: e.g. s3:prefix, s3:x-amz-acl, s3:ExistingObjectTag/*, dynamodb:LeadingKeys,
-dynamodb:Attributes, aws:SourceIp, aws:SourceVpce, aws:CurrentTime, aws:ResourceTag/*,
+dynamodb:Attributes, aws:SourceIp, aws:SourceVpce, aws:CurrentTime, other aws:ResourceTag/*,
 aws:RequestTag/*, aws:PrincipalTag/*, aws:CalledVia, aws:ViaAWSService, kms:*); Numeric and
 Date operators and ForAnyValue/ForAllValues (a policy using them is refused with a message);
 policy variables (`${aws:username}` stays literal); resource-based policies (bucket, topic,
@@ -211,7 +214,7 @@ class Iam:
             if call.service == "sns" and call.operation in ("Publish", "PublishBatch"):
                 call.checks += topic_key_checks(call.checks[0].resource, principal.account, scope.region)
             try:
-                refused = self.authorize(principal, call.checks, scope.region)
+                refused = self.authorize(principal, call.checks, scope.region, call.extra.get("context"))
             except policy.UnsupportedPolicy as unsupported:
                 text = f"localcloud: {unsupported} (role {principal.role_name}); LOCALCLOUD_IAM=off turns checks off"
                 return errors.denied(call, text, request.method)(environ, start_response)

@@ -417,9 +417,12 @@ def cloudformation(
     else:  # AWS evaluates the stack's ARN, which ends in its id
         resource = _stack_arn(name, scope.region, account)
     checks = [Check(f"cloudformation:{operation}", resource)]
-    if params.get("RoleARN"):  # a service role for CloudFormation: the caller passes it
-        checks.append(Check("iam:PassRole", params["RoleARN"]))
-    return Call("cloudformation", operation, "query", checks)
+    if not params.get("RoleARN"):
+        return Call("cloudformation", operation, "query", checks)
+    # a service role for CloudFormation: the caller passes it to CloudFormation
+    checks.append(Check("iam:PassRole", params["RoleARN"]))
+    context = {"iam:PassedToService": "cloudformation.amazonaws.com"}
+    return Call("cloudformation", operation, "query", checks, extra={"context": context})
 
 
 # What an operator's tools and the deployer (`sls package`, `sls deploy`) call on a stack.
