@@ -138,3 +138,37 @@ def test_the_deployer_template_passes_cfn_lint_and_checkov():
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=TEMPLATE.parent)
     summary = json.loads(done.stdout)["summary"]
     assert (summary["failed"], summary["skipped"]) == (0, 0) and summary["passed"] > 10, summary
+
+
+def test_a_stack_created_with_a_service_role_fails_on_what_the_role_may_not_do(cloud, unique):
+    """CreateStack with RoleARN (`aws cloudformation create-stack --role-arn`): the resource the role may
+    not create fails the stack, naming the permission; tagging it with the stack's tags is checked too."""
+    iam, cloudformation = boto3.client("iam"), boto3.client("cloudformation")
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "cloudformation.amazonaws.com"}}]}
+    trust["Statement"][0]["Action"] = "sts:AssumeRole"
+    role = iam.create_role(RoleName=f"cfn-{unique}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    topics = f"arn:aws:sns:us-east-1:*:{unique}-allowed-*"
+    allow = {"Effect": "Allow", "Action": "sns:CreateTopic", "Resource": topics}
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName="p",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
+    )
+
+    def create(name: str, topic: str, tags: list[dict[str, str]]) -> dict:
+        body = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": topic}}}}
+        cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(body), RoleARN=role["Arn"], Tags=tags)
+        stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+        events = cloudformation.describe_stack_events(StackName=name)["StackEvents"]
+        return {"status": stack["StackStatus"], "failed": [e for e in events if e["ResourceStatus"] == "CREATE_FAILED"]}
+
+    assert create(f"s-{unique}-1", f"{unique}-allowed-1", [])["status"] == "CREATE_COMPLETE"
+    refused = create(f"s-{unique}-2", f"{unique}-other", [])
+    assert refused["status"] == "ROLLBACK_COMPLETE"
+    assert refused["failed"][0]["LogicalResourceId"] == "Topic"
+    reason = refused["failed"][0]["ResourceStatusReason"]
+    assert (
+        f"assumed-role/cfn-{unique}/AWSCloudFormation is not authorized to perform: SNS:CreateTopic" in reason
+    )  # as SNS spells it
+    tagged = create(f"s-{unique}-3", f"{unique}-allowed-3", [{"Key": "STAGE", "Value": "x"}])
+    assert "is not authorized to perform: SNS:TagResource" in tagged["failed"][0]["ResourceStatusReason"]
