@@ -320,3 +320,12 @@ def test_an_upload_can_be_followed_until_it_ends_and_only_by_its_owner(cloud, st
         assert (theirs.status, theirs.body) == (404, {"message": "no such upload"})
     assert state(waiting_key.split("/")[-1][:32], other).status == 404
     boto3.client("s3").delete_object(Bucket=stack.outputs["UploadBucketName"], Key=waiting_key)
+
+
+def test_answers_allow_only_the_configured_browser_origins_as_upload_does(cloud, stack, unique):
+    me = user(cloud, stack, f"browser-{unique}")
+    allowed = call(cloud, stack, "GET", "photos", me, Origin="http://localhost:3000")
+    assert allowed.status == 200 and allowed.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert allowed.headers["Vary"] == "Origin"
+    refused = call(cloud, stack, "GET", f"photos/{'0' * 64}", me, Origin="https://evil.example")
+    assert refused.status == 404 and "Access-Control-Allow-Origin" not in refused.headers
