@@ -1,7 +1,7 @@
 """What an execution's result means to the user who uploaded the photo: processed (and, if
-flagged, close to which photo), rejected (and why), duplicate (of which of the user's own
-uploads, or of another user's photo, never named), failed (and with which error), or still
-running.
+flagged, close to which photo), regenerated (a backfill made a recorded photo's outputs again
+and updated its record), rejected (and why), duplicate (of which of the user's own uploads, or
+of another user's photo, never named), failed (and with which error), or still running.
 
 One place derives it from the execution as the Step Functions API describes it, so the
 command line (`demo`, `run`, `run --json`) and the console say the same thing.
@@ -13,11 +13,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from handlers.core.workflow import regenerating
+
 RUNNING = "running"
 PROCESSED = "processed"
+REGENERATED = "regenerated"
 REJECTED = "rejected"
 DUPLICATE = "duplicate"
 FAILED = "failed"
+# Every kind, in the order a user's filter offers them (the console and `executions --result`).
+KINDS = (PROCESSED, REGENERATED, REJECTED, DUPLICATE, FAILED, RUNNING)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,9 @@ def result_of(execution: dict[str, Any]) -> Result:
     file_type = results.get("fileType") or {}
     if file_type.get("accepted") is False:
         return Result(REJECTED, file_type.get("reason") or "not accepted")
+    if regenerating(state):  # its uniqueness check found the photo's own record: not a duplicate
+        source = (state.get("backfill") or {}).get("source")
+        return Result(REGENERATED, f"outputs and record made again from {source}" if source else None)
     uniqueness = results.get("uniqueness") or {}
     if uniqueness.get("duplicate"):
         return Result(DUPLICATE, _duplicate_detail(uniqueness))

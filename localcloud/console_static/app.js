@@ -15,8 +15,6 @@ const COLOURS = {
   running: "fill:#ddf4ff,stroke:#0969da,color:#0969da",
   "not-reached": "fill:#f6f8fa,stroke:#8c959f,color:#57606a",
 };
-// What an execution meant for its upload (localcloud/results.py), as the list filter offers it.
-const RESULTS = ["processed", "rejected", "duplicate", "failed", "running"];
 // Mermaid draws labels at 16 px; the graph is never shrunk below this scale (12.8 px labels):
 // where the page is narrower than that, the graph scrolls sideways in its own box.
 const MIN_GRAPH_SCALE = 0.8;
@@ -67,7 +65,7 @@ async function showList() {
     el("option", { value: "" }, "all statuses"),
     ...["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"].map((s) => el("option", { value: s }, s)));
   const resultFilter = el("select", { id: "result-filter", "aria-label": "Filter by result", onchange: refresh },
-    el("option", { value: "" }, "all results"), ...RESULTS.map((r) => el("option", { value: r }, r)));
+    el("option", { value: "" }, "all results"), ...stack.results.map((r) => el("option", { value: r }, r)));
   const file = el("input", { type: "file", id: "upload-file", accept: "image/jpeg,image/*", required: true });
   const user = el("input", { type: "text", id: "upload-user", value: "console", required: true, pattern: "[^\\s]{1,128}", size: 12, autocomplete: "username" });
   const message = el("span", { id: "upload-message", role: "status" });
