@@ -115,7 +115,7 @@ def test_the_executions_table_keeps_names_readable_and_the_user_folder_apart():
     outcomes = [
         Outcome(f"{sub}/4f1c8a0b9e2d4c6f8a1b3c5d7e9f0a12-Summer-holiday-2024.jpg", "k1", "SUCCEEDED",
                 Result("processed"), outputs=written, seconds=2.5),
-        Outcome("demo/chelsea.jpg", "k2", "SUCCEEDED", Result("regenerated", "outputs and record made again"), seconds=1),
+        Outcome("demo/chelsea.jpg", "k2", "SUCCEEDED", Result("regenerated", "made again"), seconds=1),
         Outcome("orphan.jpg", "k3"),
     ]  # fmt: skip
     lines = report.outcomes_table(outcomes, by_user=True).splitlines()
