@@ -30,7 +30,7 @@ from . import cost, signin
 from .clients import aws_client
 from .express import StepFunctionsView
 from .pipeline import TERMINAL, ExecutionKeys
-from .results import DUPLICATE, KINDS, PROCESSED, Result, result_of
+from .results import DUPLICATE, KINDS, PROCESSED, REGENERATED, Result, result_of
 
 PREFIX = "/_console/"
 STATIC = Path(__file__).with_name("console_static")
@@ -357,8 +357,11 @@ class Console:
             "states": states,
             "history": history,
             "previews": previews,
-            # Only this upload's own item: the photo's id may have been recorded from another upload.
-            "metadata": recorded if recorded and recorded.get("sourceKey") == key else None,
+            # Only this upload's own item (the photo's id may have been recorded from another
+            # upload), or the item a regeneration updated.
+            "metadata": recorded
+            if recorded and (recorded.get("sourceKey") == key or result.kind == REGENERATED)
+            else None,
             "duplicateOf": self._duplicate_of(uniqueness, recorded, user_id) if result.kind == DUPLICATE else None,
         }
 

@@ -159,13 +159,15 @@ async function showExecution(arn) {
   const statePanel = el("section", { class: "panel", id: "state-panel", "aria-label": "Selected state", hidden: true },
     el("div", { class: "panel-title" }, el("h2", {}, "State"), closeState), details);
   const header = el("div", { id: "execution-header" });
+  // What a user came for first (result, previews, record), then how it went (graph, states).
+  const summary = el("div", { id: "summary" });
   const extras = el("div", { id: "extras" });
   const graphPanel = el("section", { class: "panel", id: "graph-panel" }, el("h2", {}, "Graph"),
     el("div", { class: "legend" }, STATUSES.map(badge)),
     el("p", { class: "muted hint" }, "Click a state (or its button below) for its input, output and error. ",
       "Dotted: Catch rules; a catch-all shared by many states is drawn only when taken."),
     graph, el("h2", {}, "States"), stateList);
-  app.replaceChildren(header, graphPanel, statePanel, extras);
+  app.replaceChildren(header, summary, graphPanel, statePanel, extras);
   let execution;
   const statusOf = (name) => (execution.states[name] || { status: "not-reached" }).status;
 
@@ -214,13 +216,14 @@ async function showExecution(arn) {
       "aria-pressed": String(name === selected), onclick: () => select(name),
     }, `${name} · ${statusOf(name)}`))));
     if (selected) showState(selected);
-    extras.replaceChildren(
-      el("section", { class: "panel" }, el("h2", {}, "Outputs"), execution.previews.length
+    summary.replaceChildren(
+      el("section", { class: "panel", id: "outputs-panel" }, el("h2", {}, "Outputs"), execution.previews.length
         ? el("div", { class: "previews", id: "previews" }, execution.previews.map((p) => el("figure", {},
-          el("img", { src: objectUrl(p.bucket, p.key), alt: `${p.kind} of the photo`, loading: "lazy" }),
+          el("img", { src: objectUrl(p.bucket, p.key), alt: `${p.kind} of the photo` }),
           el("figcaption", {}, `${p.kind}: ${p.key}${p.bytes ? ` (${Math.round(p.bytes / 1024)} KiB)` : ""}`))))
         : el("p", { class: "muted" }, execution.duplicateOf ? "No outputs written: the photo's outputs are those of the upload it duplicates." : "No outputs written.")),
-      el("section", { class: "panel" }, el("h2", {}, "Metadata item (DynamoDB)"), el("div", { id: "metadata" }, metadataView(execution))),
+      el("section", { class: "panel", id: "metadata-panel" }, el("h2", {}, "Metadata item (DynamoDB)"), el("div", { id: "metadata" }, metadataView(execution))));
+    extras.replaceChildren(
       el("section", { class: "panel" }, el("details", {}, el("summary", {}, `Event history (${execution.history.length} events)`),
         el("table", { id: "history" }, el("tbody", {}, execution.history.map((e) => el("tr", {},
           el("td", {}, e.id), el("td", {}, e.type), el("td", {}, new Date(e.timestamp).toLocaleTimeString()),
@@ -270,7 +273,10 @@ function describeRule(rule) {
   if (rule.Not) return `not ${describeRule(rule.Not)}`;
   const field = (rule.Variable || "").split(".").slice(-2).join(".");
   const test = Object.keys(rule).find((k) => !["Variable", "Next"].includes(k));
-  return `${field} ${test} ${JSON.stringify(rule[test])}`;
+  // Strings in typographic quotes: a straight quote would be escaped for Mermaid (#quot;) and
+  // shown as `&quot;` in a text label.
+  const value = typeof rule[test] === "string" ? `“${rule[test]}”` : JSON.stringify(rule[test]);
+  return `${field} ${test} ${value}`;
 }
 
 function mermaidText(definition, statusOf) {
