@@ -1,6 +1,6 @@
 """What an execution's result means to the user who uploaded the photo: processed (and, if
 flagged, close to which photo), regenerated (a backfill made a recorded photo's outputs again
-and updated its record), rejected (and why), duplicate (of which of the user's own uploads, or
+from its original copy, and updated its record), rejected (and why), duplicate (of which of the user's own uploads, or
 of another user's photo, never named), failed (and with which error), or still running.
 
 One place derives it from the execution as the Step Functions API describes it, so the
@@ -33,7 +33,8 @@ class Result:
     def __str__(self) -> str:
         if not self.detail:
             return self.kind
-        return f"duplicate of {self.detail}" if self.kind == DUPLICATE else f"{self.kind}: {self.detail}"
+        joined = {DUPLICATE: "duplicate of", REGENERATED: "regenerated from"}
+        return f"{joined[self.kind]} {self.detail}" if self.kind in joined else f"{self.kind}: {self.detail}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"result": self.kind, "reason": self.detail, "summary": str(self)}
@@ -52,8 +53,8 @@ def result_of(execution: dict[str, Any]) -> Result:
     if file_type.get("accepted") is False:
         return Result(REJECTED, file_type.get("reason") or "not accepted")
     if regenerating(state):  # its uniqueness check found the photo's own record: not a duplicate
-        source = (state.get("backfill") or {}).get("source")
-        return Result(REGENERATED, f"outputs and record made again from {source}" if source else None)
+        source = str((state.get("backfill") or {}).get("source") or "")  # s3://<destination>/originals/...
+        return Result(REGENERATED, source.removeprefix("s3://").partition("/")[2] or None)
     uniqueness = results.get("uniqueness") or {}
     if uniqueness.get("duplicate"):
         return Result(DUPLICATE, _duplicate_detail(uniqueness))

@@ -162,7 +162,7 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
     ]
     assert {o.file for o in shown} == {f"{user}/photo{n}.jpg" for n in range(3)}
     table = report.outcomes_table(shown, by_user=True)
-    assert table.count("regenerated: outputs") == 3 and "duplicate" not in table
+    assert table.count("regenerated from") == 3 and "duplicate" not in table
     console = Console(cloud.client_environment())
     listed = [e for e in console.executions(result="regenerated") if f"/{user}/" in (e["key"] or "")]
     assert len(listed) == 3

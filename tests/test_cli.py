@@ -311,7 +311,7 @@ def execution(status: str, output: dict | None = None, **fields: str) -> dict:
                     },
                 },
             ),
-            "regenerated: outputs and record made again from s3://dest/originals/me/a-1f2e.jpg",
+            "regenerated from originals/me/a-1f2e.jpg",
         ),
         (  # an import is an upload like any other: its duplicates stay duplicates
             execution(

@@ -27,7 +27,7 @@ const signedIn = new Map(); // username -> { token, sub, until } while the ID to
 let renderCount = 0;
 
 // Tighter than Mermaid's defaults: the drawing fits a laptop's width with labels near full size.
-mermaid.initialize({ startOnLoad: false, securityLevel: "strict", flowchart: { htmlLabels: false, nodeSpacing: 30, rankSpacing: 30, padding: 10 } });
+mermaid.initialize({ startOnLoad: false, securityLevel: "strict", flowchart: { htmlLabels: false, nodeSpacing: 15, rankSpacing: 30, padding: 8, wrappingWidth: 120 } });
 
 async function api(path) {
   const response = await fetch(`/_console/api/${path}`);
