@@ -237,8 +237,7 @@ def up(args: argparse.Namespace) -> int:
         kept = persistence.restore(state, (stack.outputs["UploadPrefix"],))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(up_banner(cloud.endpoint, args.stage, stack, state, kept), flush=True)
-    print("\n".join(settings_lines(args.stage)), flush=True)
+    print(up_banner(cloud.endpoint, args.stage, stack, state, kept, settings_lines(args.stage)), flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         # Woken every second: a signal that the kernel hands to another thread runs its Python
         # handler only when the main thread runs again, and a wait without timeout never does.
@@ -293,6 +292,7 @@ def up_banner(
     stack: Stack,
     state: Path | None = None,
     kept: persistence.Restored | None = None,
+    changed_settings: list[str] | None = None,
 ) -> str:
     lines = [
         "",
@@ -311,6 +311,7 @@ def up_banner(
     for name, value in shown.items():
         row = f"  {name:{width}}  {value}"
         lines += [row] if len(row) <= report.WIDTH else [f"  {name}", f"      {value}"]
+    lines += changed_settings or []
     lines.append("\nFrom another shell, in the project folder (the README's 'Run it locally' has more):")
     for words in another_shell(endpoint, stage, stack.outputs):
         lines += report.command_lines(words)

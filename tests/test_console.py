@@ -213,7 +213,7 @@ def test_a_failed_execution_shows_the_failed_state_and_its_error(browser, cloud,
     wait(browser, lambda: "ResizeImage" in text(browser, "#selected-state"))
     assert "ClientError" in text(browser, "#state-error") and "S3 is down" in text(browser, "#state-error")
     assert "attempts: 3 (failed: 3)" in text(browser, "#state-details")
-    assert "No outputs written" in text(browser, "#extras")  # the discarded copy is not shown
+    assert "No outputs written" in text(browser, "#outputs-panel")  # the discarded copy is not shown
     assert text(browser, "#execution-result") == "failed: ClientError: S3 is down (fault injected by localcloud)"
     # the state's details stay at the bottom of the window, under the part of the graph that failed
     browser.execute_script(
