@@ -262,7 +262,7 @@ def another_shell(endpoint: str, stage: str, outputs: dict[str, str]) -> list[li
         ["python", "-m", "localcloud", "invoke", "makeThumbnail", "samples/rocket.jpg", *stage_args],
         [
             "curl", "-sS", "-w", "\\n", "-X", "POST", "--data-binary", "@samples/coffee.jpg",
-            "-H", "Content-Type: image/jpeg", "-H", token,
+            "-H", "Content-Type: image/jpeg", "-H", "X-Filename: coffee.jpg", "-H", token,
             f"{endpoint}/_api/{stage}/upload",
         ],
     ]  # fmt: skip

@@ -192,7 +192,7 @@ def bill_lines(bill: cost.Bill, calibration: cost.Calibration) -> str:
         f" = ${bill.express_total:.3f} in all",
         *fit(
             f"Lambda durations predicted from the CPU time used here (1 s here ~ {calibration.speed:.2f} s on a"
-            ' Lambda vCPU) and each function\'s CPU share: README, "Cost notes".',
+            " Lambda vCPU) and each function's CPU share: docs/cost.md.",
             WIDTH,
             lines=3,
         ),
