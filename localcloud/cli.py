@@ -30,10 +30,13 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from handlers.core import heif
 from handlers.core.uploads import JPEG_MAGIC
@@ -72,19 +75,28 @@ def default_port() -> int:
         raise SystemExit(f"LOCALCLOUD_PORT: {error}") from None
 
 
-def is_photo(path: Path) -> bool:
-    """What the workflow takes for a photo, by content as GetFileType does: a JPEG, or a HEIF
-    or AVIF file (accepted where the stage's ACCEPTED_FORMATS says so)."""
+def is_image(path: Path) -> bool:
+    """Whether the workflow would look at the file as a picture, by content as GetFileType
+    does: a JPEG, a HEIF or AVIF file, or another image format (which it rejects by name,
+    `not-a-jpeg`); anything else it would only call `not-an-image`."""
     with path.open("rb") as stream:
         if stream.read(len(JPEG_MAGIC)) == JPEG_MAGIC:
             return True
     brands = heif.brands(path)
-    return brands is not None and brands.family is not None  # not another ISO media file (MP4)
+    if brands is not None:
+        return brands.family is not None  # not another ISO media file (MP4, QuickTime)
+    try:
+        with warnings.catch_warnings(), Image.open(path):  # reads the header only
+            warnings.simplefilter("ignore")
+            return True
+    except (OSError, SyntaxError, ValueError):
+        return False
 
 
 def photo_paths(names: list[str], quiet: bool = False) -> list[Path]:
-    """Files as given, and the photos directly inside each folder given (sorted); what else a
-    folder holds is skipped, and the skipping said (a file named on its own is taken as it is)."""
+    """Files as given, and the pictures directly inside each folder given (sorted); what else a
+    folder holds (a manifest, notes) is skipped, and the skipping said (a file named on its own
+    is taken as it is)."""
     paths: list[Path] = []
     for name in names:
         path = Path(name)
@@ -92,14 +104,14 @@ def photo_paths(names: list[str], quiet: bool = False) -> list[Path]:
             found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
             if not found:
                 raise SystemExit(f"no files in folder {name}")
-            skipped = [p.name for p in found if not is_photo(p)]
+            skipped = [p.name for p in found if not is_image(p)]
             if skipped:
                 listed = report.fit(", ".join(skipped), report.WIDTH - 4, lines=3)
-                _say(f"skipped in {name}, not photos (JPEG or HEIF by content):", quiet)
+                _say(f"skipped in {name}, not images (by content):", quiet)
                 _say("\n".join(f"    {line}" for line in listed), quiet)
             paths += [p for p in found if p.name not in skipped]
             if len(skipped) == len(found):
-                raise SystemExit(f"no photos in folder {name}")
+                raise SystemExit(f"no images in folder {name}")
         elif path.is_file():
             paths.append(path)
         else:

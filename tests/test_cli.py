@@ -15,6 +15,7 @@ import pytest
 from localcloud import cli, report, settings
 from localcloud.pipeline import Outcome
 from localcloud.results import Result, result_of
+from tests import images as pictures
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -62,22 +63,25 @@ def test_run_takes_folders(tmp_path):
         cli.photo_paths([str(tmp_path / "nested")])
 
 
-def test_a_folder_gives_its_photos_only_and_says_what_it_skipped(tmp_path, capsys):
-    """`run samples/` once uploaded samples/manifest.json too ("rejected: not-an-image")."""
+def test_a_folder_gives_its_pictures_only_and_says_what_it_skipped(tmp_path, capsys):
+    """`run samples/` once uploaded samples/manifest.json too ("rejected: not-an-image"). A
+    picture in another format stays: the workflow says why it rejects it (not-a-jpeg)."""
     folder = PROJECT / "samples"
     taken = [p.name for p in cli.photo_paths([str(folder)])]
-    assert taken == ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg", "truncated.jpg"]
+    assert taken == ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "not-a-jpeg.png", "rocket.jpg", "truncated.jpg"]
     said = capsys.readouterr().err
-    assert "skipped in" in said and "manifest.json, not-a-jpeg.png" in said
+    assert "skipped in" in said and "manifest.json" in said
     assert all(len(line) <= report.WIDTH for line in said.splitlines())
     heic = tmp_path / "IMG_0001.HEIC"  # judged by content, not by name
     heic.write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 16)
     (tmp_path / "notes.jpg").write_text("not a photo, whatever its name")
     (tmp_path / "clip.mp4").write_bytes(b"\0\0\0\x18ftypisom\0\0\0\0isomiso2" + b"\0" * 16)
-    assert cli.photo_paths([str(tmp_path)]) == [heic]
+    pictures.photo().save(tmp_path / "scan.tif", format="TIFF")
+    assert cli.photo_paths([str(tmp_path)]) == [heic, tmp_path / "scan.tif"]
     assert cli.photo_paths([str(tmp_path / "notes.jpg")]) == [tmp_path / "notes.jpg"]  # named: taken as it is
-    (tmp_path / "IMG_0001.HEIC").unlink()
-    with pytest.raises(SystemExit, match="no photos in folder"):
+    for picture in (heic, tmp_path / "scan.tif"):
+        picture.unlink()
+    with pytest.raises(SystemExit, match="no images in folder"):
         cli.photo_paths([str(tmp_path)])
 
 
