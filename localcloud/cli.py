@@ -89,6 +89,8 @@ def is_image(path: Path) -> bool:
         with warnings.catch_warnings(), Image.open(path):  # reads the header only
             warnings.simplefilter("ignore")
             return True
+    except Image.DecompressionBombError:
+        return True  # a picture all the same: the workflow rejects it as too-many-pixels
     except (OSError, SyntaxError, ValueError):
         return False
 
