@@ -100,7 +100,7 @@ def _remains(stack, user_id: str, item: dict[str, Any]) -> list[str]:
     """Every trace of a photo still stored: object versions of its outputs, its record, its index entries."""
     s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
     bucket, found = stack.outputs["DestinationBucketName"], []
-    for key in (item["originalKey"], item["pngKey"], item["thumbnailKey"]):
+    for key in library.output_keys_of(item).values():  # every output OutputKeys names
         listed = s3.list_object_versions(Bucket=bucket, Prefix=key)
         found += [
             f"s3 {v['Key']} {v['VersionId']}" for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])
