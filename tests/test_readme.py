@@ -99,9 +99,11 @@ MAKE_UP = Block("README.md", "Run it locally", 1)
 ANOTHER_SHELL = Block("README.md", "Run it locally", 2)
 MORE_FROM_ANOTHER_SHELL = Block("docs/local-cloud.md", "More from the other shell")
 BY_CAPTURE_TIME = Block("docs/photos.md", "Listing by capture time")
+API_TOUR = Block("docs/api.md", "Try it on the local cloud")
+ERASE_USER = Block("docs/api.md", "Erasure: what it removes, and what it cannot")
 # The blocks the tests below run (the quick start's `make demo` is one of ONE_SHOT's commands,
 # its `make test` is what .ci/run runs).
-RUN = {QUICK_START, ONE_SHOT, MAKE_UP, ANOTHER_SHELL, MORE_FROM_ANOTHER_SHELL, BY_CAPTURE_TIME}
+RUN = {QUICK_START, ONE_SHOT, MAKE_UP, ANOTHER_SHELL, MORE_FROM_ANOTHER_SHELL, BY_CAPTURE_TIME, API_TOUR, ERASE_USER}
 
 
 def users_shell() -> dict[str, str]:
@@ -279,8 +281,8 @@ def test_verify_passes_against_a_cloud_started_apart_and_leaves_nothing(another_
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     out = done.stdout
     report = out[out.index("verify verify-") : out.index("Removed:")]
-    assert "8 checks: 8 ok; the stage works as designed." in report
-    assert "check 4/8 sign-in" in report and "skipped" not in report  # POST /upload through its execute-api URL
+    assert "9 checks: 9 ok; the stage works as designed." in report
+    assert "check 4/9 sign-in" in report and "skipped" not in report  # POST /upload through its execute-api URL
     assert all(len(line) <= 100 for line in report.splitlines()), max(report.splitlines(), key=len)
     run_id, sub = run_of(out)
     assert sub and run_id not in out[out.index("Removed:") :] and sub not in out[out.index("Removed:") :]
@@ -327,3 +329,22 @@ def test_the_capture_time_query_finds_a_users_photos_of_a_month(make_up, may_202
     [item] = json.loads(done.stdout)["Items"]  # of `me`'s photos, the one taken in May 2024
     assert item["capturedAt"]["S"].startswith("2024-05-01T14:03:22")
     assert item["thumbnailKey"]["S"].startswith("thumbnails/me/may-2024-")
+
+
+def test_the_photos_api_tour_and_the_operators_erasure_run(make_up):
+    """docs/api.md's commands: a user follows an upload, lists, fetches and erases a photo, then
+    the account; an operator erases another account."""
+    port, _ = make_up
+    environment = [c for c in commands(ANOTHER_SHELL.text()) if c.startswith((". ", "export "))]
+    tour = run_block(API_TOUR.text().replace(DOCUMENTED_PORT, port), users_shell(), timeout=300)
+    assert tour.returncode == 0, tour.stdout[-4000:] + tour.stderr[-4000:]
+    lines = tour.stdout.splitlines()
+    state = json.loads(next(line for line in lines if line.startswith('{"status"')))
+    assert state["status"] == "processed" and state["photoId"]
+    assert any('filename="coffee-png.png"' in line for line in lines)
+    assert "204" in lines and '{"message": "no such photo"}' in lines
+    assert json.loads(lines[-1]) == {"done": True, "photos": 0, "uploads": 0}
+    block = "\n".join(environment) + "\n" + ERASE_USER.text()
+    erased = run_block(block.replace(DOCUMENTED_PORT, port), users_shell(), timeout=120)
+    assert erased.returncode == 0, erased.stdout[-4000:] + erased.stderr[-4000:]
+    assert "the account is erased" in erased.stdout

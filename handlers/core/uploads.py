@@ -9,7 +9,7 @@ from email import policy
 from email.parser import BytesParser
 from typing import Any
 
-from . import aws, config, keys, quota
+from . import aws, config, keys, quota, upload_status
 from .errors import UploadRejected
 
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -82,7 +82,8 @@ def store(body: bytes, content_type: str | None, filename: str | None, user: str
     except Exception:
         quota.give_back(counted)
         raise
-    return {"bucket": bucket, "key": key, "userId": user, "bytes": len(body), **_quota_left(counted)}
+    answer = {"bucket": bucket, "key": key, "uploadId": upload_status.upload_id_of(key), "userId": user}
+    return answer | {"bytes": len(body), **_quota_left(counted)}
 
 
 def presign(filename: str | None, user: str) -> dict[str, Any]:
@@ -93,7 +94,8 @@ def presign(filename: str | None, user: str) -> dict[str, Any]:
     expiry = config.presigned_expiry_seconds()
     counted = quota.take(user)
     post = aws.presigned_post(bucket, key, config.presigned_max_bytes(), expiry)
-    return {"bucket": bucket, "key": key, "userId": user, "expiresIn": expiry, "upload": post, **_quota_left(counted)}
+    answer = {"bucket": bucket, "key": key, "uploadId": upload_status.upload_id_of(key), "userId": user}
+    return answer | {"expiresIn": expiry, "upload": post, **_quota_left(counted)}
 
 
 def _quota_left(counted: quota.Counted) -> dict[str, int]:

@@ -15,6 +15,8 @@ writes a function's logs only if its role allows logs:CreateLogStream and logs:P
 What a role session of anyone else (`aws sts assume-role`: an operator) used is recorded apart
 (`used_by_sessions`), so that it never counts as a function's use.
 S3 answers 404 for a missing object only to a caller that may also s3:ListBucket, 403 otherwise.
+A presigned URL a role session signed is checked as S3 checks it (`presigned.py`: its expiry, and
+its signature, so it works only for the verb, key and query it was signed for).
 
 A deployer that is a role session (a CI role: tests/test_deployer.py) is checked the same way,
 including iam:PassRole of the service role a stack is given; the resources CloudFormation then
@@ -62,7 +64,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from . import errors, policy
+from . import errors, policy, presigned
 from .requests import Call, Check, Unmapped, post_form, resolve, signature
 from .sessions import Credentials, Principal, Sessions
 
@@ -202,6 +204,12 @@ class Iam:
             if principal is None or scope is None:
                 return app(environ, start_response)
             request = Request(environ)
+            if scope.service == "s3" and presigned.is_presigned(request):
+                refused_url = presigned.refusal(request, environ, self.sessions.secret(scope.access_key) or "")
+                if refused_url:
+                    code, text = refused_url
+                    s3_call = Call("s3", "?", "rest-xml", [])
+                    return errors.service_error(s3_call, code, text, request.method, 403)(environ, start_response)
             try:
                 call = resolve(request, environ, scope, principal.account, form)
             except Unmapped as unknown:

@@ -234,9 +234,14 @@ def s3(request: Request, environ: dict[str, Any], scope: Signature, account: str
             return call("DeleteObject", *checks)
         raise Unmapped(f"S3 {method} object request with {sorted(params)}")
     if method == "POST" and "delete" in params:
+        # Each object as a DeleteObject of its own: DeleteObjectVersion where it names a version.
         document = ElementTree.fromstring(body(environ))
-        keys = [e.text or "" for e in document.iter() if e.tag.endswith("}Key") or e.tag == "Key"]
-        return call("DeleteObjects", *(Check("s3:DeleteObject", f"{bucket_arn}/{k}") for k in keys))
+        objects = [e for e in document.iter() if e.tag.rpartition("}")[2] == "Object"]
+        checks = []
+        for entry in objects:
+            fields = {child.tag.rpartition("}")[2]: child.text or "" for child in entry}
+            checks.append(_object("DeleteObject", f"{bucket_arn}/{fields.get('Key', '')}", "VersionId" in fields))
+        return call("DeleteObjects", *checks)
     if method == "POST" and form.get("key"):
         return call("PostObject", Check("s3:PutObject", f"{bucket_arn}/{form['key']}"))
     table = {"GET": _BUCKET_READS, "PUT": _BUCKET_WRITES, "DELETE": _BUCKET_DELETES}.get(method, {})
