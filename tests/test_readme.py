@@ -146,7 +146,7 @@ def test_the_quick_start_is_what_the_tests_and_ci_run():
     assert commands(QUICK_START.text()) == ["make demo", "make test"]
     assert "make demo" in commands(ONE_SHOT.text())  # run by test_commands_that_start_their_own_cloud
     ci = [line for line in (PROJECT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
-    assert ci[-1] == "make test"
+    assert ci[-2:] == ["make test", "make parity"]  # the suite, then the arm64 parity check once
     assert commands(MAKE_UP.text())[0].split()[:2] == ["make", "up"]
     assert "export AWS_ENDPOINT_URL" in ANOTHER_SHELL.text()
 
