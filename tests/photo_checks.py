@@ -8,10 +8,28 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageCms, ImageStat
 
-from handlers.core import colour, icc
+from handlers.core import colour, icc, keys, renditions
 from tests import libpng
 
 SRGB = ImageCms.createProfile("sRGB")
+
+
+# -- what a stage writes: the article's outputs and the renditions it declares -------------------
+def declared(stack_outputs: dict[str, str]) -> tuple[renditions.Rendition, ...]:
+    """The renditions a deployed stage declares (its Renditions output)."""
+    return renditions.parse(stack_outputs.get("Renditions") or renditions.NONE)
+
+
+def output_folders(stack_outputs: dict[str, str]) -> list[str]:
+    """The destination bucket's folders one processed photo gets an object in, e.g.
+    `originals`, `png`, `thumbnails`, `renditions/preview`."""
+    return sorted(prefix.rstrip("/") for prefix in keys.output_prefixes(declared(stack_outputs)))
+
+
+def folder_of(key: str, stack_outputs: dict[str, str]) -> str:
+    """Which of `output_folders` an output key is in."""
+    [folder] = [f for f in output_folders(stack_outputs) if key.startswith(f + "/")]
+    return folder
 
 
 def profile_space(image: Image.Image) -> str | None:

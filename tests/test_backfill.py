@@ -19,6 +19,7 @@ from PIL import Image
 
 from ops.__main__ import main as ops
 from tests import images as pictures
+from tests.photo_checks import declared
 from tests.test_workflow import control, exists, photo_item, sns_messages
 
 WIDTH = 100
@@ -155,14 +156,14 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
 
 
 def test_a_failed_regeneration_never_discards_the_original_it_works_from(stack, s3):
-    """DiscardOutputs after a regeneration failed, for a photo without a record: the new PNG and
-    thumbnail go, the original copy it was made from (maybe the photo's only copy) stays."""
+    """DiscardOutputs after a regeneration failed, for a photo without a record: the new PNG,
+    thumbnail and renditions go, the original copy it was made from (maybe the photo's only copy) stays."""
     from handlers.core import keys
 
     unique = uuid.uuid4().hex[:8]
     photo_id = hashlib.sha256(unique.encode()).hexdigest()
     staged = f"backfill/staged/regenerate-{unique}/x/regen-{unique}/a.jpg"
-    outputs = keys.output_keys(staged, "uploads/", photo_id, "backfill/staged/")
+    outputs = keys.output_keys(staged, "uploads/", photo_id, "backfill/staged/", declared(stack.outputs))
     destination = stack.outputs["DestinationBucketName"]
     for key in outputs.all():
         s3.put_object(Bucket=destination, Key=key, Body=b"output")
@@ -175,9 +176,10 @@ def test_a_failed_regeneration_never_discards_the_original_it_works_from(stack, 
     answer = boto3.client("lambda").invoke(FunctionName=f"{stack.name}-discardOutputs", Payload=json.dumps(state))
     result = json.loads(answer["Payload"].read())
     assert "FunctionError" not in answer, result
-    assert sorted(result["removed"]) == sorted([outputs.png, outputs.thumbnail])
+    made = [outputs.png, outputs.thumbnail, *outputs.renditions.values()]
+    assert sorted(result["removed"]) == sorted(made)
     assert exists(s3, destination, outputs.original)
-    assert not exists(s3, destination, outputs.png) and not exists(s3, destination, outputs.thumbnail)
+    assert not any(exists(s3, destination, key) for key in made)
 
 
 def test_an_import_from_manifests_reads_json_and_csv(cloud, stack, s3, capsys, tmp_path):
