@@ -69,3 +69,20 @@ def check_outputs(png_path: Path, thumb_path: Path, levels: float = 3) -> tuple[
     png_mean, thumb_mean = mean(srgb(png)), mean(srgb(thumb))
     assert all(abs(p - t) <= levels for p, t in zip(png_mean, thumb_mean, strict=True)), (png_mean, thumb_mean)
     return png, thumb
+
+
+def check_rendition(png: Image.Image, path: Path, rendition: renditions.Rendition, levels: float = 4) -> Image.Image:
+    """A rendition as docs/renditions.md promises it: its format, 8-bit sRGB with the compact
+    sRGB profile, no EXIF or XMP, the PNG's shape with its longest side the declared one (or the
+    photo's: never enlarged), and pixel by pixel within `levels` (mean, per channel) of the PNG
+    read through its own profile. Returns it, decoded."""
+    picture = Image.open(path)
+    picture.load()
+    assert picture.format == rendition.pillow_format and picture.mode == "RGB"
+    assert picture.info.get("icc_profile") == colour.SRGB_ICC
+    assert not picture.info.get("exif") and not picture.info.get("xmp"), sorted(picture.info)
+    assert max(picture.size) == min(rendition.size, max(png.size)) and max(picture.size) <= max(png.size)
+    assert abs(picture.width / picture.height - png.width / png.height) < 0.01 * png.width / png.height
+    reference = srgb(png).resize(picture.size, Image.Resampling.LANCZOS)
+    assert difference(reference, srgb(picture)) <= levels, (rendition, difference(reference, srgb(picture)))
+    return picture
