@@ -19,6 +19,7 @@ import math
 from PIL import Image
 
 MAX_SIDE = 100  # the reference refuses larger input: more pixels bring nothing to ~7x7 terms
+ENCODED_SIDE = 64  # what `encode` shrinks a picture to: ~2.4x fewer sums than 100, same terms
 
 
 def _round(value: float) -> int:
@@ -27,11 +28,11 @@ def _round(value: float) -> int:
 
 def encode(image: Image.Image) -> str:
     """The ThumbHash of an 8-bit RGB picture, base64 (standard alphabet, padded) as the
-    reference's demo shows it. The picture is shrunk to fit 100 x 100 first."""
+    reference's demo shows it. The picture is shrunk to fit 64 x 64 first (box filter)."""
     small = image.convert("RGB") if image.mode != "RGB" else image
-    if max(small.size) > MAX_SIDE:
+    if max(small.size) > ENCODED_SIDE:
         small = small.copy()
-        small.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BOX)
+        small.thumbnail((ENCODED_SIDE, ENCODED_SIDE), Image.Resampling.BOX)
     width, height = small.size
     return base64.b64encode(rgb_to_thumbhash(width, height, small.tobytes())).decode("ascii")
 
