@@ -237,6 +237,8 @@ def main() -> None:
         before = alone["ours:thumbnail"]
         avif = measure("ours", source, args.runs, with_avif)
         print(row("with an AVIF preview (q60)", avif, base))
+        if "bytes" in avif:
+            print(f"  bytes: AVIF preview {avif['bytes'].get('preview', 0) / 1024:.0f} KiB")
         for label, found, puts in (("before (thumbnail)", before, 1), ("after (+ renditions)", results["ours"], 3)):
             duration, usd = lambda_cost(found, memory_mb, calibration, puts)
             print(f"  {label:<30} Lambda {memory_mb} MB: ~{duration:.0f} ms, ${usd:.4f} per 1,000 photos")

@@ -17,6 +17,7 @@ import boto3
 import pytest
 from PIL import Image
 
+from handlers.core import renditions
 from ops.__main__ import main as ops
 from tests import images as pictures
 from tests.photo_checks import declared
@@ -131,12 +132,16 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
         for item in before.values()
     }
     notices = len(sns_messages(stack))
+    # As recorded before renditions existed: no renditions, no placeholder.
+    table = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
+    for photo_id in before:
+        table.update_item(Key={"userId": user, "photoId": photo_id}, UpdateExpression="REMOVE renditions, thumbHash")
 
+    # The stage now makes smaller thumbnails and declares one more rendition.
     function = f"{stack.name}-makeThumbnail"
     settings = lambdas.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
-    lambdas.update_function_configuration(
-        FunctionName=function, Environment={"Variables": settings | {"THUMBNAIL_SIZE": "128"}}
-    )
+    now = settings | {"THUMBNAIL_SIZE": "128", "RENDITIONS": settings["RENDITIONS"] + ",later:jpeg:200:80"}
+    lambdas.update_function_configuration(FunctionName=function, Environment={"Variables": now})
     try:
         code, lines = run_ops(capsys, "backfill", "--regenerate", "--prefix", f"originals/{user}/")
     finally:
@@ -151,6 +156,10 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
         assert max(thumbnail.size) == 128 and max(int(new["thumbnailWidth"]), int(new["thumbnailHeight"])) == 128
         assert (new["uploadedAt"], new["sourceKey"], new["userId"]) == (old["uploadedAt"], old["sourceKey"], user)
         assert new["regeneratedAt"] > old["uploadedAt"]
+        names = [r.name for r in renditions.parse(now["RENDITIONS"])]
+        assert sorted(new["renditions"]) == sorted(names) and "later" in names and new["thumbHash"]
+        for made in new["renditions"].values():
+            assert s3.head_object(Bucket=destination, Key=made["key"])["ContentLength"] == made["bytes"]
     assert all(s3.head_object(Bucket=destination, Key=k)["ETag"] == etag for k, etag in originals.items())
     assert len(sns_messages(stack)) == notices  # no "duplicate" notice: a regeneration is not an upload
 
