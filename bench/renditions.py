@@ -64,11 +64,8 @@ def declared_default() -> tuple[renditions.Rendition, ...]:
 
 
 def pictures(folder: Path, declared: tuple[renditions.Rendition, ...], only: str | None = None) -> list[images.Wanted]:
-    wanted = [images.Wanted(folder / "thumbnail.jpg", THUMB, "JPEG", images.thumbnail_options())]
-    wanted += [
-        images.Wanted(folder / f"{r.name}{r.extension}", r.size, r.pillow_format, images.rendition_options(r))
-        for r in declared
-    ]
+    wanted = [images.Wanted.thumbnail(folder / "thumbnail.jpg", THUMB)]
+    wanted += [images.Wanted.rendition(folder / f"{r.name}{r.extension}", r) for r in declared]
     return [w for w in wanted if only is None or w.path.stem == only]
 
 

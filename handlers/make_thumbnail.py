@@ -22,10 +22,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     placeholder: dict[str, str] = {}
 
     def make(path, files):
-        pictures = [images.Wanted(files[THUMBNAIL].path, size, "JPEG", images.thumbnail_options())]
-        pictures += [
-            images.Wanted(files[r.name].path, r.size, r.pillow_format, images.rendition_options(r)) for r in renditions
-        ]
+        pictures = [images.Wanted.thumbnail(files[THUMBNAIL].path, size)]
+        pictures += [images.Wanted.rendition(files[r.name].path, r) for r in renditions]
         made = images.web_pictures(path, max_pixels, pictures)
         placeholder["thumbHash"] = made["placeholder"]
         described = dict(zip(wanted, made["sizes"], strict=True))

@@ -86,11 +86,8 @@ def test_keys_of_each_rendition_follow_the_upload_in_a_folder_of_its_own():
 def _made(tmp_path: Path, data: bytes, declared: str, thumb: int = 128) -> tuple[dict, list[images.Wanted]]:
     source = tmp_path / "photo.jpg"
     source.write_bytes(data)
-    wanted = [images.Wanted(tmp_path / "thumb.jpg", thumb, "JPEG", images.thumbnail_options())]
-    wanted += [
-        images.Wanted(tmp_path / f"{r.name}{r.extension}", r.size, r.pillow_format, images.rendition_options(r))
-        for r in renditions.parse(declared)
-    ]
+    wanted = [images.Wanted.thumbnail(tmp_path / "thumb.jpg", thumb)]
+    wanted += [images.Wanted.rendition(tmp_path / f"{r.name}{r.extension}", r) for r in renditions.parse(declared)]
     return images.web_pictures(source, LIMIT, wanted), wanted
 
 

@@ -301,17 +301,17 @@ class Wanted:
     format: str
     options: dict[str, Any]
 
+    @classmethod
+    def thumbnail(cls, path: Path, size: int) -> Wanted:
+        return cls(path, size, "JPEG", {"quality": 85, "optimize": True})
 
-def thumbnail_options() -> dict[str, Any]:
-    return {"quality": 85, "optimize": True}
-
-
-def rendition_options(rendition: Rendition) -> dict[str, Any]:
-    """Encoder settings per format: WebP's default effort (method 4; 6 costs ~2x for ~3%),
-    AVIF at libavif speed 8 (aom at 6 takes ~4x longer for ~5% fewer bytes; see
-    docs/renditions.md), JPEG optimised like the thumbnail."""
-    extra = {"webp": {"method": 4}, "avif": {"speed": 8}, "jpeg": {"optimize": True}}[rendition.format]
-    return {"quality": rendition.quality, **extra}
+    @classmethod
+    def rendition(cls, path: Path, rendition: Rendition) -> Wanted:
+        """Encoder settings per format: WebP at libwebp's default effort (method 4; 6 costs
+        ~2x for a few percent), AVIF at libavif speed 8 (speed 6 took ~4x longer for a few
+        percent fewer bytes: docs/renditions.md), JPEG optimised like the thumbnail."""
+        extra = {"webp": {"method": 4}, "avif": {"speed": 8}, "jpeg": {"optimize": True}}[rendition.format]
+        return cls(path, rendition.size, rendition.pillow_format, {"quality": rendition.quality, **extra})
 
 
 def fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
@@ -360,7 +360,7 @@ def thumbnail(source: Path, destination: Path, max_pixels: int, size: int) -> di
     """An upright 8-bit sRGB JPEG that fits in size x size, with the compact sRGB profile
     embedded so every browser shows the same colours. libjpeg decodes at a reduced scale
     (draft), so the full-size picture is never in memory."""
-    made = web_pictures(source, max_pixels, [Wanted(destination, size, "JPEG", thumbnail_options())])
+    made = web_pictures(source, max_pixels, [Wanted.thumbnail(destination, size)])
     return made["sizes"][0]
 
 
