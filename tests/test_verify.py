@@ -27,6 +27,7 @@ from PIL import Image, ImageOps
 from localcloud.deploy import deploy
 from ops import verify
 from tests.leftovers import leftovers, run_of
+from tests.photo_checks import declared, output_folders
 from tests.test_iam_enforcement import policy_edited, without
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -128,10 +129,13 @@ def test_a_working_stage_passes_keep_keeps_the_evidence_and_clean_removes_it(sta
     assert not [k for k in kept if k.startswith(("queue", "subscription"))]  # instruments always go
     assert f"user {run_id}" in kept and any(k.startswith("photos item") for k in kept)
     assert any(f"/png/{sub}/" in k for k in kept) and any(f"/png/{run_id}/" in k for k in kept)
+    for rendition in declared(stage.outputs):  # each declared rendition checked, then kept
+        assert any(f"/{rendition.prefix}{run_id}/" in k for k in kept), (rendition, kept)
     assert f"--clean {run_id}" in done.stdout
     cleaned = run_verify(as_verifier, "--clean", run_id)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
-    removed = "removed 9 objects, 15 uniqueness index entries, 3 photos items, 1 quota counter, 1 user."
+    objects = 3 * len(output_folders(stage.outputs))  # three photos, each with every output
+    removed = f"removed {objects} objects, 15 uniqueness index entries, 3 photos items, 1 quota counter, 1 user."
     assert removed in " ".join(cleaned.stdout.split())
     assert nothing_left(stage, done.stdout) == []
     again = run_verify(as_verifier, "--clean", run_id)  # a typo, or another stage: said, and not 0
