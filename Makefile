@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh clone:
 #   make demo   - the whole pipeline on the bundled sample photos, in the embedded local cloud
-#   make test   - lint and the test suite
+#   make test   - lint, the documentation site and the test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # checkov has a venv of its own: its pins clash with requirements-dev.txt (requirements-checkov.txt).
@@ -14,7 +14,7 @@ NODE_PIN := $(shell python3 -c "import json; print(json.load(open('package.json'
 NODE_IS_LTS := $(shell node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 22)' 2>/dev/null && echo yes)
 NPM := $(if $(NODE_IS_LTS),npm,npm exec --yes --package=node@$(NODE_PIN) -- npm)
 
-.PHONY: setup checkov demo up package test lint format bench bench-images bench-pipeline bench-uniqueness clean
+.PHONY: setup checkov demo up package test lint format docs bench bench-images bench-pipeline bench-uniqueness clean
 .PHONY: bench-renditions
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -62,7 +62,11 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: setup checkov lint
+# The documentation site (mkdocs.yml) into site/, strictly: a broken link or anchor fails.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+test: setup checkov lint docs
 	$(PY) -m pytest
 
 # Benchmarks print figures; they install the comparison tools (pyvips, ImageMagick) themselves.
@@ -87,4 +91,4 @@ bench-uniqueness: setup
 bench: bench-images bench-renditions bench-pipeline bench-uniqueness
 
 clean:
-	rm -rf .serverless .localcloud build artifacts .pytest_cache
+	rm -rf .serverless .localcloud build artifacts .pytest_cache site

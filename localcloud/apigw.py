@@ -5,7 +5,10 @@ would send to AWS to the local cloud's address instead (as `curl --connect-to` d
 the same API.
 
 moto stores API Gateway resources but does not call a Lambda proxy integration. This
-module finds the method that CloudFormation created for the request's stage, path and verb,
+module finds the method that CloudFormation created for the request's stage, path and verb
+(a path template's `{name}` segments matched as API Gateway matches them: a literal resource
+wins over a parameter; the values in the event's pathParameters, a repeated query parameter's
+last value in queryStringParameters and all of them in multiValueQueryStringParameters),
 applies the stage's throttling and the method's Cognito authoriser (localcloud/authorizer.py)
 as API Gateway does, builds the API Gateway proxy event (binary bodies base64-encoded per the
 API's binaryMediaTypes, the verified claims in requestContext.authorizer) and invokes the
@@ -35,6 +38,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
 from . import authorizer
@@ -83,14 +87,12 @@ def handle(request: Request, account_id: str, api_id: str | None = None) -> Resp
 
     routed = request.path.lstrip("/") if api_id else request.path.removeprefix(PREFIX)
     stage, _, path = routed.partition("/")
-    resource_path = "/" + path.strip("/")
+    request_path = "/" + path.strip("/")
     for region, backend in apigateway_backends[account_id].items():
         for api in backend.apis.values():
             if stage not in api.stages or (api_id and api.id != api_id):
                 continue
-            for resource in api.resources.values():
-                if resource.get_path() != resource_path:
-                    continue
+            for resource, parameters in matching_resources(api.resources.values(), request_path):
                 method = resource.resource_methods.get(request.method)
                 integration = getattr(method, "method_integration", None) if method else None
                 match = _FUNCTION_IN_URI.search(getattr(integration, "uri", "") or "")
@@ -98,7 +100,7 @@ def handle(request: Request, account_id: str, api_id: str | None = None) -> Resp
                     continue
                 if not _throttle(api, stage).take():
                     return _gateway_error(429, "Too Many Requests", "TooManyRequestsException")
-                event = _proxy_event(request, api, stage, resource_path)
+                event = _proxy_event(request, api, stage, request_path, resource.get_path(), parameters)
                 denied = _authorize(request, api, method, event)
                 if denied is not None:
                     return denied
@@ -111,6 +113,38 @@ def handle(request: Request, account_id: str, api_id: str | None = None) -> Resp
                     return _gateway_error(500, "Internal server error", "InternalServerErrorException")
                 return _response(payload)
     return Response(json.dumps({"message": "Missing Authentication Token"}), 403, mimetype="application/json")
+
+
+def _template(resource_path: str) -> tuple[re.Pattern[str], int]:
+    """A resource path as a pattern (`/photos/{id}` matches one segment, `{proxy+}` the rest)
+    and how specific it is (literal segments count most, then single-segment parameters)."""
+    pattern, rank = "", 0
+    for segment in resource_path.strip("/").split("/") if resource_path != "/" else []:
+        greedy = re.fullmatch(r"\{(\w+)\+\}", segment)
+        single = re.fullmatch(r"\{(\w+)\}", segment)
+        if greedy:
+            pattern += f"/(?P<{greedy.group(1)}>.+)"
+        elif single:
+            pattern += f"/(?P<{single.group(1)}>[^/]+)"
+            rank += 1
+        else:
+            pattern += "/" + re.escape(segment)
+            rank += 100
+    return re.compile((pattern or "/") + "$"), rank
+
+
+def matching_resources(resources: Any, request_path: str) -> list[tuple[Any, dict[str, str] | None]]:
+    """The resources whose path matches a request's, most specific first, as API Gateway picks
+    them (`/photos/recent` before `/photos/{id}`), each with its path parameters (None when it
+    has none, as the proxy event says)."""
+    found = []
+    for resource in resources:
+        pattern, rank = _template(resource.get_path())
+        match = pattern.match(request_path)
+        if match:
+            found.append((rank, resource, match.groupdict() or None))
+    found.sort(key=lambda entry: -entry[0])
+    return [(resource, parameters) for _, resource, parameters in found]
 
 
 def _throttle(api: Any, stage: str) -> TokenBucket:
@@ -157,23 +191,33 @@ def _gateway_error(status: int, message: str, error_type: str) -> Response:
     return Response(json.dumps({"message": message}), status, headers=headers, mimetype="application/json")
 
 
-def _proxy_event(request: Request, api: Any, stage: str, resource_path: str) -> dict[str, Any]:
+def _proxy_event(
+    request: Request,
+    api: Any,
+    stage: str,
+    request_path: str,
+    resource_path: str,
+    path_parameters: dict[str, str] | None,
+) -> dict[str, Any]:
     content_type = request.headers.get("Content-Type", "")
     binary = any(fnmatch.fnmatch(content_type.split(";")[0], pattern) for pattern in api.binaryMediaTypes or [])
     raw = request.get_data()
     body = base64.b64encode(raw).decode() if binary else raw.decode("utf-8", errors="replace")
+    multi_query = request.args.to_dict(flat=False)
     return {
         "resource": resource_path,
-        "path": resource_path,
+        "path": request_path,
         "httpMethod": request.method,
         "headers": dict(request.headers),
         "multiValueHeaders": {name: request.headers.getlist(name) for name in request.headers.keys()},  # noqa: SIM118
-        "queryStringParameters": dict(request.args) or None,
-        "multiValueQueryStringParameters": request.args.to_dict(flat=False) or None,
-        "pathParameters": None,
+        # A parameter given more than once: its last value (multiValue... has them all), as API Gateway does.
+        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_parameters,
         "stageVariables": None,
         "requestContext": {
             "resourcePath": resource_path,
+            "path": f"/{stage}{request_path}",
             "httpMethod": request.method,
             "stage": stage,
             "requestId": str(uuid.uuid4()),
@@ -190,4 +234,11 @@ def _response(payload: dict[str, Any]) -> Response:
         return Response(json.dumps({"message": "Internal server error"}), 502, mimetype="application/json")
     body = payload.get("body") or ""
     data = base64.b64decode(body) if payload.get("isBase64Encoded") else body.encode()
-    return Response(data, payload["statusCode"], headers=payload.get("headers") or {})
+    # API Gateway sends both forms of the proxy answer's headers; a name in both gets the values of each.
+    headers = Headers(payload.get("headers") or {})
+    for name, values in (payload.get("multiValueHeaders") or {}).items():
+        for value in values:
+            headers.add(name, value)
+    if "Content-Type" not in headers:  # API Gateway's default for a proxy answer that names none
+        headers["Content-Type"] = "application/json"
+    return Response(data, payload["statusCode"], headers=headers)

@@ -92,7 +92,7 @@ class LocalCloud:
         # false) with a traceback; executions report their errors through the API anyway.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         # Bucket policies are not enforced locally (moto's CloudFormation skips them, saying so
-        # on every deploy through its top-level logger; the README says it once).
+        # on every deploy through its top-level logger; docs/fidelity.md says it once).
         logging.getLogger("moto").addFilter(_skip_bucket_policy_notice)
         warnings.filterwarnings("ignore", message="Tried to parse AWS::S3::BucketPolicy")
         moto_app = DomainDispatcherApplication(create_backend_app)

@@ -20,8 +20,9 @@ function's execution role, as on Lambda, so every call it makes is checked again
 its logs are written only if the role may write them. Otherwise workers get admin keys.
 
 Third-party packages come from this interpreter's environment rather than the deployed
-layer: the layer holds wheels built for the Lambda runtime (another CPU and Python), which
-cannot load here. requirements-dev.txt installs the same pinned versions as the layer.
+layer or the function package's installed requirements: those hold wheels built for the Lambda
+runtime (another CPU and Python), which cannot load here (`installed_dependencies`).
+requirements-dev.txt installs the same pinned versions.
 """
 
 from __future__ import annotations
@@ -380,7 +381,8 @@ class LambdaRuntime:
         if not code_dir.exists():
             staging = code_dir.with_suffix(".partial")
             with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
-                archive.extractall(staging)
+                installed = installed_dependencies(archive)
+                archive.extractall(staging, members=[m for m in archive.namelist() if m not in installed])
             staging.rename(code_dir)
         return code_dir
 
@@ -423,3 +425,15 @@ class LambdaRuntime:
 
 def _error(error_type: str, message: str) -> str:
     return json.dumps({"errorType": error_type, "errorMessage": message})
+
+
+def installed_dependencies(archive: zipfile.ZipFile) -> set[str]:
+    """Files of a function package that pip installed from requirements.txt (each wheel's
+    `*.dist-info/RECORD` lists them). They are left out when the package is unpacked: built for
+    the Lambda runtime's CPU and Python (pydantic-core's extension module), they cannot load
+    here, and the venv has the same pinned versions (requirements-dev.txt)."""
+    found: set[str] = set()
+    for name in archive.namelist():
+        if name.endswith(".dist-info/RECORD"):
+            found.update(line.split(",")[0] for line in archive.read(name).decode().splitlines() if line)
+    return found

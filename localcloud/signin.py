@@ -1,7 +1,7 @@
 """Local sign-in: a user of the deployed stage's Cognito user pool and an ID token for them,
 for the `token` command and the console's upload form.
 
-It does what an administrator and a user do on AWS (see the README's "Sign-in"): create the
+It does what an administrator and a user do on AWS (see docs/sign-in.md): create the
 account if it does not exist (AdminCreateUser, no invitation), give it a fresh random
 password (AdminSetUserPassword, permanent), and sign in through the stage's app client with
 USER_PASSWORD_AUTH (InitiateAuth). The token is one moto's Cognito signed; the local REST API

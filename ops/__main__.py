@@ -15,14 +15,14 @@ from .stage import Stage, aws_error
 
 # Each command is a module of this package with HELP (one line), add_arguments(parser) and
 # run(args, stage) -> exit status.
-COMMANDS: tuple[str, ...] = ("verify", "redrive", "backfill")
+COMMANDS: tuple[str, ...] = ("verify", "redrive", "backfill", "erase-user")
 
 
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="python -m ops", description=__doc__)
     commands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"{__package__}.{name}")
+        module = importlib.import_module(f"{__package__}.{name.replace('-', '_')}")
         sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
         sub.add_argument("--stage", default="dev", help="the stage to work on (default: dev)")
         sub.add_argument("--region", help="its region (default: the AWS CLI's default region)")

@@ -24,6 +24,7 @@ import signal
 import struct
 import textwrap
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,6 +118,7 @@ class Skipped(Exception):
 class TemporaryUser:
     username: str
     sub: str
+    id_token: str = ""  # once signed in (the photos API check calls the API as this user)
 
 
 class Run:
@@ -293,6 +295,7 @@ def check_sign_in(run: Run) -> str:
         AuthFlow="USER_PASSWORD_AUTH",
         AuthParameters={"USERNAME": run.id, "PASSWORD": password},
     )["AuthenticationResult"]
+    run.user = TemporaryUser(run.id, sub, signed_in["IdToken"])
     upload = next(u for u in run.uploads if u.sample.via == "api")
     headers = {"Content-Type": "image/jpeg", "X-Filename": upload.name, "Authorization": signed_in["IdToken"]}
     answer = run.stage.call_api("POST", "/upload", upload.data, headers)
@@ -543,6 +546,58 @@ def check_deleted(run: Run) -> str:
     return f"the {len(finished)} uploads are gone from the upload bucket (their executions succeeded)"
 
 
+# -- the photos API (docs/api.md) -----------------------------------------------------------
+def check_photos_api(run: Run) -> str:
+    """The temporary user's photo, through the photos API: listed, its download links fetch
+    the stored bytes, and its erasure leaves no object version, record or index entry."""
+    upload = next(u for u in run.uploads if u.sample.via == "api")
+    if not (run.user and run.user.id_token and upload.execution and upload.execution.status == "SUCCEEDED"):
+        raise Skipped("the temporary user's upload was not processed")
+    headers = {"Authorization": run.user.id_token}
+
+    def api(method: str, path: str) -> tuple[int, Any]:
+        answer = run.stage.call_api(method, path, headers=headers)
+        if answer.status >= 500:
+            raise Failed(f"{method} {path} answered {answer.status}: {answer.body.decode(errors='replace')[:200]}")
+        return answer.status, json.loads(answer.body) if answer.body else None
+
+    status, listed = api("GET", "/photos")
+    if status != 200 or upload.photo_id not in [p["id"] for p in listed["photos"]]:
+        raise Failed(f"GET /photos answered {status} without the uploaded photo {upload.photo_id[:12]}: {listed}")
+    status, photo = api("GET", f"/photos/{upload.photo_id}")
+    if status != 200:
+        raise Failed(f"GET /photos/{upload.photo_id[:12]}... answered {status}: {photo}")
+    dynamodb, table = run.stage.client("dynamodb"), run.output("PhotosTableName")
+    key = _marshal(photo_key(run.user.sub, upload.photo_id))
+    found = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    item = {name: TypeDeserializer().deserialize(value) for name, value in found.items()}
+    bucket, s3 = run.output("DestinationBucketName"), run.stage.client("s3")
+    for name, url in photo["downloads"].items():
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            fetched = answer.read()
+        stored = s3.get_object(Bucket=bucket, Key=item[f"{name}Key"])["Body"].read()
+        if fetched != stored:
+            raise Failed(
+                f"the {name} download link of {upload.name} gave other bytes than s3://{bucket}/{item[name + 'Key']}"
+            )
+    status, _ = api("DELETE", f"/photos/{upload.photo_id}")
+    again, _ = api("GET", f"/photos/{upload.photo_id}")
+    if status != 204 or again != 404:
+        raise Failed(f"DELETE /photos/{upload.photo_id[:12]}... answered {status}, then GET {again} (not 204, 404)")
+    left = [
+        f"s3://{bucket}/{k}" for name in photo["downloads"] for k, _ in _versions(run.stage, bucket, item[f"{name}Key"])
+    ]
+    if dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item"):
+        left.append(f"its item in {table}")
+    index_table = run.output("UniquenessTableName")
+    for entry in index_keys(item):
+        if dynamodb.get_item(TableName=index_table, Key=_marshal(entry), ConsistentRead=True).get("Item"):
+            left.append(f"index entry {entry['entry']}")
+    if left:
+        raise Failed(f"DELETE /photos/{upload.photo_id[:12]}... left {', '.join(left)}")
+    return f"{upload.name}: listed, {len(photo['downloads'])} download links give its bytes, erased without a trace"
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -560,6 +615,7 @@ CHECKS: tuple[Check, ...] = (
     Check("rejected", "a PNG and a truncated JPEG are rejected, a notice arrives for each", check_rejected),
     Check("duplicate", "the same photo again is a duplicate of the run's own", check_duplicate),
     Check("deleted", "every upload the workflow finished with is deleted", check_deleted),
+    Check("photos-api", "the temporary user lists, downloads and erases the photo", check_photos_api),
 )
 OK, FAILED, SKIPPED, NOT_RUN = "ok", "FAILED", "skipped", "not run"
 

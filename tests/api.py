@@ -41,3 +41,21 @@ def user(cloud, stack, username: str) -> SignedIn:
 def as_user(signed_in: SignedIn, **headers: str) -> dict[str, str]:
     """Request headers of a signed-in client: the ID token in Authorization, as is."""
     return {"Authorization": signed_in.id_token, **{k.replace("_", "-"): v for k, v in headers.items()}}
+
+
+def api_url(cloud, stack, path: str) -> str:
+    stage = stack.name.rsplit("-", 1)[1]
+    return f"{cloud.endpoint}/_api/{stage}/{path.lstrip('/')}"
+
+
+def call(cloud, stack, method: str, path: str, signed_in: SignedIn | None, **headers: str) -> Answer:
+    """Any route of the stage's API (`path` with its query), as `signed_in` (or nobody)."""
+    sent = as_user(signed_in, **headers) if signed_in else {k.replace("_", "-"): v for k, v in headers.items()}
+    request = urllib.request.Request(api_url(cloud, stack, path), headers=sent, method=method)
+    try:
+        with urllib.request.urlopen(request) as response:
+            data = response.read()
+            return Answer(response.status, json.loads(data) if data else None, dict(response.headers))
+    except urllib.error.HTTPError as error:
+        data = error.read()
+        return Answer(error.code, json.loads(data) if data else None, dict(error.headers))

@@ -1,7 +1,7 @@
 """Nothing is lost: fault tests in the local cloud. Each breaks something AWS may break
 (StartExecution throttled, an S3 event lost, a sandbox killed mid-write, a photo that always
 fails) and checks that every photo ends processed exactly once or is reported, and which
-queue, alarm or notice was used on the way (handlers/core/delivery.py, README "Operations")."""
+queue, alarm or notice was used on the way (handlers/core/delivery.py, docs/operations.md)."""
 
 from __future__ import annotations
 

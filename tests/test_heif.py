@@ -124,7 +124,7 @@ def test_an_avif_is_rejected_by_name_whatever_the_setting(tmp_path, build, by_de
 
 
 def test_pillow_could_decode_avif_and_libheif_here_cannot():
-    """Not accepting AVIF is a decision (see README), not a limit of Pillow; under generic
+    """Not accepting AVIF is a decision (see docs/heif.md), not a limit of Pillow; under generic
     brands libheif would take an AVIF and fail only when decoding, so the coding is checked."""
     with Image.open(io.BytesIO(pictures.avif()), formats=["AVIF"]) as opened:
         opened.load()

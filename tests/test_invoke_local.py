@@ -107,6 +107,15 @@ def test_invoke_runs_a_function_with_the_event_it_gets_in_the_workflow(cloud, st
     table = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
     item = table.get_item(Key={"userId": unique, "photoId": event["results"]["uniqueness"]["contentHash"]})["Item"]
     assert item["userId"] == unique and item["pngKey"] == event["results"]["outputs"]["png"]["key"]
+    # The outputs stay out of the stage's destination bucket (users' data), and it says where they went.
+    s3, scratch = boto3.client("s3"), f"{stack.name}-invoke-local"
+    for output in event["results"]["outputs"].values():
+        assert output["bucket"] == scratch, output
+        assert s3.head_object(Bucket=scratch, Key=output["key"])["ContentLength"] > 0
+        assert f"  s3://{scratch}/{output['key']}\n" in done.stdout
+        with pytest.raises(s3.exceptions.ClientError):
+            s3.head_object(Bucket=stack.outputs["DestinationBucketName"], Key=output["key"])
+    assert "in the stage's photos table" in done.stdout
 
 
 def test_invoke_names_what_is_wrong(cloud, stack):

@@ -5,7 +5,7 @@ function's memory (localcloud/limits.py: over it, a worker is killed and the inv
 with Runtime.OutOfMemory, as on Lambda). The other functions never load the photo. The
 functions are invoked one by one with the state each gets in the workflow, with a long timeout:
 this is about memory, and a busy 2-core machine takes many times Lambda's time for 64 MP.
-The peaks and margins are written to artifacts/memory-margins.json (the README's table)."""
+The peaks and margins are written to artifacts/memory-margins.json (the table in docs/benchmarks.md)."""
 
 from __future__ import annotations
 

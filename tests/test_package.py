@@ -42,7 +42,7 @@ def test_packaging_the_dev_stage_needs_no_aws_account_and_leaves_other_stages_al
     )
     assert resources["ImageWorkflow"]["Properties"]["StateMachineName"] == "image-converter-dev-image-workflow"
     functions = {name for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
-    assert len(functions) == 12 and {"ReconcileLambdaFunction", "StageBackfillItemLambdaFunction"} <= functions
+    assert len(functions) == 17 and {"ReconcileLambdaFunction", "StageBackfillItemLambdaFunction"} <= functions
     assert {"BackfillWorkflow", "WorkflowExecutionsFailedAlarm"} <= set(resources)
     with zipfile.ZipFile(folder / "image-converter.zip") as code:
         names = code.namelist()

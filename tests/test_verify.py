@@ -121,21 +121,22 @@ def nothing_left(stage, output: str) -> list[str]:
 def test_a_working_stage_passes_keep_keeps_the_evidence_and_clean_removes_it(stage, as_verifier):
     done = run_verify(as_verifier, "--keep")
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-3000:]
-    assert "8 checks: 8 ok; the stage works as designed." in done.stdout
+    assert "9 checks: 9 ok; the stage works as designed." in done.stdout
     for number, name in enumerate(("stage", "notices", "uploads", "sign-in", "processed"), start=1):
-        assert f"check {number}/8 {name}: " in done.stdout
+        assert f"check {number}/9 {name}: " in done.stdout
     run_id, sub = run_of(done.stdout)
     kept = nothing_left(stage, done.stdout)
     assert not [k for k in kept if k.startswith(("queue", "subscription"))]  # instruments always go
     assert f"user {run_id}" in kept and any(k.startswith("photos item") for k in kept)
-    assert any(f"/png/{sub}/" in k for k in kept) and any(f"/png/{run_id}/" in k for k in kept)
+    # The temporary user's photo was erased through the photos API (check 9): nothing of it is kept.
+    assert not any(f"/{sub}/" in k and "/uploads/" not in k for k in kept) and any(f"/png/{run_id}/" in k for k in kept)
     for rendition in declared(stage.outputs):  # each declared rendition checked, then kept
         assert any(f"/{rendition.prefix}{run_id}/" in k for k in kept), (rendition, kept)
     assert f"--clean {run_id}" in done.stdout
     cleaned = run_verify(as_verifier, "--clean", run_id)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
-    objects = 3 * len(output_folders(stage.outputs))  # three photos, each with every output
-    removed = f"removed {objects} objects, 15 uniqueness index entries, 3 photos items, 1 quota counter, 1 user."
+    objects = 2 * len(output_folders(stage.outputs))  # two photos, each with every output
+    removed = f"removed {objects} objects, 10 uniqueness index entries, 2 photos items, 1 quota counter, 1 user."
     assert removed in " ".join(cleaned.stdout.split())
     assert nothing_left(stage, done.stdout) == []
     again = run_verify(as_verifier, "--clean", run_id)  # a typo, or another stage: said, and not 0
@@ -151,7 +152,7 @@ def test_an_interrupted_run_waits_for_its_executions_and_leaves_nothing(stage, a
     seen = []
     for line in process.stdout:  # until the photos are being processed
         seen.append(line)
-        if line.startswith("check 5/8"):
+        if line.startswith("check 5/9"):
             process.send_signal(signal.SIGINT)
             break
     output = "".join(seen) + process.communicate(timeout=300)[0]
@@ -175,7 +176,7 @@ def test_clean_removes_what_a_killed_run_left(stage, as_verifier):
     seen = []
     for line in process.stdout:
         seen.append(line)
-        if line.startswith("check 5/8"):  # photos being processed, a user, a queue and its subscription
+        if line.startswith("check 5/9"):  # photos being processed, a user, a queue and its subscription
             process.kill()
             break
     process.wait(timeout=30)

@@ -121,7 +121,8 @@ def test_a_users_photos_are_listed_by_capture_time(processed, stack):
 
 
 def test_the_readme_query_runs_with_the_aws_cli(processed, cloud, stack):
-    """The command the README shows, with the environment `python -m localcloud up` prints."""
+    """The command docs/photos.md shows, with the environment `python -m localcloud up` prints
+    (tests/test_readme.py runs it verbatim against `make up`)."""
     user, _, _ = processed
     cli = shutil.which("aws", path=str(Path(sys.executable).parent)) or "aws"
     values = json.dumps({":user": {"S": user}, ":month": {"S": "2024-05"}})

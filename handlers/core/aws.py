@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -391,3 +392,121 @@ def _marshal(item: dict[str, Any]) -> dict[str, Any]:
 
 def _unmarshal(item: dict[str, Any]) -> dict[str, Any]:
     return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
+
+
+# -- the photos API: a user's library, downloads, erasure ---------------------------------
+def query_page(
+    table: str,
+    index: str | None,
+    key_condition: str,
+    names: dict[str, str],
+    values: dict[str, Any],
+    limit: int,
+    start: dict[str, Any] | None,
+    newest_first: bool,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page (one Query request) of at most `limit` items: the items and the key to start
+    the next page from (None: there is none)."""
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": key_condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": _marshal(values),
+        "Limit": limit,
+        "ScanIndexForward": not newest_first,
+    }
+    if index:
+        request["IndexName"] = index
+    if start:
+        request["ExclusiveStartKey"] = _marshal(start)
+    answer = _client("dynamodb").query(**request)
+    following = answer.get("LastEvaluatedKey")
+    return [_unmarshal(item) for item in answer.get("Items", [])], _unmarshal(following) if following else None
+
+
+def get_items(table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items of up to 100 keys (BatchGetItem, asked again for any DynamoDB left unread),
+    in no particular order; keys without an item are left out."""
+    found: list[dict[str, Any]] = []
+    waiting: dict[str, Any] = {table: {"Keys": [_marshal(k) for k in keys]}} if keys else {}
+    while waiting:
+        answer = _client("dynamodb").batch_get_item(RequestItems=waiting)
+        found += [_unmarshal(item) for item in answer.get("Responses", {}).get(table, [])]
+        waiting = answer.get("UnprocessedKeys") or {}
+    return found
+
+
+def delete_item(table: str, key: dict[str, Any]) -> None:
+    """Deletes one item; an item that is already gone is no error (as in DynamoDB)."""
+    _client("dynamodb").delete_item(TableName=table, Key=_marshal(key))
+
+
+@cache
+def _presigner() -> Any:
+    # SigV4 (boto3 would presign a GET with the deprecated SigV2 here, which newer regions refuse).
+    return boto3.client("s3", config=Config(signature_version="s3v4"))
+
+
+def presigned_get(bucket: str, key: str, expiry_seconds: int, download_name: str) -> str:
+    """A URL that GETs this one object until it expires, with `download_name` as the file name
+    a browser saves it under (S3 answers with that Content-Disposition)."""
+    disposition = f"attachment; filename=\"{download_name}\"; filename*=UTF-8''{quote(download_name)}"
+    return _presigner().generate_presigned_url(
+        "get_object",
+        Params={"Bucket": bucket, "Key": key, "ResponseContentDisposition": disposition},
+        ExpiresIn=expiry_seconds,
+        HttpMethod="GET",
+    )
+
+
+def object_versions(bucket: str, key: str) -> list[dict[str, str]]:
+    """Every stored version and delete marker of exactly this key ({Key, VersionId})."""
+    found: list[dict[str, str]] = []
+    pages = _client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
+    for page in pages:
+        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            if entry["Key"] == key:
+                found.append({"Key": key, "VersionId": entry["VersionId"]})
+    return found
+
+
+def delete_versions(bucket: str, versions: list[dict[str, str]]) -> None:
+    """Deletes object versions for good (DeleteObjects, 1,000 per request); raises if S3
+    could not delete one."""
+    for start in range(0, len(versions), 1000):
+        chunk = versions[start : start + 1000]
+        answer = _client("s3").delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
+        if answer.get("Errors"):
+            first = answer["Errors"][0]
+            raise RuntimeError(f"S3 could not delete {len(answer['Errors'])} version(s): {first}")
+
+
+def first_keys(bucket: str, prefix: str, limit: int) -> list[str]:
+    """At most `limit` (up to 1,000) keys under `prefix`: one ListObjectsV2 request."""
+    answer = _client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=limit)
+    return [item["Key"] for item in answer.get("Contents", [])]
+
+
+def delete_pool_user(pool_id: str, username: str) -> bool:
+    """Deletes a user of a Cognito user pool: False if there was none of that name."""
+    client = _client("cognito-idp")
+    try:
+        client.admin_delete_user(UserPoolId=pool_id, Username=username)
+    except client.exceptions.UserNotFoundException:
+        return False
+    return True
+
+
+def put_item(table: str, item: dict[str, Any]) -> None:
+    _client("dynamodb").put_item(TableName=table, Item=_marshal(item))
+
+
+def find_execution(state_machine_arn: str, name: str) -> dict[str, Any] | None:
+    """The execution of that name (DescribeExecution), or None if there is none (or it cannot
+    be described: an Express workflow's)."""
+    client = _client("stepfunctions")
+    arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    try:
+        return client.describe_execution(executionArn=arn)
+    except (client.exceptions.ExecutionDoesNotExist, client.exceptions.InvalidArn):
+        return None

@@ -194,3 +194,25 @@ def reconcile_max_attempts() -> int:
 def reconcile_max_starts() -> int:
     """Executions one reconciler run may start (and failure-queue messages it may take)."""
     return _require_int("RECONCILE_MAX_STARTS")
+
+
+# -- the photos API ------------------------------------------------------------------------
+def download_url_seconds() -> int:
+    """How long the photos API's presigned download links work (60 s to 1 hour)."""
+    value = _require_int("DOWNLOAD_URL_SECONDS", minimum=60)
+    if value > 3600:
+        raise ConfigurationError(f"DOWNLOAD_URL_SECONDS must be at most 3600, got {value}")
+    return value
+
+
+def user_pool_id() -> str:
+    return _require("USER_POOL_ID")
+
+
+def upload_status_table() -> str:
+    return _require("UPLOAD_STATUS_TABLE")
+
+
+def upload_status_days() -> int:
+    """How long a finished upload's outcome is kept for GET /uploads/{id} (TTL)."""
+    return _require_int("UPLOAD_STATUS_DAYS")

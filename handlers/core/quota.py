@@ -9,7 +9,7 @@ update each (never past the limit). The item expires (DynamoDB TTL) a day after 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from . import aws, config
 from .errors import QuotaExceeded
@@ -33,7 +33,7 @@ def take(user: str, now: datetime | None = None) -> Counted:
     now = now or datetime.now(UTC)
     limit = config.daily_upload_quota()
     tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
-    key = {"quotaKey": f"{user}#{now.date().isoformat()}"}
+    key = counter_key(user, now.date())
     expires = int((tomorrow + timedelta(days=1)).timestamp())
     used = aws.add_if_below(config.quota_table(), key, COUNTER, limit, {EXPIRES_AT: expires})
     if used is None:
@@ -42,6 +42,11 @@ def take(user: str, now: datetime | None = None) -> Counted:
             f"more from {tomorrow.strftime('%Y-%m-%d %H:%M')} UTC (nothing was stored)"
         )
     return Counted(key, used, limit)
+
+
+def counter_key(user: str, day: date) -> dict[str, str]:
+    """The key of `user`'s counter for one day."""
+    return {"quotaKey": f"{user}#{day.isoformat()}"}
 
 
 def give_back(counted: Counted) -> None:

@@ -5,9 +5,11 @@ presigned POSTs for files larger than API Gateway and Lambda accept (about 6 MB)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
-from . import aws, config, keys, quota
+from . import aws, config, keys, quota, upload_status
 from .errors import UploadRejected
 
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -25,6 +27,36 @@ def owner(claims: Mapping[str, Any] | None) -> str:
         return keys.normalise_user_id(str(sub))
     except ValueError:
         raise UploadRejected(401, "the token's subject cannot name an upload folder") from None
+
+
+def posted_photo(
+    body: bytes, content_type: str | None, disposition: str | None
+) -> tuple[bytes, str | None, str | None]:
+    """(photo, its content type, the name it was sent with) from a request body: the file part
+    of a multipart/form-data body (a browser's <form> or FormData, `curl -F file=@a.jpg`), or
+    the body itself, named by a Content-Disposition header (`attachment; filename="a.jpg"`,
+    RFC 6266). Read with the standard library's MIME parser (RFC 2231 names included):
+    Powertools has no multipart parser for a plain handler."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != "multipart/form-data":
+        return body, content_type, _header_filename(disposition)
+    message = BytesParser(policy=policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    if not message.is_multipart() or message.defects:
+        raise UploadRejected(400, "the multipart/form-data body cannot be read: is its boundary right?")
+    for part in message.iter_parts():
+        if part.get_content_disposition() == "form-data" and part.get_filename() is not None:
+            return part.get_payload(decode=True) or b"", part.get("Content-Type"), part.get_filename()
+    raise UploadRejected(400, "the form has no file field: send the photo as a file (a field with a filename)")
+
+
+def _header_filename(disposition: str | None) -> str | None:
+    if not disposition:
+        return None
+    return (
+        BytesParser(policy=policy.HTTP)
+        .parsebytes(f"Content-Disposition: {disposition}\r\n\r\n".encode())
+        .get_filename()
+    )
 
 
 def store(body: bytes, content_type: str | None, filename: str | None, user: str) -> dict[str, Any]:
@@ -50,7 +82,8 @@ def store(body: bytes, content_type: str | None, filename: str | None, user: str
     except Exception:
         quota.give_back(counted)
         raise
-    return {"bucket": bucket, "key": key, "userId": user, "bytes": len(body), **_quota_left(counted)}
+    answer = {"bucket": bucket, "key": key, "uploadId": upload_status.upload_id_of(key), "userId": user}
+    return answer | {"bytes": len(body), **_quota_left(counted)}
 
 
 def presign(filename: str | None, user: str) -> dict[str, Any]:
@@ -61,7 +94,8 @@ def presign(filename: str | None, user: str) -> dict[str, Any]:
     expiry = config.presigned_expiry_seconds()
     counted = quota.take(user)
     post = aws.presigned_post(bucket, key, config.presigned_max_bytes(), expiry)
-    return {"bucket": bucket, "key": key, "userId": user, "expiresIn": expiry, "upload": post, **_quota_left(counted)}
+    answer = {"bucket": bucket, "key": key, "uploadId": upload_status.upload_id_of(key), "userId": user}
+    return answer | {"expiresIn": expiry, "upload": post, **_quota_left(counted)}
 
 
 def _quota_left(counted: quota.Counted) -> dict[str, int]:

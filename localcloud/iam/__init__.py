@@ -15,9 +15,14 @@ writes a function's logs only if its role allows logs:CreateLogStream and logs:P
 What a role session of anyone else (`aws sts assume-role`: an operator) used is recorded apart
 (`used_by_sessions`), so that it never counts as a function's use.
 S3 answers 404 for a missing object only to a caller that may also s3:ListBucket, 403 otherwise.
+A presigned URL a role session signed is checked as S3 checks it (`presigned.py`: its expiry, and
+its signature, so it works only for the verb, key and query it was signed for).
 
-Not checked: the deployer's and users' own calls (any key that is not a role session: they are
-an admin here) and S3 notifications, API Gateway and Step Functions invoking a function (on AWS
+A deployer that is a role session (a CI role: tests/test_deployer.py) is checked the same way,
+including iam:PassRole of the service role a stack is given; the resources CloudFormation then
+creates as that role are checked against it (`stack_resources.py`, moto_adapter/cloudformation.py).
+Not checked: the calls of any key that is not a role session (the local cloud's own keys: an
+admin here) and S3 notifications, API Gateway and Step Functions invoking a function (on AWS
 those go through the function's resource policy, which is not evaluated). Calls the local cloud
 cannot map to an IAM action (`requests.Unmapped`: another service, or an operation of these not
 listed there) are refused with a message saying so, rather than let through.
@@ -26,10 +31,13 @@ Evaluated: Allow/Deny, Action/NotAction (case-insensitive), Resource/NotResource
 wildcards, explicit Deny first (`policy.py`, moto's evaluator wrapped); conditions with the
 String*, Arn*, Bool and Null operators and `...IfExists`, on these keys only: aws:PrincipalArn,
 aws:PrincipalAccount, aws:PrincipalType, aws:userid, aws:RequestedRegion, aws:SecureTransport
-(true: SDK calls to AWS use TLS).
+(true: SDK calls to AWS use TLS), and iam:PassedToService where a service is given a role
+(CloudFormation's RoleARN; a role CloudFormation gives a function or a state machine); for
+what CloudFormation does as a stack's service role, aws:ResourceTag/aws:cloudformation:stack-name
+(the stack's own resources carry it).
 Not evaluated: every other condition key (absent from the context, so a condition on it does
 not match: e.g. s3:prefix, s3:x-amz-acl, s3:ExistingObjectTag/*, dynamodb:LeadingKeys,
-dynamodb:Attributes, aws:SourceIp, aws:SourceVpce, aws:CurrentTime, aws:ResourceTag/*,
+dynamodb:Attributes, aws:SourceIp, aws:SourceVpce, aws:CurrentTime, other aws:ResourceTag/*,
 aws:RequestTag/*, aws:PrincipalTag/*, aws:CalledVia, aws:ViaAWSService, kms:*); Numeric and
 Date operators and ForAnyValue/ForAllValues (a policy using them is refused with a message);
 policy variables (`${aws:username}` stays literal); resource-based policies (bucket, topic,
@@ -56,7 +64,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from . import errors, policy
+from . import errors, policy, presigned
 from .requests import Call, Check, Unmapped, post_form, resolve, signature
 from .sessions import Credentials, Principal, Sessions
 
@@ -148,11 +156,14 @@ class Iam:
             "aws:SecureTransport": "true",
         }
 
-    def authorize(self, principal: Principal, checks: list[Check], region: str) -> tuple[Check, bool] | None:
+    def authorize(
+        self, principal: Principal, checks: list[Check], region: str, extra: dict[str, str] | None = None
+    ) -> tuple[Check, bool] | None:
         """None if every check is allowed (and records what allowed it); otherwise the first
-        denied check and whether a Deny statement denied it explicitly."""
+        denied check and whether a Deny statement denied it explicitly. `extra`: condition keys
+        the caller knows for this request (CloudFormation's iam:PassedToService, ...)."""
         statements = self.statements(principal)
-        context = self.context(principal, region)
+        context = self.context(principal, region) | (extra or {})
         decisions = [(check, policy.evaluate(statements, check.action, check.resource, context)) for check in checks]
         for check, decision in decisions:
             if not decision.allowed:
@@ -193,6 +204,12 @@ class Iam:
             if principal is None or scope is None:
                 return app(environ, start_response)
             request = Request(environ)
+            if scope.service == "s3" and presigned.is_presigned(request):
+                refused_url = presigned.refusal(request, environ, self.sessions.secret(scope.access_key) or "")
+                if refused_url:
+                    code, text = refused_url
+                    s3_call = Call("s3", "?", "rest-xml", [])
+                    return errors.service_error(s3_call, code, text, request.method, 403)(environ, start_response)
             try:
                 call = resolve(request, environ, scope, principal.account, form)
             except Unmapped as unknown:
@@ -205,7 +222,7 @@ class Iam:
             if call.service == "sns" and call.operation in ("Publish", "PublishBatch"):
                 call.checks += topic_key_checks(call.checks[0].resource, principal.account, scope.region)
             try:
-                refused = self.authorize(principal, call.checks, scope.region)
+                refused = self.authorize(principal, call.checks, scope.region, call.extra.get("context"))
             except policy.UnsupportedPolicy as unsupported:
                 text = f"localcloud: {unsupported} (role {principal.role_name}); LOCALCLOUD_IAM=off turns checks off"
                 return errors.denied(call, text, request.method)(environ, start_response)

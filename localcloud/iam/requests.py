@@ -234,9 +234,14 @@ def s3(request: Request, environ: dict[str, Any], scope: Signature, account: str
             return call("DeleteObject", *checks)
         raise Unmapped(f"S3 {method} object request with {sorted(params)}")
     if method == "POST" and "delete" in params:
+        # Each object as a DeleteObject of its own: DeleteObjectVersion where it names a version.
         document = ElementTree.fromstring(body(environ))
-        keys = [e.text or "" for e in document.iter() if e.tag.endswith("}Key") or e.tag == "Key"]
-        return call("DeleteObjects", *(Check("s3:DeleteObject", f"{bucket_arn}/{k}") for k in keys))
+        objects = [e for e in document.iter() if e.tag.rpartition("}")[2] == "Object"]
+        checks = []
+        for entry in objects:
+            fields = {child.tag.rpartition("}")[2]: child.text or "" for child in entry}
+            checks.append(_object("DeleteObject", f"{bucket_arn}/{fields.get('Key', '')}", "VersionId" in fields))
+        return call("DeleteObjects", *checks)
     if method == "POST" and form.get("key"):
         return call("PostObject", Check("s3:PutObject", f"{bucket_arn}/{form['key']}"))
     table = {"GET": _BUCKET_READS, "PUT": _BUCKET_WRITES, "DELETE": _BUCKET_DELETES}.get(method, {})
@@ -403,16 +408,52 @@ def cloudformation(
 ) -> Call:
     params = _query(request, environ)
     operation = params.get("Action", "")
-    if operation not in ("DescribeStacks", "DescribeStackResources", "ListStackResources"):
+    if operation == "ValidateTemplate":  # no resource-level permissions
+        return Call("cloudformation", operation, "query", [Check("cloudformation:ValidateTemplate", "*")])
+    if operation not in _STACK_OPERATIONS:
         raise Unmapped(f"CloudFormation {operation}")
     name = params.get("StackName", "")
+    if not name and operation in ("DescribeChangeSet", "ExecuteChangeSet", "DeleteChangeSet"):
+        name = _change_set_stack(params.get("ChangeSetName", ""), scope.region, account)
     if not name:
         resource = "*"
     elif name.startswith("arn:"):
         resource = name
     else:  # AWS evaluates the stack's ARN, which ends in its id
         resource = _stack_arn(name, scope.region, account)
-    return Call("cloudformation", operation, "query", [Check(f"cloudformation:{operation}", resource)])
+    checks = [Check(f"cloudformation:{operation}", resource)]
+    if not params.get("RoleARN"):
+        return Call("cloudformation", operation, "query", checks)
+    # a service role for CloudFormation: the caller passes it to CloudFormation
+    checks.append(Check("iam:PassRole", params["RoleARN"]))
+    context = {"iam:PassedToService": "cloudformation.amazonaws.com"}
+    return Call("cloudformation", operation, "query", checks, extra={"context": context})
+
+
+# What an operator's tools and the deployer (`sls package`, `sls deploy`) call on a stack.
+_STACK_OPERATIONS = {
+    "DescribeStacks",
+    "DescribeStackResources",
+    "DescribeStackResource",
+    "ListStackResources",
+    "DescribeStackEvents",
+    "GetTemplate",
+    "CreateStack",
+    "UpdateStack",
+    "DeleteStack",
+    "CreateChangeSet",
+    "DescribeChangeSet",
+    "ExecuteChangeSet",
+    "DeleteChangeSet",
+}
+
+
+def _change_set_stack(change_set: str, region: str, account: str) -> str:
+    """The stack a change set named by its ARN belongs to (the Framework names it so)."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    found = cloudformation_backends[account][region].change_sets.get(change_set)
+    return found.stack_id if found else ""
 
 
 def _stack_arn(name: str, region: str, account: str) -> str:

@@ -94,3 +94,18 @@ class Sessions:
                 if session:
                     return Principal(account, partition, session.role_arn, session.session_name, access_key, "sts")
         return None
+
+    def secret(self, access_key: str) -> str | None:
+        """The secret key of a role session's access key (to check what it presigned)."""
+        with self._lock:
+            issued = next((c for c in self._issued.values() if c.access_key == access_key), None)
+        if issued:
+            return issued.secret_key
+        from moto.sts.models import sts_backends
+
+        for partitions in list(sts_backends.values()):
+            for backend in list(partitions.values()):
+                session = backend.get_assumed_role_from_access_key(access_key)
+                if session:
+                    return session.secret_access_key
+        return None

@@ -24,6 +24,7 @@ def install(runtime: LambdaRuntime, clock: RetryClock, async_clock: AsyncClock |
     Lambda's asynchronous retry waits)."""
     awslambda.use(runtime, async_clock)
     stepfunctions.use(clock, runtime.iam)
+    cloudformation.use(runtime.iam)
     if _installed:
         return
     _installed.add("moto")

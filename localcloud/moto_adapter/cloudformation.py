@@ -19,6 +19,15 @@
    Outputs, so DescribeStacks kept the first template's (none); they are recomputed.
    Test: test_a_deployed_stack_has_its_outputs.
 
+4. A stack deployed with a service role (CreateStack / CreateChangeSet with RoleARN: the
+   Framework's provider.iam.deploymentRole) has its resources created, updated and deleted as
+   that role: each is checked against the role's policies before moto acts (the actions
+   localcloud/iam/stack_resources.py lists), and a denial fails the stack with the resource's
+   CREATE_FAILED (UPDATE_FAILED, DELETE_FAILED) event naming the permission, as AWS does (the
+   Framework prints it). Not modelled: the rollback itself (what was done before the failure
+   stays done).
+   Test: tests/test_deployer.py.
+
 `extend_create` is how the other service modules adapt a resource that moto creates from a
 template, and `register` how they add a resource type that moto's CloudFormation skips.
 """
@@ -103,6 +112,136 @@ def install() -> None:
         self.stack.output_map = self.stack._create_output_map()
 
     ChangeSet.apply = apply_change_set  # type: ignore[method-assign]
+    _check_service_role()
+
+
+# -- resources created as the stack's service role ----------------------------------------
+_iam: Any = None
+
+
+def use(iam: Any) -> None:
+    """The local cloud's IAM (localcloud/iam.Iam), which a service role's rights are read from."""
+    global _iam
+    _iam = iam
+
+
+class ResourceDenied(Exception):
+    def __init__(self, logical_id: str, resource_type: str, reason: str, operation: str = "create") -> None:
+        super().__init__(reason)
+        self.logical_id, self.resource_type, self.reason, self.operation = logical_id, resource_type, reason, operation
+
+
+def _service_role_checks(
+    operation: str, logical_id: str, resource_json: dict[str, Any], resources_map: Any, physical_name: str = ""
+) -> None:
+    """Raises ResourceDenied if the stack's service role may not create, update or delete this resource."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    from ..iam import errors, stack_resources
+    from ..iam.sessions import Principal
+
+    account, region = resources_map._account_id, resources_map._region_name
+    stack = cloudformation_backends[account][region].stacks.get(resources_map.stack_id)
+    role_arn = getattr(stack, "role_arn", None)
+    if not role_arn or _iam is None or not _iam.enforce:
+        return
+    condition = resource_json.get("Condition")
+    if operation == "create" and condition and not resources_map.lazy_condition_map[condition]:
+        return
+    resource_type = resource_json["Type"]
+    raw = resource_json.get("Properties", {})
+    try:
+        properties = cfn_parsing.clean_json(raw, resources_map)
+    except Exception:  # a deleted resource's references may be gone already
+        properties = raw
+    name = physical_name.rsplit(":", 1)[-1].rsplit("/", 1)[-1] if physical_name else ""
+    name = name or cfn_parsing.generate_resource_name(resource_type, stack.name, logical_id)
+    tagged = any(not key.startswith("aws:") for key in (stack.tags or {}))
+    principal = Principal(account, "aws", role_arn, "AWSCloudFormation", "", "cloudformation")
+    try:
+        found = stack_resources.checks(operation, resource_type, name, properties, tagged, region, account)
+    except stack_resources.UnmappedResource:
+        reason = f"localcloud cannot tell which IAM actions working on a {resource_type} needs: map it in {_MAP}"
+        raise ResourceDenied(logical_id, resource_type, reason) from None
+    own = {"aws:ResourceTag/aws:cloudformation:stack-name": stack.name}
+    for check, extra in found:
+        refused = _iam.authorize(principal, [check], region, own | extra)
+        if refused:
+            text = errors.message(principal, *refused, check.action.split(":")[0])
+            reason = f'Resource handler returned message: "{text}" (HandlerErrorCode: AccessDenied)'
+            raise ResourceDenied(logical_id, resource_type, reason, operation)
+
+
+def _check_service_role() -> None:
+    from moto.cloudformation.models import CloudFormationBackend, Event, Stack
+
+    original_create = cfn_parsing.parse_and_create_resource
+    original_update = cfn_parsing.parse_and_update_resource
+    original_delete = cfn_parsing.ResourceMap._delete_resource
+
+    def parse_and_create_resource(
+        logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str
+    ) -> Any:
+        _service_role_checks("create", logical_id, resource_json, resources_map)
+        return original_create(logical_id, resource_json, resources_map, account_id, region_name)
+
+    def parse_and_update_resource(
+        logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str, region_name: str
+    ) -> Any:
+        existing = resources_map[logical_id]
+        physical = str(getattr(existing, "physical_resource_id", "") or "")
+        _service_role_checks("update", logical_id, resource_json, resources_map, physical)
+        return original_update(logical_id, resource_json, resources_map, account_id, region_name)
+
+    def delete_resource(self: Any, parsed_resource: Any, resource_json: dict[str, Any]) -> None:
+        logical_id = getattr(parsed_resource, "logical_resource_id", "")
+        physical = str(getattr(parsed_resource, "physical_resource_id", "") or "")
+        _service_role_checks("delete", logical_id, resource_json, self, physical)
+        original_delete(self, parsed_resource, resource_json)
+
+    cfn_parsing.parse_and_create_resource = parse_and_create_resource
+    cfn_parsing.parse_and_update_resource = parse_and_update_resource
+    cfn_parsing.ResourceMap._delete_resource = delete_resource  # type: ignore[method-assign]
+
+    def failed(stack: Any, denied: ResourceDenied, creating: bool) -> None:
+        stack.events.append(
+            Event(stack.stack_id, stack.name, denied.logical_id, "", denied.resource_type,
+                  f"{denied.operation.upper()}_FAILED", denied.reason, None)
+        )  # fmt: skip
+        rollback = "ROLLBACK" if creating else "UPDATE_ROLLBACK"
+        stack._add_stack_event(f"{rollback}_IN_PROGRESS", resource_status_reason="The following resource(s) failed")
+        stack._add_stack_event(f"{rollback}_COMPLETE")
+        stack.status = f"{rollback}_COMPLETE"
+
+    original_execute = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = self.change_sets.get(change_set_name) or next(
+            (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None
+        )
+        if change_set is not None and getattr(change_set, "role_arn", None):
+            self.stacks[change_set.stack_id].role_arn = change_set.role_arn  # the role given last is kept
+        try:
+            original_execute(self, change_set_name, stack_name)
+        except ResourceDenied as denied:
+            assert change_set is not None
+            change_set.execution_status = "EXECUTE_FAILED"
+            failed(self.stacks[change_set.stack_id], denied, change_set.change_set_type == "CREATE")
+
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+
+    original_create_resources = Stack.create_resources
+
+    def create_resources(self: Stack) -> None:
+        try:
+            original_create_resources(self)
+        except ResourceDenied as denied:
+            failed(self, denied, True)
+
+    Stack.create_resources = create_resources  # type: ignore[method-assign]
+
+
+_MAP = "localcloud/iam/stack_resources.py"
 
 
 def substitute(template: str, values: dict[str, str]) -> str:
