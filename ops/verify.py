@@ -812,7 +812,8 @@ def clean_up(run: Run, keep: bool, interrupted: bool) -> Cleanup:
     remove_notice_queue(run, cleanup)
     if keep:
         users = " and ".join([run.folder_user] + ([run.user.sub] if run.user else []))
-        cleanup.kept = [f"the uploads and outputs of users {users} (folders uploads/, originals/, png/, thumbnails/)"]
+        folders = "uploads/, originals/, png/, thumbnails/, renditions/"
+        cleanup.kept = [f"the uploads and outputs of users {users} (folders {folders})"]
         cleanup.kept.append("their photos items" + (f", the temporary user {run.user.username}" if run.user else ""))
         return cleanup
     if interrupted:
