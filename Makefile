@@ -15,7 +15,6 @@ NODE_IS_LTS := $(shell node -e 'process.exit(Number(process.versions.node.split(
 NPM := $(if $(NODE_IS_LTS),npm,npm exec --yes --package=node@$(NODE_PIN) -- npm)
 
 .PHONY: setup checkov demo up package test lint format docs bench bench-images bench-pipeline bench-uniqueness clean
-.PHONY: bench-renditions
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -78,6 +77,7 @@ bench-images: setup $(VENV)/.bench
 	OMP_NUM_THREADS=1 VIPS_CONCURRENCY=1 $(PY) -m bench.images
 
 # The thumbnail's function with the stage's renditions against its floor, libvips and ImageMagick.
+.PHONY: bench-renditions
 bench-renditions: setup $(VENV)/.bench
 	OMP_NUM_THREADS=1 VIPS_CONCURRENCY=1 $(PY) -m bench.renditions
 
