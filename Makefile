@@ -81,6 +81,11 @@ $(VENV)/.bench: requirements-bench.txt $(VENV)/.installed
 bench-images: setup $(VENV)/.bench
 	OMP_NUM_THREADS=1 VIPS_CONCURRENCY=1 $(PY) -m bench.images
 
+# The thumbnail's function with the stage's renditions against its floor, libvips and ImageMagick.
+.PHONY: bench-renditions
+bench-renditions: setup $(VENV)/.bench
+	OMP_NUM_THREADS=1 VIPS_CONCURRENCY=1 $(PY) -m bench.renditions
+
 bench-pipeline: setup $(VENV)/.bench
 	$(PY) -m bench.pipeline
 
@@ -88,7 +93,7 @@ bench-pipeline: setup $(VENV)/.bench
 bench-uniqueness: setup
 	$(PY) -m bench.uniqueness
 
-bench: bench-images bench-pipeline bench-uniqueness
+bench: bench-images bench-renditions bench-pipeline bench-uniqueness
 
 clean:
 	rm -rf .serverless .localcloud build artifacts .pytest_cache site

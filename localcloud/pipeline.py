@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from handlers.core import renditions
 from handlers.core.keys import relative_key
 
 from . import cost
@@ -169,9 +170,10 @@ class Pipeline:
             results = state.get("results", {})
             outcome.photo_id = (results.get("uniqueness") or {}).get("contentHash")
             outcome.user_id = state.get("userId")
+            # The article's outputs and, beside the thumbnail, the stage's renditions (RENDITIONS).
             outcome.outputs = [
                 {"kind": kind, "bucket": o["bucket"], "key": o["key"], "bytes": o.get("bytes")}
-                for kind, o in results.get("outputs", {}).items()
+                for kind, o in renditions.written(results.get("outputs", {}))
             ]
         else:
             outcome.error = f"{execution.get('error', '')}: {execution.get('cause', '')}".strip(": ")

@@ -141,7 +141,8 @@ def test_the_owner_lists_fetches_and_erases_a_photo(cloud, stack, pipeline, uniq
     s3 = boto3.client("s3")
     for name, url in got.body["downloads"].items():
         fetched = requests.get(url, timeout=10)
-        stored = s3.get_object(Bucket=stack.outputs["DestinationBucketName"], Key=item[f"{name}Key"])["Body"].read()
+        key = library.output_keys_of(item)[name]  # the renditions' too (docs/renditions.md)
+        stored = s3.get_object(Bucket=stack.outputs["DestinationBucketName"], Key=key)["Body"].read()
         assert fetched.status_code == 200 and fetched.content == stored, name
         assert 'filename="Beach-Day' in fetched.headers["Content-Disposition"], fetched.headers
 

@@ -26,6 +26,7 @@ from ops import verify
 from ops.notices import NoticeQueue
 from ops.stage import Stage
 from tests import images as pictures
+from tests.photo_checks import declared, folder_of, output_folders
 
 
 def control(cloud, route: str, body: dict | None = None, method: str = "GET") -> dict:
@@ -121,8 +122,8 @@ def test_happy_path_writes_every_output_and_deletes_the_source(put, s3, stack):
         "ProcessFile",
     ]
     assert outcome.path[-2:] == ["WriteToDynamoDb", "DeleteSourceFile"]
-    written = {o["key"].split("/")[0]: o for o in outcome.outputs}
-    assert set(written) == {"originals", "png", "thumbnails"}
+    written = {folder_of(o["key"], stack.outputs): o for o in outcome.outputs}
+    assert sorted(written) == output_folders(stack.outputs)  # the article's three and the renditions
     bucket = stack.outputs["DestinationBucketName"]
     png = Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key=written["png"]["key"])["Body"].read()))
     png.load()
@@ -172,7 +173,7 @@ def test_a_duplicate_is_notified_and_not_processed_twice(put, s3, stack, notices
     assert not exists(s3, outcome_bucket(stack), again.key)  # its bytes are stored: nothing is lost
     # A near duplicate is processed by default, and its item says what it is close to.
     near = put(pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(3), quality=50), name="third.jpg")
-    assert near.result.kind == "processed" and len(near.outputs) == 3
+    assert near.result.kind == "processed" and len(near.outputs) == len(output_folders(stack.outputs))
     assert str(near.result) == f"processed: similar to {first.key} (0 bits apart)"
     similar = photo_item(stack, near.key.split("/")[1], near.photo_id)["similarTo"]
     assert similar == {"owner": "self", "photoId": first.photo_id, "sourceKey": first.key, "distance": 0}
@@ -180,11 +181,13 @@ def test_a_duplicate_is_notified_and_not_processed_twice(put, s3, stack, notices
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("name", ["with space.jpg", "plus+sign.jpg", "été à Paris.JPG", "deep/nested/folder/p.jpeg"])
-def test_awkward_keys_are_processed(put, name):
+def test_awkward_keys_are_processed(put, stack, name):
     # Different bytes per case: the test's user uploads them all.
     outcome = put(pictures.jpeg_bytes(pictures.photo("rocket.jpg").rotate(len(name) * 10)), name=name)
     assert outcome.result.kind == "processed", outcome.error
-    assert all(o["key"].endswith((".jpg", ".png", ".JPG", ".jpeg")) for o in outcome.outputs)
+    extensions = (".jpg", ".png", ".JPG", ".jpeg", *(r.extension for r in declared(stack.outputs)))
+    assert all(o["key"].endswith(extensions) for o in outcome.outputs)
+    assert len(outcome.outputs) == len(output_folders(stack.outputs))
 
 
 def test_a_transient_failure_is_retried_on_the_articles_schedule(cloud, put, stack):
