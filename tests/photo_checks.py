@@ -27,6 +27,18 @@ def output_folders(stack_outputs: dict[str, str]) -> list[str]:
     return sorted(prefix.rstrip("/") for prefix in keys.output_prefixes(declared(stack_outputs)))
 
 
+def stored_outputs(s3, stack_outputs: dict[str, str], user: str) -> list[str]:
+    """Every key of the user's in the destination bucket, in any output folder, sorted. Listed
+    folder by folder under the user's prefix: the session's bucket holds more than one page
+    (1,000 keys) of a whole-bucket listing, so filtering such a listing misses keys."""
+    bucket = stack_outputs["DestinationBucketName"]
+    found = []
+    for folder in output_folders(stack_outputs):
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{folder}/{user}/")
+        found += [o["Key"] for page in pages for o in page.get("Contents", [])]
+    return sorted(found)
+
+
 def folder_of(key: str, stack_outputs: dict[str, str]) -> str:
     """Which of `output_folders` an output key is in."""
     [folder] = [f for f in output_folders(stack_outputs) if key.startswith(f + "/")]

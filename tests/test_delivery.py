@@ -19,7 +19,7 @@ from PIL import Image
 from handlers.core import delivery, keys
 from localcloud.moto_adapter import s3 as s3_adapter
 from tests import images as pictures
-from tests.photo_checks import folder_of, output_folders
+from tests.photo_checks import folder_of, output_folders, stored_outputs
 from tests.test_workflow import control, exists
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -298,10 +298,7 @@ def test_a_worker_killed_on_every_try_leaves_no_outputs_and_keeps_the_upload(clo
     [outcome] = pipeline.wait({key: "photo.jpg"}, timeout=120)
     assert outcome.status == "FAILED" and outcome.path[-1] == "QuitResize"
     assert outcome.error.startswith("Runtime.ExitError") and "signal: killed" in outcome.error
-    bucket = stack.outputs["DestinationBucketName"]
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix="png/").get("Contents", [])
-    assert not [o for o in listed if f"/{user}/" in o["Key"]]
-    assert not [o for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []) if f"/{user}/" in o["Key"]]
+    assert stored_outputs(s3, stack.outputs, user) == []
     assert exists(s3, pipeline.upload_bucket, key)
 
 

@@ -14,6 +14,8 @@ import requests
 from botocore.exceptions import ClientError
 
 from tests import images as pictures
+from tests.photo_checks import stored_outputs
+from tests.test_workflow import control
 
 ACCOUNT = "123456789012"
 
@@ -95,7 +97,7 @@ def test_resize_without_put_object_on_the_destination_fails_with_access_denied(u
     # the other branches could write: their outputs were discarded, the upload is kept
     assert s3.list_objects_v2(Bucket=stack.outputs["UploadBucketName"], Prefix=outcome.key)["KeyCount"] == 1
     user = outcome.key.split("/")[1]
-    assert not [o for o in s3.list_objects_v2(Bucket=destination).get("Contents", []) if f"/{user}/" in o["Key"]]
+    assert stored_outputs(s3, stack.outputs, user) == []
 
 
 def test_the_state_machine_role_is_checked_for_each_lambda_task(upload, roles, stack):
@@ -153,8 +155,7 @@ def test_the_photo_and_its_index_entries_are_written_together_or_not_at_all(uplo
     user = outcome.key.split("/")[1]
     photos = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
     assert photos.query(KeyConditionExpression="userId = :u", ExpressionAttributeValues={":u": user})["Count"] == 0
-    destination = stack.outputs["DestinationBucketName"]
-    assert not [o for o in s3.list_objects_v2(Bucket=destination).get("Contents", []) if f"/{user}/" in o["Key"]]
+    assert stored_outputs(s3, stack.outputs, user) == []
     assert s3.list_objects_v2(Bucket=stack.outputs["UploadBucketName"], Prefix=outcome.key)["KeyCount"] == 1
 
 
@@ -188,7 +189,6 @@ def test_a_destination_the_role_may_not_send_to_gets_nothing(cloud, roles, stack
     """Lambda sends a failed asynchronous event to its destination with the function's role:
     without sqs:SendMessage on the queue, the record is dropped (and the denial recorded)."""
     from tests.test_moto_adapter import failure_queue_records, wait_for_delivery
-    from tests.test_workflow import control
 
     function = f"{stack.name}-startWorkflow"
     event = {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": f"uploads/denied/{unique}.jpg"}}}]}
@@ -280,11 +280,13 @@ def test_a_missing_upload_is_a_404_only_for_a_role_that_may_list_the_bucket(role
     assert head(roles["ResizeImageIamRoleLambdaExecution"]) == 403  # s3:GetObject only
 
 
-def test_a_delete_on_condition_of_the_etag_needs_get_object_too(roles, pipeline, s3):
+def test_a_delete_on_condition_of_the_etag_needs_get_object_too(cloud, roles, pipeline, s3):
     """As S3 documents: a conditional delete by ETag reads the object's ETag, so it needs
     s3:GetObject as well as s3:DeleteObject (DeleteSourceFile's role has both)."""
     role, key = roles["DeleteFileIamRoleLambdaExecution"], f"{pipeline.upload_prefix}iam/conditional-delete.txt"
-    etag = s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=b"x")["ETag"]  # (no workflow: not a photo)
+    # Its S3 event is dropped: otherwise the workflow rejects the upload and deletes it first.
+    control(cloud, "faults", {"drop": key, "times": 1}, "POST")
+    etag = s3.put_object(Bucket=pipeline.upload_bucket, Key=key, Body=b"x")["ETag"]
 
     def delete_only(statements: list[dict]) -> list[dict]:
         listed = [(s, s["Action"] if isinstance(s["Action"], list) else [s["Action"]]) for s in statements]

@@ -146,7 +146,7 @@ def test_the_quick_start_is_what_the_tests_and_ci_run():
     assert commands(QUICK_START.text()) == ["make demo", "make test"]
     assert "make demo" in commands(ONE_SHOT.text())  # run by test_commands_that_start_their_own_cloud
     ci = [line for line in (PROJECT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
-    assert ci[-2:] == ["make test", "make parity"]  # the suite, then the arm64 parity check once
+    assert ci[-2:] == ["make parity", "make test"]  # the arm64 parity check once, then the suite (its summary last)
     assert commands(MAKE_UP.text())[0].split()[:2] == ["make", "up"]
     assert "export AWS_ENDPOINT_URL" in ANOTHER_SHELL.text()
 
@@ -361,6 +361,6 @@ def test_the_runtime_page_fetches_and_names_the_interpreters():
 
 
 def test_the_parity_block_is_what_ci_runs():
-    """`make parity` takes minutes: CI runs it once (.ci/run), after the suite."""
+    """`make parity` takes minutes: CI runs it once (.ci/run), before the suite."""
     assert PARITY.text().strip() == "make parity"
     assert "\nmake parity\n" in (PROJECT / ".ci" / "run").read_text()

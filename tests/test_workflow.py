@@ -26,7 +26,7 @@ from ops import verify
 from ops.notices import NoticeQueue
 from ops.stage import Stage
 from tests import images as pictures
-from tests.photo_checks import declared, folder_of, output_folders
+from tests.photo_checks import declared, folder_of, output_folders, stored_outputs
 
 
 def control(cloud, route: str, body: dict | None = None, method: str = "GET") -> dict:
@@ -211,9 +211,7 @@ def test_a_permanent_failure_keeps_the_source_and_leaves_no_outputs(cloud, put, 
     assert outcome.path[-4:] == ["CheckOutputs", "DiscardOutputs", "WhichStepFailed", fail_state]
     assert control(cloud, "retries")["waits"] == [5, 10]  # 2 retries, backoff rate 2
     assert exists(s3, outcome_bucket(stack), outcome.key)
-    listed = s3.list_objects_v2(Bucket=stack.outputs["DestinationBucketName"])
-    user_folder = "/" + outcome.key.split("/")[1] + "/"
-    assert not [o["Key"] for o in listed.get("Contents", []) if user_folder in o["Key"]]
+    assert stored_outputs(s3, stack.outputs, outcome.key.split("/")[1]) == []
 
 
 def test_a_lambda_service_error_uses_the_aws_recommended_retry(cloud, put, stack):

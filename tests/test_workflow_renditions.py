@@ -19,7 +19,7 @@ from ops import verify
 from ops.stage import Stage
 from tests import images as pictures
 from tests.conftest import ARTIFACTS
-from tests.photo_checks import check_rendition, declared, folder_of, output_folders
+from tests.photo_checks import check_rendition, declared, folder_of, output_folders, stored_outputs
 from tests.test_workflow import control
 
 STAGE = "rend"
@@ -47,16 +47,6 @@ def _process(pipeline: Pipeline, user: str, data: bytes):
     return outcome
 
 
-def _stored(s3, stack: Stack, user: str) -> list[str]:
-    """Every key of the user's in the destination bucket, in any output folder."""
-    bucket = stack.outputs["DestinationBucketName"]
-    found = []
-    for folder in output_folders(stack.outputs):
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{folder}/{user}/")
-        found += [o["Key"] for o in listed.get("Contents", [])]
-    return found
-
-
 def test_a_list_packaging_refuses_never_deploys(cloud, stack):
     with pytest.raises(RuntimeError, match=r"'extra:avif:0:50': the longest side must be a whole number 16-8192"):
         deploy(cloud.client_environment() | {"RENDITIONS": "extra:avif:0:50"}, "rendbad", log=ARTIFACTS / "rb.log")
@@ -71,7 +61,7 @@ def test_the_new_rendition_is_made_recorded_and_listed(rend_pipeline, rend_stack
     assert outcome.result.kind == "processed", outcome.error
     listed = {o["kind"]: o for o in outcome.to_dict()["outputs"]}  # what `run --json` prints
     assert sorted(listed) == ["extra", "original", "png", "preview", "small", "thumbnail"]
-    assert sorted(_stored(s3, rend_stack, user)) == sorted(o["key"] for o in listed.values())
+    assert sorted(stored_outputs(s3, rend_stack.outputs, user)) == sorted(o["key"] for o in listed.values())
     assert folder_of(listed["extra"]["key"], rend_stack.outputs) == "renditions/extra"
     bucket = rend_stack.outputs["DestinationBucketName"]
 
@@ -108,17 +98,17 @@ def test_the_new_rendition_is_discarded_when_the_run_fails(cloud, rend_pipeline,
     history = boto3.client("stepfunctions").get_execution_history(executionArn=outcome.execution_arn)["events"]
     # The thumbnail's function wrote the renditions (the new one too) before they were discarded.
     assert any("renditions/extra/" in str(e) for e in history if e["type"].endswith("FunctionSucceeded")), history
-    assert _stored(s3, rend_stack, user) == []
+    assert stored_outputs(s3, rend_stack.outputs, user) == []
 
 
 def test_verify_cleans_the_new_rendition_up(rend_pipeline, rend_stack, s3):
     user = "rendclean-" + os.urandom(4).hex()
     outcome = _process(rend_pipeline, user, pictures.jpeg_bytes(UPRIGHT.rotate(8)))
     assert outcome.result.kind == "processed", outcome.error
-    assert any(key.startswith(f"renditions/extra/{user}/") for key in _stored(s3, rend_stack, user))
+    assert any(key.startswith(f"renditions/extra/{user}/") for key in stored_outputs(s3, rend_stack.outputs, user))
     cleanup = verify.Cleanup()
     verify.remove_users_data(Stage(STAGE), [user], {outcome.photo_id: user}, cleanup)
-    assert cleanup.errors == [] and _stored(s3, rend_stack, user) == []
+    assert cleanup.errors == [] and stored_outputs(s3, rend_stack.outputs, user) == []
     assert cleanup.deleted["object"] >= len(output_folders(rend_stack.outputs))  # each output, its versions
 
 
