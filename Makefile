@@ -15,6 +15,7 @@ NODE_IS_LTS := $(shell node -e 'process.exit(Number(process.versions.node.split(
 NPM := $(if $(NODE_IS_LTS),npm,npm exec --yes --package=node@$(NODE_PIN) -- npm)
 
 .PHONY: setup checkov demo up package test lint format docs bench bench-images bench-pipeline bench-uniqueness clean
+.PHONY: bench-renditions
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -76,6 +77,10 @@ $(VENV)/.bench: requirements-bench.txt $(VENV)/.installed
 bench-images: setup $(VENV)/.bench
 	OMP_NUM_THREADS=1 VIPS_CONCURRENCY=1 $(PY) -m bench.images
 
+# The thumbnail's function with the stage's renditions against its floor, libvips and ImageMagick.
+bench-renditions: setup $(VENV)/.bench
+	OMP_NUM_THREADS=1 VIPS_CONCURRENCY=1 $(PY) -m bench.renditions
+
 bench-pipeline: setup $(VENV)/.bench
 	$(PY) -m bench.pipeline
 
@@ -83,7 +88,7 @@ bench-pipeline: setup $(VENV)/.bench
 bench-uniqueness: setup
 	$(PY) -m bench.uniqueness
 
-bench: bench-images bench-pipeline bench-uniqueness
+bench: bench-images bench-renditions bench-pipeline bench-uniqueness
 
 clean:
 	rm -rf .serverless .localcloud build artifacts .pytest_cache site

@@ -1,4 +1,5 @@
-"""MakeThumbnail: an upright sRGB JPEG thumbnail (the workshop's thumbnail step)."""
+"""MakeThumbnail: an upright sRGB JPEG thumbnail (the workshop's thumbnail step), and from the
+same decode the renditions the stage declares (RENDITIONS) and the photo's ThumbHash."""
 
 from typing import Any
 
@@ -6,19 +7,29 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .core import config, images
 from .core.observability import logger
-from .core.workflow import SourceObject, photo_id, store_derived
+from .core.workflow import SourceObject, photo_id, store_many
+
+THUMBNAIL = "thumbnail"
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     source = SourceObject.from_state(event)
-    max_pixels, size = config.max_image_pixels(), config.thumbnail_size()
-    written = store_derived(
-        source,
-        config.destination_bucket(),
-        source.outputs(photo_id(event)).thumbnail,
-        "image/jpeg",
-        lambda path, thumb: images.thumbnail(path, thumb, max_pixels, size),
-    )
-    logger.info("thumbnail written", extra={"key": source.key, **written})
-    return {"kind": "thumbnail", **written}
+    max_pixels, size, renditions = config.max_image_pixels(), config.thumbnail_size(), config.renditions()
+    keys = source.outputs(photo_id(event), renditions)
+    wanted = {THUMBNAIL: (keys.thumbnail, "image/jpeg")}
+    wanted |= {r.name: (keys.renditions[r.name], r.content_type) for r in renditions}
+    placeholder: dict[str, str] = {}
+
+    def make(path, files):
+        pictures = [images.Wanted.thumbnail(files[THUMBNAIL].path, size)]
+        pictures += [images.Wanted.rendition(files[r.name].path, r) for r in renditions]
+        made = images.web_pictures(path, max_pixels, pictures)
+        placeholder["thumbHash"] = made["placeholder"]
+        described = dict(zip(wanted, made["sizes"], strict=True))
+        return described | {r.name: described[r.name] | {"format": r.format} for r in renditions}
+
+    written = store_many(source, config.destination_bucket(), wanted, make)
+    thumbnail = written.pop(THUMBNAIL)
+    logger.info("thumbnail and renditions written", extra={"key": source.key, **thumbnail, "renditions": written})
+    return {"kind": THUMBNAIL, **thumbnail, **placeholder, "renditions": written}

@@ -26,6 +26,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from werkzeug.wrappers import Request, Response
 
+from handlers.core import renditions
+
 from . import cost, signin
 from .clients import aws_client
 from .express import StepFunctionsView
@@ -325,8 +327,8 @@ class Console:
             self._add_usage(state)
         output = _json(described.get("output")) or {}
         results = output.get("results") or _latest_results(states)
-        written = (results.get("outputs") or {}).items()
-        previews = [dict(o, kind=kind) for kind, o in written if "key" in o and self._exists(o["bucket"], o["key"])]
+        written = renditions.written(results.get("outputs") or {})  # with the stage's renditions
+        previews = [dict(o, kind=kind) for kind, o in written if self._exists(o["bucket"], o["key"])]
         result = result_of(described)
         key = self.keys.of(arn)
         uniqueness = results.get("uniqueness") or {}

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from handlers.core import renditions
+
 from . import cost
 from .clients import aws_client
 from .express import StepFunctionsView
@@ -155,9 +157,10 @@ class Pipeline:
             results = state.get("results", {})
             outcome.photo_id = (results.get("uniqueness") or {}).get("contentHash")
             outcome.user_id = state.get("userId")
+            # The article's outputs and, beside the thumbnail, the stage's renditions (RENDITIONS).
             outcome.outputs = [
                 {"kind": kind, "bucket": o["bucket"], "key": o["key"], "bytes": o.get("bytes")}
-                for kind, o in results.get("outputs", {}).items()
+                for kind, o in renditions.written(results.get("outputs", {}))
             ]
         else:
             outcome.error = f"{execution.get('error', '')}: {execution.get('cause', '')}".strip(": ")

@@ -36,9 +36,10 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from handlers.core import keys
+from handlers.core import keys, renditions
 from handlers.core.photos import index_keys
 from handlers.core.photos import key as photo_key
+from handlers.core.renditions import Rendition
 
 from .executions import CLOCK_SKEW, Execution, Executions
 from .notices import NoticeQueue
@@ -332,7 +333,8 @@ def check_processed(run: Run) -> str:
         problems += [(upload.name, p) for p in ([problem] if problem else outputs_problems(run, upload))]
     if problems:
         raise Failed(grouped(problems))
-    return f"{len(photos)} photos: originals copied as is, PNGs and thumbnails upright, items recorded"
+    made = ", ".join(renditions.names(declared_renditions(run.stage))) or "none declared"
+    return f"{len(photos)} photos: originals as is; PNGs, thumbnails, renditions ({made}) upright; items recorded"
 
 
 def grouped(problems: list[tuple[str, str]]) -> str:
@@ -388,9 +390,42 @@ def outputs_problems(run: Run, upload: Upload) -> list[str]:
         problem = picture_problem(data, format_, upright, exact_size=kind == "png")
         if problem:
             problems.append(f"the {kind} {where} {problem}")
+    problems += renditions_problems(run, outputs.get("thumbnail") or {}, upright)
     if any(kind not in outputs for kind in ("original", "png", "thumbnail")):
         return problems  # the item would name outputs that are not there
     return problems + item_problems(run, upload, outputs, upright.size)
+
+
+def declared_renditions(stage: Stage) -> tuple[Rendition, ...]:
+    """The renditions the stage declares (its Renditions output; none for a stack deployed
+    before renditions existed)."""
+    return renditions.parse(stage.outputs.get("Renditions") or renditions.NONE)
+
+
+def renditions_problems(run: Run, thumbnail: dict[str, Any], upright: Image.Image) -> list[str]:
+    """Each declared rendition: written, of its format, upright, its longest side the declared
+    one (or the photo's, never enlarged); the ThumbHash beside them."""
+    made = thumbnail.get("renditions") or {}
+    problems = [] if thumbnail.get("thumbHash") else ["the thumbnail's output has no thumbHash"]
+    s3 = run.stage.client("s3")
+    for rendition in declared_renditions(run.stage):
+        written = made.get(rendition.name)
+        if not written:
+            problems.append(f"the execution's output names no rendition {rendition.name}")
+            continue
+        where = f"s3://{written['bucket']}/{written['key']}"
+        try:
+            data = s3.get_object(Bucket=written["bucket"], Key=written["key"])["Body"].read()
+        except ClientError as error:
+            problems.append(f"cannot read the rendition {where}: {aws_error(error)}")
+            continue
+        problem = picture_problem(data, rendition.pillow_format, upright, exact_size=False)
+        longest = min(rendition.size, max(upright.size))
+        if problem is None and max(written["width"], written["height"]) != longest:
+            problem = f"is {written['width']}x{written['height']}, its longest side should be {longest}"
+        if problem:
+            problems.append(f"the rendition {rendition.name} {where} {problem}")
+    return problems
 
 
 def picture_problem(data: bytes, format_: str, upright: Image.Image, exact_size: bool) -> str | None:
@@ -430,12 +465,15 @@ def item_problems(run: Run, upload: Upload, outputs: dict[str, Any], size: tuple
     if "Item" not in found:
         return [f"no item {upload.photo_id[:16]}... of {user} in table {table}"]
     item = {name: TypeDeserializer().deserialize(value) for name, value in found["Item"].items()}
+    item["renditionKeys"] = {name: made.get("key") for name, made in (item.get("renditions") or {}).items()}
     expected = {
         "userId": user,
         "sourceKey": upload.key,
         "originalKey": outputs["original"]["key"],
         "pngKey": outputs["png"]["key"],
         "thumbnailKey": outputs["thumbnail"]["key"],
+        "thumbHash": outputs["thumbnail"].get("thumbHash"),
+        "renditionKeys": {name: made["key"] for name, made in (outputs["thumbnail"].get("renditions") or {}).items()},
         "width": size[0],
         "height": size[1],
     }
@@ -685,11 +723,12 @@ def remove_data(run: Run, cleanup: Cleanup) -> None:
 
 def remove_users_data(stage: Stage, users: list[str], owners: dict[str, str], cleanup: Cleanup) -> None:
     """Every version of every object in the users' folders (`uploads/<user>/` and the outputs'
-    `originals/`, `png/`, `thumbnails/`) and their photos items with the uniqueness index
-    entries each lists: those of `owners` (photo id -> user: a photo just recorded may not be
-    in the byUser index yet) and those the index lists."""
+    `originals/`, `png/`, `thumbnails/`, each declared rendition's `renditions/<name>/`) and
+    their photos items with the uniqueness index entries each lists: those of `owners` (photo
+    id -> user: a photo just recorded may not be in the byUser index yet) and those the index
+    lists."""
     folders = [(stage.output("UploadBucketName"), f"{stage.output('UploadPrefix')}{user}/") for user in users]
-    outputs = (keys.ORIGINALS_PREFIX, keys.PNG_PREFIX, keys.THUMBNAILS_PREFIX)
+    outputs = keys.output_prefixes(declared_renditions(stage))
     folders += [(stage.output("DestinationBucketName"), f"{prefix}{user}/") for user in users for prefix in outputs]
     s3 = stage.client("s3")
     for bucket, folder in folders:

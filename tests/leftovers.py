@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from tests.photo_checks import output_folders
+
 RUN = re.compile(r"verify (verify-\d{8}-[0-9a-f]{6}): stage")
 SUB = re.compile(r"POST /upload as verify-\d{8}-[0-9a-f]{6} \(sub ([0-9a-f-]{36})\)")
 
@@ -26,9 +28,7 @@ def leftovers(client: Callable[[str], Any], outputs: dict[str, str], run_id: str
     users = [run_id] + ([sub] if sub else [])
     folders = [(outputs["UploadBucketName"], f"uploads/{user}/") for user in users]
     folders += [
-        (outputs["DestinationBucketName"], f"{kind}/{user}/")
-        for kind in ("originals", "png", "thumbnails")
-        for user in users
+        (outputs["DestinationBucketName"], f"{folder}/{user}/") for folder in output_folders(outputs) for user in users
     ]
     for bucket, folder in folders:
         listed = s3.list_object_versions(Bucket=bucket, Prefix=folder)

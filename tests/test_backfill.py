@@ -17,8 +17,10 @@ import boto3
 import pytest
 from PIL import Image
 
+from handlers.core import renditions
 from ops.__main__ import main as ops
 from tests import images as pictures
+from tests.photo_checks import declared
 from tests.test_workflow import control, exists, photo_item, sns_messages
 
 WIDTH = 100
@@ -130,12 +132,16 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
         for item in before.values()
     }
     notices = len(sns_messages(stack))
+    # As recorded before renditions existed: no renditions, no placeholder.
+    table = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
+    for photo_id in before:
+        table.update_item(Key={"userId": user, "photoId": photo_id}, UpdateExpression="REMOVE renditions, thumbHash")
 
+    # The stage now makes smaller thumbnails and declares one more rendition.
     function = f"{stack.name}-makeThumbnail"
     settings = lambdas.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
-    lambdas.update_function_configuration(
-        FunctionName=function, Environment={"Variables": settings | {"THUMBNAIL_SIZE": "128"}}
-    )
+    now = settings | {"THUMBNAIL_SIZE": "128", "RENDITIONS": settings["RENDITIONS"] + ",later:jpeg:200:80"}
+    lambdas.update_function_configuration(FunctionName=function, Environment={"Variables": now})
     try:
         code, lines = run_ops(capsys, "backfill", "--regenerate", "--prefix", f"originals/{user}/")
     finally:
@@ -150,19 +156,23 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
         assert max(thumbnail.size) == 128 and max(int(new["thumbnailWidth"]), int(new["thumbnailHeight"])) == 128
         assert (new["uploadedAt"], new["sourceKey"], new["userId"]) == (old["uploadedAt"], old["sourceKey"], user)
         assert new["regeneratedAt"] > old["uploadedAt"]
+        names = [r.name for r in renditions.parse(now["RENDITIONS"])]
+        assert sorted(new["renditions"]) == sorted(names) and "later" in names and new["thumbHash"]
+        for made in new["renditions"].values():
+            assert s3.head_object(Bucket=destination, Key=made["key"])["ContentLength"] == made["bytes"]
     assert all(s3.head_object(Bucket=destination, Key=k)["ETag"] == etag for k, etag in originals.items())
     assert len(sns_messages(stack)) == notices  # no "duplicate" notice: a regeneration is not an upload
 
 
 def test_a_failed_regeneration_never_discards_the_original_it_works_from(stack, s3):
-    """DiscardOutputs after a regeneration failed, for a photo without a record: the new PNG and
-    thumbnail go, the original copy it was made from (maybe the photo's only copy) stays."""
+    """DiscardOutputs after a regeneration failed, for a photo without a record: the new PNG,
+    thumbnail and renditions go, the original copy it was made from (maybe the photo's only copy) stays."""
     from handlers.core import keys
 
     unique = uuid.uuid4().hex[:8]
     photo_id = hashlib.sha256(unique.encode()).hexdigest()
     staged = f"backfill/staged/regenerate-{unique}/x/regen-{unique}/a.jpg"
-    outputs = keys.output_keys(staged, "uploads/", photo_id, "backfill/staged/")
+    outputs = keys.output_keys(staged, "uploads/", photo_id, "backfill/staged/", declared(stack.outputs))
     destination = stack.outputs["DestinationBucketName"]
     for key in outputs.all():
         s3.put_object(Bucket=destination, Key=key, Body=b"output")
@@ -175,9 +185,10 @@ def test_a_failed_regeneration_never_discards_the_original_it_works_from(stack, 
     answer = boto3.client("lambda").invoke(FunctionName=f"{stack.name}-discardOutputs", Payload=json.dumps(state))
     result = json.loads(answer["Payload"].read())
     assert "FunctionError" not in answer, result
-    assert sorted(result["removed"]) == sorted([outputs.png, outputs.thumbnail])
+    made = [outputs.png, outputs.thumbnail, *outputs.renditions.values()]
+    assert sorted(result["removed"]) == sorted(made)
     assert exists(s3, destination, outputs.original)
-    assert not exists(s3, destination, outputs.png) and not exists(s3, destination, outputs.thumbnail)
+    assert not any(exists(s3, destination, key) for key in made)
 
 
 def test_an_import_from_manifests_reads_json_and_csv(cloud, stack, s3, capsys, tmp_path):

@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from tests import images as pictures
+from tests.photo_checks import output_folders
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -150,7 +151,9 @@ def test_upload_through_the_page_and_follow_the_execution_to_green(browser, clou
     assert {n.get_attribute("data-status") for n in graph_nodes if n.get_attribute("data-state") in reached} == {
         "succeeded"
     }
-    wait(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#previews img")) == 3)
+    # Every output (the renditions too: the browser shows WebP and AVIF) is previewed.
+    outputs = len(output_folders(stack.outputs))
+    wait(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#previews img")) == outputs)
     # The previews load lazily, below the graph: scroll to them as a user would.
     browser.execute_script("document.getElementById('previews').scrollIntoView()")
     wait(

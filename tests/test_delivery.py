@@ -19,6 +19,7 @@ from PIL import Image
 from handlers.core import delivery, keys
 from localcloud.moto_adapter import s3 as s3_adapter
 from tests import images as pictures
+from tests.photo_checks import folder_of, output_folders
 from tests.test_workflow import control, exists
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -274,9 +275,9 @@ def test_a_worker_killed_mid_write_is_retried_and_nothing_is_half_written(cloud,
     history = boto3.client("stepfunctions").get_execution_history(executionArn=outcome.execution_arn)["events"]
     [crash] = [e["lambdaFunctionFailedEventDetails"] for e in history if e["type"] == "LambdaFunctionFailed"]
     assert crash["error"] == "Runtime.ExitError" and "Runtime exited with error: signal: killed" in crash["cause"]
-    # exactly the three outputs, each written once (the killed PUT never landed), the PNG whole
+    # exactly the outputs, each written once (the killed PUT never landed), the PNG whole
     stored = destination_objects(s3, stack, user)
-    assert sorted(k.split("/")[0] for k in stored) == ["originals", "png", "thumbnails"]
+    assert sorted(folder_of(k, stack.outputs) for k in stored) == output_folders(stack.outputs)
     assert all(len(versions) == 1 for versions in stored.values()), stored
     [png_key] = [k for k in stored if k.startswith("png/")]
     body = s3.get_object(Bucket=stack.outputs["DestinationBucketName"], Key=png_key)["Body"].read()

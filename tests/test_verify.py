@@ -27,6 +27,7 @@ from PIL import Image, ImageOps
 from localcloud.deploy import deploy
 from ops import verify
 from tests.leftovers import leftovers, run_of
+from tests.photo_checks import declared, output_folders
 from tests.test_iam_enforcement import policy_edited, without
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -129,10 +130,13 @@ def test_a_working_stage_passes_keep_keeps_the_evidence_and_clean_removes_it(sta
     assert f"user {run_id}" in kept and any(k.startswith("photos item") for k in kept)
     # The temporary user's photo was erased through the photos API (check 9): nothing of it is kept.
     assert not any(f"/{sub}/" in k and "/uploads/" not in k for k in kept) and any(f"/png/{run_id}/" in k for k in kept)
+    for rendition in declared(stage.outputs):  # each declared rendition checked, then kept
+        assert any(f"/{rendition.prefix}{run_id}/" in k for k in kept), (rendition, kept)
     assert f"--clean {run_id}" in done.stdout
     cleaned = run_verify(as_verifier, "--clean", run_id)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
-    removed = "removed 6 objects, 10 uniqueness index entries, 2 photos items, 1 quota counter, 1 user."
+    objects = 2 * len(output_folders(stage.outputs))  # two photos left, each with every output
+    removed = f"removed {objects} objects, 10 uniqueness index entries, 2 photos items, 1 quota counter, 1 user."
     assert removed in " ".join(cleaned.stdout.split())
     assert nothing_left(stage, done.stdout) == []
     again = run_verify(as_verifier, "--clean", run_id)  # a typo, or another stage: said, and not 0

@@ -26,6 +26,7 @@ from ops import verify
 from ops.notices import NoticeQueue
 from ops.stage import Stage
 from tests import images as pictures
+from tests.photo_checks import folder_of, output_folders
 
 
 def control(cloud, route: str, body: dict | None = None, method: str = "GET") -> dict:
@@ -121,8 +122,8 @@ def test_happy_path_writes_every_output_and_deletes_the_source(put, s3, stack):
         "ProcessFile",
     ]
     assert outcome.path[-2:] == ["WriteToDynamoDb", "DeleteSourceFile"]
-    written = {o["key"].split("/")[0]: o for o in outcome.outputs}
-    assert set(written) == {"originals", "png", "thumbnails"}
+    written = {folder_of(o["key"], stack.outputs): o for o in outcome.outputs}
+    assert sorted(written) == output_folders(stack.outputs)  # the article's three and the renditions
     bucket = stack.outputs["DestinationBucketName"]
     png = Image.open(io.BytesIO(s3.get_object(Bucket=bucket, Key=written["png"]["key"])["Body"].read()))
     png.load()
@@ -172,7 +173,7 @@ def test_a_duplicate_is_notified_and_not_processed_twice(put, s3, stack, notices
     assert not exists(s3, outcome_bucket(stack), again.key)  # its bytes are stored: nothing is lost
     # A near duplicate is processed by default, and its item says what it is close to.
     near = put(pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(3), quality=50), name="third.jpg")
-    assert near.result.kind == "processed" and len(near.outputs) == 3
+    assert near.result.kind == "processed" and len(near.outputs) == len(output_folders(stack.outputs))
     assert str(near.result) == f"processed: similar to {first.key} (0 bits apart)"
     similar = photo_item(stack, near.key.split("/")[1], near.photo_id)["similarTo"]
     assert similar == {"owner": "self", "photoId": first.photo_id, "sourceKey": first.key, "distance": 0}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from . import renditions as declared_renditions
 from . import uniqueness
 from .errors import ConfigurationError
 
@@ -67,6 +68,14 @@ def max_image_pixels() -> int:
 
 def thumbnail_size() -> int:
     return _require_int("THUMBNAIL_SIZE", minimum=16)
+
+
+def renditions() -> tuple[declared_renditions.Rendition, ...]:
+    """The renditions the stage declares (RENDITIONS), largest first; `none` for none."""
+    try:
+        return declared_renditions.parse(_require("RENDITIONS"))
+    except declared_renditions.RenditionsError as error:
+        raise ConfigurationError(str(error)) from None
 
 
 def png_compression() -> str:

@@ -1,7 +1,8 @@
-"""Image logic with Pillow: inspect and validate an upload, convert it to PNG, make a
-thumbnail, and hash it. Works on files (Lambda's /tmp) rather than bytes: opening from a
-file and saving to a file avoids the extra full-size copies Pillow makes for in-memory
-buffers, which is what a 24 MP photo needs to fit a small function.
+"""Image logic with Pillow: inspect and validate an upload, convert it to PNG, make the
+thumbnail and the stage's renditions from one decode, and hash it. Works on files (Lambda's
+/tmp) rather than bytes: opening from a file and saving to a file avoids the extra full-size
+copies Pillow makes for in-memory buffers, which is what a 24 MP photo needs to fit a small
+function.
 
 JPEG and HEIF photos go through the same steps: what differs is read in `photo_metadata`
 (JPEG structure) and `heif` (HEIF boxes). A HEIF picture comes out of libheif already
@@ -20,9 +21,10 @@ from typing import Any
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from . import colour, heif, photo_metadata
+from . import colour, heif, photo_metadata, thumbhash
 from .errors import InvalidImage
 from .observability import logger
+from .renditions import Rendition
 
 # A truncated JPEG must fail, never decode into a half-grey picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -231,13 +233,17 @@ def _inspect_heif(
         return FileType(True, "HEIF", extension, **size, metadata=found)
 
 
-def _upright(image: Image.Image) -> Image.Image:
-    """Turns a JPEG upright by its EXIF orientation. A HEIF picture is already upright:
-    libheif applies the file's rotation and mirroring, which HEIF makes the rule (an EXIF
-    orientation tag there is informative), so it is never turned a second time."""
+def _upright_method(image: Image.Image) -> Image.Transpose | None:
+    """The transposition that turns a JPEG upright by its EXIF orientation. A HEIF picture is
+    already upright: libheif applies the file's rotation and mirroring, which HEIF makes the
+    rule (an EXIF orientation tag there is informative), so it is never turned a second time."""
     if image.format == "HEIF":
-        return image
-    method = _UPRIGHT.get(photo_metadata.orientation(image))
+        return None
+    return _UPRIGHT.get(photo_metadata.orientation(image))
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    method = _upright_method(image)
     return image.transpose(method) if method is not None else image
 
 
@@ -277,18 +283,85 @@ def to_png(source: Path, destination: Path, max_pixels: int, compression: str) -
         return {"width": picture.width, "height": picture.height}
 
 
+# Resampling filters (bench/renditions.py measures them). After libjpeg's DCT scaling, which is
+# itself a good low-pass filter, the largest picture is at most 2x smaller than the decode:
+# Hamming (support 1) does that step sharply at a sixth of Lanczos' cost on 24 MP (60 against
+# 370 ms); each next picture is 2-3x smaller than the one before: bicubic.
+FIRST_STEP = Image.Resampling.HAMMING
+NEXT_STEPS = Image.Resampling.BICUBIC
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One picture the thumbnail's function makes: where to write it, its longest side, how
+    to encode it (Pillow's format name and save options)."""
+
+    path: Path
+    size: int
+    format: str
+    options: dict[str, Any]
+
+    @classmethod
+    def thumbnail(cls, path: Path, size: int) -> Wanted:
+        return cls(path, size, "JPEG", {"quality": 85, "optimize": True})
+
+    @classmethod
+    def rendition(cls, path: Path, rendition: Rendition) -> Wanted:
+        """Encoder settings per format: WebP at libwebp's default effort (method 4; 6 costs
+        ~2x for a few percent), AVIF at libavif speed 8 (speed 6 took ~4x longer for a few
+        percent fewer bytes: docs/renditions.md), JPEG optimised like the thumbnail."""
+        extra = {"webp": {"method": 4}, "avif": {"speed": 8}, "jpeg": {"optimize": True}}[rendition.format]
+        return cls(path, rendition.size, rendition.pillow_format, {"quality": rendition.quality, **extra})
+
+
+def fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """`size` shrunk (never enlarged) so that its longest side is at most `longest`."""
+    width, height = size
+    scale = longest / max(width, height)
+    if scale >= 1:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def web_pictures(source: Path, max_pixels: int, wanted: list[Wanted]) -> dict[str, Any]:
+    """The thumbnail and the renditions of one photo from one decode: libjpeg decodes at the
+    smallest DCT scale that still serves the largest picture (draft), the picture is shrunk to
+    that size, turned upright and converted to sRGB once (the photo's colour plan, as for the
+    PNG), then each smaller picture is resized from the one before it. Every picture is 8-bit
+    sRGB with the compact sRGB profile embedded and no EXIF/XMP. Returns each picture's width
+    and height (in `wanted`'s order) and the ThumbHash of the smallest one."""
+    largest = max(w.size for w in wanted)
+    sizes: list[dict[str, int]] = [{} for _ in wanted]
+    with open_image(source, max_pixels) as image:
+        _draft(image, source, None, fit(image.size, largest))
+        _decode(image)
+        plan = _colour_plan(image)
+        method = _upright_method(image)
+        # Shrunk first: turning and the colour transform then work on the fewest pixels.
+        picture = _shrunk(image, largest, FIRST_STEP)
+        if method is not None:
+            picture = _replaced(picture, picture.transpose(method))
+        picture = _without_metadata(_replaced(picture, plan.srgb(picture)))
+        for index in sorted(range(len(wanted)), key=lambda i: -wanted[i].size):
+            one = wanted[index]
+            picture = _replaced(picture, _shrunk(picture, one.size, NEXT_STEPS))
+            extra = {} if one.format == "JPEG" else {"exif": b"", "xmp": b""}
+            picture.save(one.path, format=one.format, icc_profile=colour.SRGB_ICC, **extra, **one.options)
+            sizes[index] = {"width": picture.width, "height": picture.height}
+        return {"sizes": sizes, "placeholder": thumbhash.encode(picture)}
+
+
+def _shrunk(image: Image.Image, longest: int, resampling: Image.Resampling) -> Image.Image:
+    size = fit(image.size, longest)
+    return image if size == image.size else image.resize(size, resampling)
+
+
 def thumbnail(source: Path, destination: Path, max_pixels: int, size: int) -> dict[str, int]:
     """An upright 8-bit sRGB JPEG that fits in size x size, with the compact sRGB profile
     embedded so every browser shows the same colours. libjpeg decodes at a reduced scale
     (draft), so the full-size picture is never in memory."""
-    with open_image(source, max_pixels) as image:
-        _draft(image, source, None, (size, size))
-        _decode(image)
-        plan = _colour_plan(image)
-        image.thumbnail((size, size), Image.Resampling.LANCZOS)
-        picture = _without_metadata(plan.srgb(_upright(image)))
-        picture.save(destination, format="JPEG", quality=85, optimize=True, icc_profile=colour.SRGB_ICC)
-        return {"width": picture.width, "height": picture.height}
+    made = web_pictures(source, max_pixels, [Wanted.thumbnail(destination, size)])
+    return made["sizes"][0]
 
 
 def content_hash(path: Path) -> str:

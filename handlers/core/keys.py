@@ -8,8 +8,11 @@ import hashlib
 import posixpath
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from .renditions import Rendition
 
 ORIGINALS_PREFIX = "originals/"
 PNG_PREFIX = "png/"
@@ -30,14 +33,16 @@ _EXECUTION_NAME = re.compile(r"(?:^|-)(?P<key>[0-9a-f]{20})-(?P<version>[0-9a-f]
 
 @dataclass(frozen=True)
 class OutputKeys:
-    """Keys, in the destination bucket, of everything the workflow writes for one upload."""
+    """Keys, in the destination bucket, of everything the workflow writes for one upload: the
+    article's three outputs and the stage's renditions (name -> key, RENDITIONS)."""
 
     original: str
     png: str
     thumbnail: str
+    renditions: dict[str, str] = field(default_factory=dict)
 
     def all(self) -> list[str]:
-        return [self.original, self.png, self.thumbnail]
+        return [self.original, self.png, self.thumbnail, *self.renditions.values()]
 
 
 def relative_key(source_key: str, upload_prefix: str, staging_prefix: str = "") -> str:
@@ -63,9 +68,16 @@ def strip_extension(key: str) -> str:
     return posixpath.join(head, stem) if head else stem
 
 
-def output_keys(source_key: str, upload_prefix: str, photo_id: str, staging_prefix: str = "") -> OutputKeys:
+def output_keys(
+    source_key: str,
+    upload_prefix: str,
+    photo_id: str,
+    staging_prefix: str = "",
+    renditions: Iterable[Rendition] = (),
+) -> OutputKeys:
     """Outputs keep the upload's folders and name, tagged with the photo's content hash: a
-    different photo uploaded later under the same key never overwrites an earlier one."""
+    different photo uploaded later under the same key never overwrites an earlier one. Each
+    rendition has a folder of its own (`renditions/<name>/`), as each article output does."""
     relative = relative_key(source_key, upload_prefix, staging_prefix)
     stem = strip_extension(relative)
     extension = relative[len(stem) :]
@@ -74,7 +86,13 @@ def output_keys(source_key: str, upload_prefix: str, photo_id: str, staging_pref
         original=ORIGINALS_PREFIX + tagged + extension,
         png=PNG_PREFIX + tagged + ".png",
         thumbnail=THUMBNAILS_PREFIX + tagged + ".jpg",
+        renditions={r.name: r.prefix + tagged + r.extension for r in renditions},
     )
+
+
+def output_prefixes(renditions: Iterable[Rendition] = ()) -> list[str]:
+    """The destination bucket's folders the workflow writes into (each followed by the user)."""
+    return [ORIGINALS_PREFIX, PNG_PREFIX, THUMBNAILS_PREFIX, *(r.prefix for r in renditions)]
 
 
 def normalise_user_id(raw: str | None) -> str:

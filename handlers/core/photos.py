@@ -42,6 +42,8 @@ PHOTO_FIELDS = (
     "heifBrand",
     "bitDepth",
 )
+# What the record keeps of each rendition (name -> these).
+RENDITION_FIELDS = ("key", "format", "width", "height", "bytes")
 # Present only when the stage keeps locations (KEEP_LOCATION=true): decimal degrees.
 LOCATION_FIELDS = ("latitude", "longitude")
 
@@ -116,6 +118,12 @@ def new_item(source: SourceObject, state: dict[str, Any]) -> dict[str, Any]:
         "thumbnailKey": outputs["thumbnail"]["key"],
         "thumbnailWidth": outputs["thumbnail"]["width"],
         "thumbnailHeight": outputs["thumbnail"]["height"],
+        # The stage's renditions (RENDITIONS), by name, and the placeholder a client paints first.
+        "renditions": {
+            name: {field: made[field] for field in RENDITION_FIELDS}
+            for name, made in (outputs["thumbnail"].get("renditions") or {}).items()
+        },
+        "thumbHash": outputs["thumbnail"].get("thumbHash"),
         **{name: metadata.get(name) for name in PHOTO_FIELDS},
         # DynamoDB numbers from the exact decimal text (never floats).
         # (None, not left out: a regeneration with KEEP_LOCATION off removes stored ones.)
@@ -183,4 +191,5 @@ def recorded_keys(table: str, user_id: str, photo_id: str) -> set[str]:
     """Output keys that a recorded photo refers to (which must never be discarded)."""
     # Strongly consistent: after a lost conditional write, the winner's item was written a moment ago.
     item = aws.get_item(table, key(user_id, photo_id), consistent=True) or {}
-    return {item[name] for name in ("originalKey", "pngKey", "thumbnailKey") if name in item}
+    found = {item[name] for name in ("originalKey", "pngKey", "thumbnailKey") if name in item}
+    return found | {made["key"] for made in (item.get("renditions") or {}).values() if "key" in made}

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, unquote_plus
 
 from . import aws, config, keys
+from .renditions import Rendition
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ class SourceObject:
         name = self.key.rsplit("/", 1)[-1]
         return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
-    def outputs(self, photo_id: str) -> keys.OutputKeys:
-        return keys.output_keys(self.key, config.upload_prefix(), photo_id, config.staging_prefix())
+    def outputs(self, photo_id: str, renditions: tuple[Rendition, ...] = ()) -> keys.OutputKeys:
+        return keys.output_keys(self.key, config.upload_prefix(), photo_id, config.staging_prefix(), renditions)
 
     @property
     def user_id(self) -> str:
@@ -113,3 +114,35 @@ def store_derived(
         # S3 metadata must be ASCII: keys may not be.
         aws.upload(output, bucket, key, content_type, {"source-key": quote(source.key)})
     return {"bucket": bucket, "key": key, "bytes": written, **size}
+
+
+@dataclass(frozen=True)
+class Derived:
+    """One object a function writes: its key and Content-Type, and the local file it is made in."""
+
+    key: str
+    content_type: str
+    path: Path
+
+
+def store_many(
+    source: SourceObject,
+    bucket: str,
+    outputs: dict[str, tuple[str, str]],
+    convert: Callable[[Path, dict[str, Derived]], dict[str, dict[str, Any]]],
+) -> dict[str, dict[str, Any]]:
+    """`store_derived` for a function that makes several objects from one download (the
+    thumbnail and the renditions): `outputs` is name -> (key, Content-Type); `convert` writes
+    every file and describes each. Each object is uploaded in one PUT once all are made."""
+    with local_copy(source) as path, tempfile.TemporaryDirectory(prefix="output-") as folder:
+        made = {
+            name: Derived(key, content_type, Path(folder) / f"{index}{posixpath.splitext(key)[1]}")
+            for index, (name, (key, content_type)) in enumerate(outputs.items())
+        }
+        described = convert(path, made)
+        written: dict[str, dict[str, Any]] = {}
+        for name, derived in made.items():
+            aws.upload(derived.path, bucket, derived.key, derived.content_type, {"source-key": quote(source.key)})
+            written[name] = {"bucket": bucket, "key": derived.key, "bytes": derived.path.stat().st_size}
+            written[name] |= described[name]
+    return written
