@@ -16,6 +16,7 @@ NPM := $(if $(NODE_IS_LTS),npm,npm exec --yes --package=node@$(NODE_PIN) -- npm)
 
 .PHONY: setup checkov demo up package test lint format docs bench bench-images bench-pipeline bench-uniqueness clean
 .PHONY: bench-renditions
+.PHONY: app screenshots
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -38,6 +39,14 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 node_modules/.installed: package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
 	touch $@
+
+# The photo app (app/, docs/app.md) bundled into app/dist/ by esbuild (a deploy builds it too).
+app: node_modules/.installed
+	node_modules/.bin/node app/build.mjs
+
+# The photo app's screenshots in docs/ (app-*.png) at 375 and 1280 px, from a real browser.
+screenshots: setup
+	APP_SCREENSHOTS=docs $(PY) -m pytest tests/test_app.py -q
 
 demo: setup
 	$(PY) -m localcloud demo

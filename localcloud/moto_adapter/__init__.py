@@ -9,7 +9,18 @@ Lambda runtime, the REST API, the console) lives beside this package in `localcl
 from __future__ import annotations
 
 from ..runtime import LambdaRuntime
-from . import apigateway, awslambda, cloudformation, cloudwatch, cognitoidp, dynamodb, iam, s3, stepfunctions
+from . import (
+    apigateway,
+    awslambda,
+    cloudformation,
+    cloudfront,
+    cloudwatch,
+    cognitoidp,
+    dynamodb,
+    iam,
+    s3,
+    stepfunctions,
+)
 from .awslambda import AsyncClock
 from .stepfunctions import RetryClock
 
@@ -28,5 +39,17 @@ def install(runtime: LambdaRuntime, clock: RetryClock, async_clock: AsyncClock |
     if _installed:
         return
     _installed.add("moto")
-    for service in (cloudformation, stepfunctions, s3, awslambda, apigateway, cognitoidp, dynamodb, iam, cloudwatch):
+    services = (
+        cloudformation,
+        stepfunctions,
+        s3,
+        awslambda,
+        apigateway,
+        cognitoidp,
+        dynamodb,
+        iam,
+        cloudwatch,
+        cloudfront,
+    )
+    for service in services:
         service.install()
