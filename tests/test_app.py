@@ -8,6 +8,7 @@ artifacts/screenshots/ (and to docs/ with APP_SCREENSHOTS=docs: `make screenshot
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 import urllib.error
@@ -17,8 +18,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from localcloud import signin
 from tests import images as pictures
+from tests.test_readme import APP_BUILD, APP_USER, DOCUMENTED_PORT, run_block, users_shell
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -42,7 +43,8 @@ const done = arguments[arguments.length - 1];
 new PerformanceObserver((list, observer) => {
   observer.disconnect();
   done(list.getEntries().filter((e) => !e.hadRecentInput).map((e) => [e.value, e.sources.map(
-    (s) => `${s.node && (s.node.id || s.node.className)}: ${JSON.stringify(s.previousRect)} -> ${JSON.stringify(s.currentRect)}`)]));
+    (s) => `${s.node && (s.node.id || s.node.className)}: ${JSON.stringify(s.previousRect)}`
+      + ` -> ${JSON.stringify(s.currentRect)}`)]));
 }).observe({type: 'layout-shift', buffered: true});
 setTimeout(() => done([]), 500);
 """
@@ -84,7 +86,12 @@ def browser(tmp_path_factory, downloads):
 
 @pytest.fixture(scope="module")
 def app_url(cloud, stack) -> str:
-    signin.sign_in(cloud.client_environment(), stack.outputs, USER, PASSWORD)  # as `localcloud token --password`
+    """The app's address; its user is made as docs/app.md says (on this cloud's port and stage)."""
+    port = cloud.endpoint.rsplit(":", 1)[1]
+    block = APP_USER.text().replace(DOCUMENTED_PORT, port)
+    block = block.replace("token alice", f"token {USER} --stage test").replace("Choose-a-password-1", PASSWORD)
+    done = run_block(block, users_shell(), timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
     return f"{cloud.endpoint}/_app/test/"
 
 
@@ -155,6 +162,14 @@ def sign_in(browser, password: str) -> None:
 
 
 # -- the tests, in the order a user goes ------------------------------------------------------
+def test_make_app_builds_the_bundle():
+    done = run_block(APP_BUILD.text(), users_shell(), timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    page = (ROOT / "app" / "dist" / "index.html").read_text()
+    script = re.search(r'src="(app-[A-Z0-9]{8}\.js)"', page)
+    assert script and (ROOT / "app" / "dist" / script.group(1)).stat().st_size > 10_000
+
+
 def test_the_app_is_served_from_its_private_bucket(cloud, stack, app_url):
     bucket = stack.outputs["AppBucketName"]
     keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket)["Contents"]}
@@ -229,6 +244,7 @@ def test_the_library_scrolls_through_pages_without_layout_shift(browser):
     assert browser.find_element(By.CSS_SELECTOR, "#library h2").text  # grouped by month
     shifts = browser.execute_async_script(LAYOUT_SHIFT)
     assert sum(v for v, _ in shifts) < 0.01, shifts
+    browser.execute_script("window.scrollTo(0, 0)")
     screenshot(browser, "library")  # (and back to 1280 x 800)
 
 
@@ -248,7 +264,8 @@ def test_keyboard_opens_a_photo_with_its_details(browser):
     details = text(browser, "#photo-details")
     assert "Google Pixel 9 Pro" in details and "Had a location (not kept)" in details
     assert "48.85" not in browser.page_source and "2.29" not in details  # never the coordinates
-    assert "\u00d7 " in details and "pixels" in details and "2024" in details
+    assert "\u00d7 " in details and "pixels" in details
+    assert "2024" in details and re.search(r"\b(2:03\sPM|14:03)\b", details), details  # the camera's clock
     wait(browser, lambda: browser.execute_script(ALL_LOADED.format("#photo-frame img")))
     screenshot(browser, "photo")
 

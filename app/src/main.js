@@ -56,8 +56,19 @@ function when(iso) {
   const date = new Date(/[zZ]|[+-]\d\d:\d\d$/.test(iso) ? iso : `${iso}Z`);
   return Number.isNaN(date.getTime()) ? iso : dateFormat.format(date);
 }
+// A capture time as the camera's clock showed it where it was taken (not converted to here).
+const wallFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
+function wallClock(iso) {
+  if (!iso) return null;
+  const date = new Date(`${iso.slice(0, 19)}Z`);
+  return Number.isNaN(date.getTime()) ? iso : wallFormat.format(date);
+}
+function size(bytes) {
+  if (!bytes) return null;
+  return bytes < 1048576 ? `${Math.max(1, Math.round(bytes / 1024))} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
+}
 function altText(photo) {
-  const taken = when(takenAt(photo));
+  const taken = wallClock(takenAt(photo));
   return `${photo.fileName}${taken ? `, taken ${taken}` : `, uploaded ${when(photo.uploadedAt)}`}`;
 }
 function placeholder(photo) {
@@ -305,12 +316,12 @@ async function showPhoto(id) {
   const frame = $('photo-frame');
   frame.replaceChildren(picture(photo, '(max-width: 900px) 100vw, 66vw', true));
   const rows = [
-    ['Taken', when(photo.capturedAt) || 'Unknown (no capture time in the file)'],
+    ['Taken', wallClock(photo.capturedAt) || 'Unknown (no capture time in the file)'],
     ['Uploaded', when(photo.uploadedAt)],
     ['Camera', [photo.cameraMake, photo.cameraModel].filter(Boolean).join(' ') || 'Unknown'],
     ['Lens', photo.lens],
     ['Dimensions', photo.width && photo.height ? `${photo.width} × ${photo.height} pixels` : null],
-    ['File size', photo.bytes ? `${(photo.bytes / 1048576).toFixed(1)} MB` : null],
+    ['File size', size(photo.bytes)],
     ['Location', photo.hadLocation ? 'Had a location (not kept)' : 'None'],
   ];
   $('photo-details').replaceChildren(
