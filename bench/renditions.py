@@ -136,8 +136,22 @@ def floor(source: Path, wanted: list[images.Wanted]) -> dict[str, float]:
     return parts
 
 
+def race(source: Path, runs: int, declared: tuple[renditions.Rendition, ...]) -> dict[str, float]:
+    """Ours and the floor in turns, in one process: the fastest of each comes from the same
+    stretch of time, so the ratio holds on a machine shared with other work."""
+    fastest = {"ours": float("inf"), "floor": float("inf")}
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(runs):
+            for kind in fastest:
+                fastest[kind] = min(fastest[kind], job(kind, source, Path(folder), declared)["all"])
+    return fastest
+
+
 def child(argv: list[str]) -> None:
     kind, source, runs, declared = argv[0], Path(argv[1]), int(argv[2]), renditions.parse(argv[3])
+    if kind == "race":
+        print(json.dumps({"parts": race(source, runs, declared)}))
+        return
     with tempfile.TemporaryDirectory() as folder:
         times, cpu = [], []
         for _ in range(runs):
@@ -229,9 +243,12 @@ def main() -> None:
         print(f"  {'resampling (not in the floor)':<30} {resample * 1000:8.0f} ms")
         sizes = ", ".join(f"{n} {b / 1024:.0f} KiB" for n, b in sorted(results["ours"].get("bytes", {}).items()))
         print(f"  bytes (ours): {sizes}")
-        ratio = results["ours"]["parts"]["all"] / floor_seconds
+        raced = measure("race", source, 3 * args.runs, declared)["parts"]
+        ratio, with_resampling = raced["ours"] / raced["floor"], raced["ours"] / (raced["floor"] + resample)
+        print(f"  in turns, fastest of {3 * args.runs}: ours {raced['ours'] * 1000:.0f} ms,", end=" ")
+        print(f"floor {raced['floor'] * 1000:.0f} ms")
         print(f"  ours / floor = {ratio:.2f} (target <= 1.20: {'met' if ratio <= 1.2 else 'NOT met'});", end=" ")
-        print(f"ours / (floor + resampling) = {results['ours']['parts']['all'] / (floor_seconds + resample):.2f}")
+        print(f"ours / (floor + resampling) = {with_resampling:.2f}")
         before = alone["ours:thumbnail"]
         avif = measure("ours", source, args.runs, with_avif)
         print(row("with an AVIF preview (q60)", avif, base))

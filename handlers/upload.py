@@ -1,5 +1,6 @@
 """POST /upload: the posted JPEG goes to the upload bucket under a safe generated key
-(`uploads/<user>/<uuid>-<name>`), or, with `?presign=true`, a presigned POST for that key is
+(`uploads/<user>/<uuid>-<name>`, the name from X-Filename, ?filename=, a multipart/form-data
+file part or a Content-Disposition header), or, with `?presign=true`, a presigned POST for that key is
 returned for larger files. The user is the `sub` of the Cognito token API Gateway verified
 (requestContext.authorizer.claims); headers and parameters cannot choose it."""
 
@@ -46,7 +47,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         user = uploads.owner(request.request_context.authorizer.claims)
         if params.get("presign", "").lower() in ("1", "true", "yes"):
             return _response(200, uploads.presign(filename, user), origin)
-        stored = uploads.store(_body(request), request.headers.get("content-type"), filename, user)
+        photo, content_type, sent_as = uploads.posted_photo(
+            _body(request), request.headers.get("content-type"), request.headers.get("content-disposition")
+        )
+        stored = uploads.store(photo, content_type, filename or sent_as, user)
     except UploadRejected as rejected:
         logger.info("upload rejected", extra={"status": rejected.status, "reason": str(rejected)})
         return _response(rejected.status, {"error": str(rejected)}, origin)

@@ -8,8 +8,10 @@ Each of these starts its own local cloud and deploys the project with `sls deplo
   package               `sls package` with no AWS account (artifacts for inspection)
 
 These work against a cloud that `up` keeps running (AWS_ENDPOINT_URL, or --port):
-  executions            every upload of the stage and what became of it (--wait: until done)
-  logs FUNCTION         a function's log (what `aws logs tail` shows with AWS CLI v2)
+  executions            every upload of the stage and what became of it (--wait: until done;
+                        --user, --result, --since: only some)
+  logs FUNCTION         a function's log, readable (--json: the raw lines, as `aws logs tail`
+                        prints them)
   invoke FUNCTION PHOTO one function of your working tree, with `sls invoke local`
   token USER            an ID token of USER (created in the stage's user pool if needed), for
                         POST /upload's Authorization header
@@ -28,17 +30,25 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import cost, invoke, persistence, report, signin
+from PIL import Image
+
+from handlers.core import heif
+from handlers.core.uploads import JPEG_MAGIC
+from ops.executions import parse_since
+
+from . import cost, invoke, persistence, report, settings, signin
 from .clients import aws_client
 from .cloud import DEFAULT_ACCOUNT, LocalCloud
 from .deploy import PROJECT, Stack, deploy, package, service_name, stack_outputs, stage_folder
 from .moto_adapter import cloudformation
 from .pipeline import Outcome, Pipeline
+from .results import KINDS
 
 SAMPLES = PROJECT / "samples"
 MANIFEST = SAMPLES / "manifest.json"
@@ -65,8 +75,30 @@ def default_port() -> int:
         raise SystemExit(f"LOCALCLOUD_PORT: {error}") from None
 
 
-def photo_paths(names: list[str]) -> list[Path]:
-    """Files as given, and the files directly inside each folder given (sorted)."""
+def is_image(path: Path) -> bool:
+    """Whether the workflow would look at the file as a picture, by content as GetFileType
+    does: a JPEG, a HEIF or AVIF file, or another image format (which it rejects by name,
+    `not-a-jpeg`); anything else it would only call `not-an-image`."""
+    with path.open("rb") as stream:
+        if stream.read(len(JPEG_MAGIC)) == JPEG_MAGIC:
+            return True
+    brands = heif.brands(path)
+    if brands is not None:
+        return brands.family is not None  # not another ISO media file (MP4, QuickTime)
+    try:
+        with warnings.catch_warnings(), Image.open(path):  # reads the header only
+            warnings.simplefilter("ignore")
+            return True
+    except Image.DecompressionBombError:
+        return True  # a picture all the same: the workflow rejects it as too-many-pixels
+    except (OSError, SyntaxError, ValueError):
+        return False
+
+
+def photo_paths(names: list[str], quiet: bool = False) -> list[Path]:
+    """Files as given, and the pictures directly inside each folder given (sorted); what else a
+    folder holds (a manifest, notes) is skipped, and the skipping said (a file named on its own
+    is taken as it is)."""
     paths: list[Path] = []
     for name in names:
         path = Path(name)
@@ -74,7 +106,14 @@ def photo_paths(names: list[str]) -> list[Path]:
             found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
             if not found:
                 raise SystemExit(f"no files in folder {name}")
-            paths += found
+            skipped = [p.name for p in found if not is_image(p)]
+            if skipped:
+                listed = report.fit(", ".join(skipped), report.WIDTH - 4, lines=3)
+                _say(f"skipped in {name}, not images (by content):", quiet)
+                _say("\n".join(f"    {line}" for line in listed), quiet)
+            paths += [p for p in found if p.name not in skipped]
+            if len(skipped) == len(found):
+                raise SystemExit(f"no images in folder {name}")
         elif path.is_file():
             paths.append(path)
         else:
@@ -150,7 +189,7 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def run_files(args: argparse.Namespace) -> int:
-    paths = photo_paths(args.files)
+    paths = photo_paths(args.files, quiet=args.json)
     cloud, stack = _start(args, quiet=args.json)
     try:
         env = cloud.client_environment()
@@ -212,7 +251,7 @@ def up(args: argparse.Namespace) -> int:
         kept = persistence.restore(state, (stack.outputs["UploadPrefix"],))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(up_banner(cloud.endpoint, args.stage, stack, state, kept), flush=True)
+    print(up_banner(cloud.endpoint, args.stage, stack, state, kept, settings_lines(args.stage)), flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         # Woken every second: a signal that the kernel hands to another thread runs its Python
         # handler only when the main thread runs again, and a wait without timeout never does.
@@ -243,12 +282,31 @@ def another_shell(endpoint: str, stage: str, outputs: dict[str, str]) -> list[li
     ]  # fmt: skip
 
 
+def settings_lines(stage: str, environ: dict[str, str] | None = None, folder: Path = PROJECT) -> list[str]:
+    """Which settings this deploy changed (from the stage's .env file or the environment),
+    against serverless.yml's defaults; .env.example says what each one does."""
+    dotenv = settings.dotenv_file(stage, folder)
+    read = f"{dotenv.name} read" if dotenv else f"no .env.{stage} or .env file"
+    found = settings.changed(stage, environ, folder)
+    if not found:
+        return [f"\nSettings: serverless.yml's defaults ({read}; .env.example lists them)."]
+    lines = [f"\nSettings that differ from serverless.yml's defaults ({read}; .env.example lists them):"]
+    width = max(len(setting.name) for setting in found)
+    for setting in found:
+        default = repr(setting.default) if setting.default else "unset"
+        text = f"{setting.value}{report.KEEP}(default{report.KEEP}{default}; from {setting.source})"
+        for n, line in enumerate(report.fit(text, report.WIDTH - width - 4, lines=3)):
+            lines.append(f"  {setting.name if n == 0 else '':{width}}  {line}")
+    return lines
+
+
 def up_banner(
     endpoint: str,
     stage: str,
     stack: Stack,
     state: Path | None = None,
     kept: persistence.Restored | None = None,
+    changed_settings: list[str] | None = None,
 ) -> str:
     lines = [
         "",
@@ -270,6 +328,7 @@ def up_banner(
     for name, value in shown.items():
         row = f"  {name:{width}}  {value}"
         lines += [row] if len(row) <= report.WIDTH else [f"  {name}", f"      {value}"]
+    lines += changed_settings or []
     lines.append("\nFrom another shell, in the project folder (the README's 'Run it locally' has more):")
     for words in another_shell(endpoint, stage, stack.outputs):
         lines += report.command_lines(words)
@@ -328,11 +387,19 @@ def _outputs(cloud_env: dict[str, str], stack_name: str) -> dict[str, str]:
 def executions(args: argparse.Namespace) -> int:
     cloud_env, stack_name = running_cloud(args)
     pipeline = Pipeline(cloud_env, _outputs(cloud_env, stack_name))
-    outcomes = pipeline.every_upload(timeout=args.timeout if args.wait else 0)
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    outcomes = pipeline.every_upload(timeout=args.timeout if args.wait else 0, user=args.user, since=since)
+    if args.result:
+        outcomes = [o for o in outcomes if o.result.kind == args.result]
     if args.json:
         print(json.dumps([o.to_dict() for o in outcomes], indent=2))
+    elif outcomes:
+        print(report.outcomes_table(outcomes, by_user=True))
     else:
-        print(report.outcomes_table(outcomes) if outcomes else "no uploads yet")
+        print("no uploads match" if args.user or args.result or args.since else "no uploads yet")
     return 0 if all(o.status in ("SUCCEEDED", "RUNNING") for o in outcomes) else 1
 
 
@@ -348,12 +415,15 @@ def logs(args: argparse.Namespace) -> int:
             events = [event for page in pages for event in page["events"]]
         except client.exceptions.ResourceNotFoundException:
             raise SystemExit(
-                f"no log group {group}: has {args.function} run yet? (functions: {', '.join(invoke.FUNCTIONS)})"
+                f"no log group {group}: has {args.function} run yet? (functions: {', '.join(invoke.stage_functions())})"
             ) from None
         for event in sorted(events, key=lambda e: e["timestamp"]):
             if event["eventId"] not in seen:
                 seen.add(event["eventId"])
-                print(event["message"].rstrip("\n"), flush=True)
+                if args.json:
+                    print(event["message"].rstrip("\n"), flush=True)
+                else:
+                    print("\n".join(report.log_lines(event["timestamp"], event["message"])), flush=True)
         if not args.follow:
             return 0
         time.sleep(1)
@@ -367,7 +437,7 @@ def invoke_function(args: argparse.Namespace) -> int:
         event = invoke.build_event(cloud_env, stack_name, args.function, photo, args.user, outputs["UploadPrefix"])
     except invoke.InvokeError as error:
         raise SystemExit(str(error)) from None
-    return invoke.invoke_local(cloud_env, args.stage, args.function, event)
+    return invoke.invoke_local(cloud_env, args.stage, stack_name, args.function, event)
 
 
 def token(args: argparse.Namespace) -> int:
@@ -463,8 +533,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--wait", action="store_true", help="until every upload in the bucket has finished")
     sub.add_argument("--timeout", type=float, default=120, help="seconds --wait waits at most (default 120)")
     sub.add_argument("--json", action="store_true", help="print every detail as JSON")
+    sub.add_argument("--user", help="only the uploads of this user folder (a user id, e.g. a token's sub)")
+    sub.add_argument("--result", choices=KINDS, help="only uploads with this result")
+    sub.add_argument("--since", metavar="WHEN", help="only executions started since: 30m, 6h, 3d or an ISO date")
     sub = command("logs", logs, "a function's log in the running cloud")
-    sub.add_argument("function", help=f"one of: {', '.join(invoke.FUNCTIONS)}")
+    sub.add_argument("function", help=f"one of: {', '.join(invoke.stage_functions())}")
+    sub.add_argument("--json", action="store_true", help="the raw lines, as the functions wrote them")
     sub.add_argument("--since", type=float, default=60, metavar="MINUTES", help="how far back (default 60)")
     sub.add_argument("--follow", "-f", action="store_true", help="keep printing new lines (Ctrl-C stops)")
     sub = command("invoke", invoke_function, "one function of your working tree, with sls invoke local")

@@ -8,7 +8,7 @@ user in the stage's user pool if needed and returns an ID token (localcloud/sign
 `python -m localcloud token` does), which the page sends to POST /upload like any client.
 `state_summary` turns an execution history into what the graph
 shows for each state: succeeded, failed, caught, retried, running or not reached; the result
-of each execution (processed, rejected, duplicate, failed) comes from `localcloud.results`,
+of each execution (processed, regenerated, rejected, duplicate, failed) comes from `localcloud.results`,
 as on the command line.
 """
 
@@ -32,7 +32,7 @@ from . import cost, signin
 from .clients import aws_client
 from .express import StepFunctionsView
 from .pipeline import TERMINAL, ExecutionKeys
-from .results import DUPLICATE, PROCESSED, Result, result_of
+from .results import DUPLICATE, KINDS, PROCESSED, REGENERATED, Result, result_of
 
 PREFIX = "/_console/"
 STATIC = Path(__file__).with_name("console_static")
@@ -242,6 +242,7 @@ class Console:
             "outputs": outputs,
             "definition": json.loads(machine["definition"]),
             "uploadUrl": f"/_api/{stage}/upload",
+            "results": KINDS,  # what the list's filter offers (localcloud/results.py)
         }
 
     def _listed(self) -> Iterator[tuple[dict[str, Any], str | None]]:
@@ -358,8 +359,11 @@ class Console:
             "states": states,
             "history": history,
             "previews": previews,
-            # Only this upload's own item: the photo's id may have been recorded from another upload.
-            "metadata": recorded if recorded and recorded.get("sourceKey") == key else None,
+            # Only this upload's own item (the photo's id may have been recorded from another
+            # upload), or the item a regeneration updated.
+            "metadata": recorded
+            if recorded and (recorded.get("sourceKey") == key or result.kind == REGENERATED)
+            else None,
             "duplicateOf": self._duplicate_of(uniqueness, recorded, user_id) if result.kind == DUPLICATE else None,
         }
 

@@ -12,6 +12,13 @@ Two things make the hand-written way (`sls invoke local -p events/...`) fail loc
   (the deployed functions, which the local cloud runs as their roles, may not read the
   staging bucket).
 The event is saved under `.localcloud/events/`, to re-run or edit.
+
+What the functions write (the original copy, PNG and thumbnail; `upload`'s stored photo) goes
+to that same scratch bucket, never to the stage's own buckets: DESTINATION_BUCKET (and for
+`upload` UPLOAD_BUCKET) is set to it for the steps run first and for `sls invoke local`
+(`--env`). The bucket is emptied at the start of each `invoke`, and the command lists what this
+run wrote, so the user can look at it before the next one; writeToDynamoDB's item is the one
+thing written to the stage's own table (for the `--user` given), and the command says so.
 """
 
 from __future__ import annotations
@@ -24,11 +31,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
+import yaml
+
 from .clients import aws_client
 from .deploy import PROJECT, cli_environment, serverless_command
 from .runtime import Worker
 
 EVENTS = PROJECT / ".localcloud" / "events"
+# Where functions write (handlers/core/config.py): set to the scratch bucket. `upload` stores
+# there too (in the upload bucket its photo would start the stage's workflow).
+SCRATCH_SETTINGS = {"DESTINATION_BUCKET": None, "UPLOAD_BUCKET": ("upload",)}  # None: every function
+
+
+def scratch_settings(stack_name: str, function: str) -> dict[str, str]:
+    return {name: staging_bucket(stack_name) for name, only in SCRATCH_SETTINGS.items() if not only or function in only}
+
 
 # The workflow's Tasks in order, with where each one's result lands in the state
 # (serverless.yml: GetFileType -> $.results.fileType, ..., ProcessFile -> $.results.outputs).
@@ -53,6 +70,12 @@ NEEDS: dict[str, int] = {
 FUNCTIONS = ("upload", "startWorkflow", *NEEDS)
 
 
+def stage_functions() -> list[str]:
+    """Every function serverless.yml declares (each has its own log group)."""
+    with (PROJECT / "serverless.yml").open() as stream:
+        return list(yaml.safe_load(stream)["functions"])
+
+
 class InvokeError(Exception):
     """Something the user can fix: an unknown function, no stack, a step that failed."""
 
@@ -62,12 +85,30 @@ def staging_bucket(stack_name: str) -> str:
 
 
 def stage_photo(cloud_env: dict[str, str], stack_name: str, key: str, photo: Path) -> str:
-    """Puts the photo where no trigger takes it; returns the bucket."""
+    """Puts the photo where no trigger takes it, in a bucket emptied of earlier runs' files;
+    returns the bucket."""
+    bucket = fresh_scratch_bucket(cloud_env, stack_name)
+    aws_client(cloud_env, "s3").upload_file(str(photo), bucket, key)
+    return bucket
+
+
+def fresh_scratch_bucket(cloud_env: dict[str, str], stack_name: str) -> str:
+    """The scratch bucket, created if needed, without what earlier runs wrote."""
     s3 = aws_client(cloud_env, "s3")
     bucket = staging_bucket(stack_name)
     s3.create_bucket(Bucket=bucket)
-    s3.upload_file(str(photo), bucket, key)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        if page.get("Contents"):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": o["Key"]} for o in page["Contents"]]})
     return bucket
+
+
+def written(cloud_env: dict[str, str], stack_name: str, event: dict[str, Any]) -> list[str]:
+    """What the run left in the scratch bucket besides the photo it was given: `s3://…` each."""
+    bucket = staging_bucket(stack_name)
+    photo = (event.get("s3") or {}).get("object", {}).get("key")
+    pages = aws_client(cloud_env, "s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return [f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents", []) if o["Key"] != photo]
 
 
 def build_event(
@@ -77,6 +118,7 @@ def build_event(
         raise InvokeError(f"no function {function!r}: choose one of {', '.join(FUNCTIONS)}")
     key = f"{upload_prefix}{user}/{photo.name}"
     if function == "upload":
+        fresh_scratch_bucket(cloud_env, stack_name)  # where the function stores the photo here
         return _api_event(photo, user)
     bucket = stage_photo(cloud_env, stack_name, key, photo)
     if function == "startWorkflow":
@@ -87,17 +129,19 @@ def build_event(
     }
     results: dict[str, Any] = {}
     for step, path in STEPS[: NEEDS[function]]:
-        errored, payload = _run_first(cloud_env, f"{stack_name}-{step}", state | {"results": results})
+        errored, payload = _run_first(cloud_env, f"{stack_name}-{step}", state | {"results": results}, stack_name)
         if errored:
             raise InvokeError(f"{step} (run first) failed: {payload}")
         _put(results, path, payload)
     return state | ({"results": results} if results else {})
 
 
-def _run_first(cloud_env: dict[str, str], function: str, event: dict[str, Any]) -> tuple[bool, Any]:
-    """Runs a step's handler from the working tree, with the deployed function's settings."""
+def _run_first(cloud_env: dict[str, str], function: str, event: dict[str, Any], stack_name: str) -> tuple[bool, Any]:
+    """Runs a step's handler from the working tree, with the deployed function's settings (its
+    outputs going to the scratch bucket)."""
     config = aws_client(cloud_env, "lambda").get_function_configuration(FunctionName=function)
     env = cli_environment(cloud_env) | config.get("Environment", {}).get("Variables", {})
+    env |= scratch_settings(stack_name, function.removeprefix(f"{stack_name}-"))
     env |= {"AWS_LAMBDA_FUNCTION_NAME": function, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config["MemorySize"])}
     worker = Worker(PROJECT, config["Handler"], env)
     try:
@@ -135,12 +179,26 @@ def _s3_event(bucket: str, key: str, size: int) -> dict[str, Any]:
     return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": s3}]}
 
 
-def invoke_local(cloud_env: dict[str, str], stage: str, function: str, event: dict[str, Any]) -> int:
-    """Saves the event and runs `sls invoke local` with it; its output goes to this terminal."""
+def invoke_local(cloud_env: dict[str, str], stage: str, stack_name: str, function: str, event: dict[str, Any]) -> int:
+    """Saves the event and runs `sls invoke local` with it (its outputs into the scratch
+    bucket); its output goes to this terminal, then where what it wrote went."""
     EVENTS.mkdir(parents=True, exist_ok=True)
     path = EVENTS / f"{function}.json"
     path.write_text(json.dumps(event, indent=2))
+    scratch = [f"{name}={value}" for name, value in scratch_settings(stack_name, function).items()]
     command = [*serverless_command(), "invoke", "local", "--stage", stage, "-f", function, "-p", str(path)]
+    command += [word for setting in scratch for word in ("--env", setting)]
     shown = path.relative_to(PROJECT)
-    print(f"$ npx sls invoke local --stage {stage} -f {function} -p {shown}", flush=True)
-    return subprocess.run(command, cwd=PROJECT, env=cli_environment(cloud_env)).returncode
+    print(f"$ npx sls invoke local --stage {stage} -f {function} -p {shown} \\", flush=True)
+    print("    " + " ".join(f"--env {setting}" for setting in scratch), flush=True)
+    code = subprocess.run(command, cwd=PROJECT, env=cli_environment(cloud_env)).returncode
+    if function == "startWorkflow":
+        print("\nstartWorkflow writes nothing itself: it started an execution of the stage's workflow.")
+        return code
+    print("\nWritten to the scratch bucket, not the stage's own (emptied at the next `invoke`):", flush=True)
+    for url in written(cloud_env, stack_name, event) or ["nothing"]:
+        print(f"  {url}")
+    if function == "writeToDynamoDB":
+        photo = ((event.get("results") or {}).get("uniqueness") or {}).get("contentHash")
+        print(f"and the photo's item in the stage's photos table (userId {event.get('userId')}, photoId {photo}).")
+    return code

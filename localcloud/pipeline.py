@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.core import renditions
+from handlers.core.keys import relative_key
 
 from . import cost
 from .clients import aws_client
@@ -70,6 +71,7 @@ class Pipeline:
         self.shapes: dict[str, cost.ExecutionShape] = {}  # execution ARN -> what its history says it costs
         self.upload_bucket = outputs["UploadBucketName"]
         self.upload_prefix = outputs["UploadPrefix"]
+        self.staging_prefix = outputs.get("StagingPrefix", "")
         self.state_machine_arn = outputs["ImageWorkflowArn"]
 
     @property
@@ -139,13 +141,24 @@ class Pipeline:
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
     def every_upload(
-        self, timeout: float = 0, progress: Callable[[Outcome, int, int], None] | None = None
+        self,
+        timeout: float = 0,
+        progress: Callable[[Outcome, int, int], None] | None = None,
+        user: str | None = None,
+        since: datetime | None = None,
     ) -> list[Outcome]:
         """Every upload the stage has seen (an execution, or still waiting in the bucket),
-        after waiting up to `timeout` for all of them to end; oldest first."""
-        keys = [key for key in self.executions_by_key() if key] + self.waiting_uploads()
-        uploads = {key: key.removeprefix(self.upload_prefix) for key in dict.fromkeys(keys)}
-        outcomes = self.wait(uploads, timeout=timeout, progress=progress)
+        after waiting up to `timeout` for all of them to end; oldest first. Each is named
+        `<user>/<file>` (a backfill's staged copy by the upload it stands for). `user`: only
+        that user's folder; `since`: only executions started since then (and uploads waiting)."""
+        keys = [key for key in self.executions_by_key(since - CLOCK_SKEW if since else None) if key]
+        keys += self.waiting_uploads()
+        uploads = {key: relative_key(key, self.upload_prefix, self.staging_prefix) for key in dict.fromkeys(keys)}
+        if user is not None:
+            uploads = {key: name for key, name in uploads.items() if name.partition("/")[0] == user}
+        outcomes = self.wait(uploads, timeout=timeout, progress=progress, since=since)
+        if since is not None:
+            outcomes = [o for o in outcomes if o.started is None or datetime.fromisoformat(o.started) >= since]
         return sorted(outcomes, key=lambda o: (o.started is None, o.started or "", o.key))
 
     def _summarise(self, outcome: Outcome, execution: dict[str, Any]) -> None:

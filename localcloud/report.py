@@ -4,9 +4,11 @@ detail stays in `run --json`."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import textwrap
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from . import cost
 from .pipeline import Outcome
@@ -45,23 +47,89 @@ def _kib(size: int | None) -> str:
     return f"{(size or 0) / 1024:,.0f}{KEEP}KiB"
 
 
-def outcomes_table(outcomes: Sequence[Outcome]) -> str:
-    """One row per upload: what it was called, what became of it and why, what it wrote."""
-    rows = [
-        (
-            o.file,
-            str(o.result),
-            ", ".join(f"{x['kind']}{KEEP}{_kib(x['bytes'])}" for x in o.outputs) or "-",
-            f"{o.seconds:.1f} s" if o.seconds is not None else "-",
+def shorten_middle(text: str, width: int, end_share: float = 0.75) -> str:
+    """`text` in at most `width` characters, cut in the middle: a file name keeps most of its
+    end (the name a user gave it, its extension) and its start (`4f1c8a0…Summer-2024.jpg`);
+    `end_share` of what is kept comes from the end."""
+    if len(text) <= width:
+        return text
+    tail = int((width - 1) * end_share)
+    return text[: width - 1 - tail] + "…" + text[len(text) - tail :]
+
+
+def _written(outputs: Sequence[dict], detailed: bool) -> str:
+    if not outputs:
+        return "-"
+    if detailed:
+        return ", ".join(f"{x['kind']}{KEEP}{_kib(x['bytes'])}" for x in outputs)
+    return f"{plural(len(outputs), 'file')}, {_kib(sum(x['bytes'] or 0 for x in outputs))}"
+
+
+def outcomes_table(outcomes: Sequence[Outcome], by_user: bool = False) -> str:
+    """One row per upload: what it was called, what became of it and why, what it wrote. Names
+    are shortened in the middle, never at the end. `by_user` (a stage's uploads, named
+    `<user>/<file>`): the user folder in a column of its own, and what was written in total."""
+    seconds = [f"{o.seconds:.1f} s" if o.seconds is not None else "-" for o in outcomes]
+    if not by_user:
+        rows = [
+            (shorten_middle(o.file, 24), str(o.result), _written(o.outputs, True), time)
+            for o, time in zip(outcomes, seconds, strict=True)
+        ]
+        return table(("file", "result", "written", "time"), rows, (24, 38, 26, 6))
+    rows = []
+    for outcome, time in zip(outcomes, seconds, strict=True):
+        user, _, name = outcome.file.partition("/") if "/" in outcome.file else ("-", "", outcome.file)
+        row = (
+            shorten_middle(user, 12, 0.5),
+            shorten_middle(name, 32),
+            str(outcome.result),
+            _written(outcome.outputs, False),
         )
-        for o in outcomes
-    ]
-    return table(("file", "result", "written", "time"), rows, (18, 38, 30, 6))
+        rows.append((*row, time))
+    return table(("user", "file", "result", "written", "time"), rows, (12, 32, 26, 16, 6))
 
 
 def progress_line(outcome: Outcome, done: int, total: int) -> str:
     time = f" ({outcome.seconds:.1f} s)" if outcome.seconds is not None else ""
     return fit(f"  [{done}/{total}] {outcome.file}: {outcome.result}{time}", WIDTH, lines=1)[0]
+
+
+# What Powertools' Logger puts in every line: shown in the line's head, or left out (the raw
+# line has them all: `logs --json`).
+_LOG_STANDARD = {
+    "level", "message", "timestamp", "location", "service", "cold_start", "function_name",
+    "function_memory_size", "function_arn", "function_request_id", "xray_trace_id", "sampling_rate",
+}  # fmt: skip
+
+
+def log_lines(timestamp_ms: int, message: str) -> list[str]:
+    """One log event, readable within WIDTH: `HH:MM:SS.mmm LEVEL [request] message key=value`
+    (UTC, as AWS shows it), wrapped with an indent. A Powertools JSON line shows its own fields (not the ones every
+    line carries) and an exception's last line; any other line (START, END, REPORT, a print)
+    shows as it is."""
+    moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
+    text = message.strip().replace("\t", "  ")
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    if isinstance(record, dict) and "message" in record:
+        request = str(record.get("function_request_id") or "")[:8]
+        head = f"{moment} {record.get('level', '')!s:<7} {request:<8} "
+        fields = [
+            f"{name}={shorten_middle(value if isinstance(value, str) else json.dumps(value), 160)}"
+            for name, value in record.items()
+            if name not in _LOG_STANDARD and not name.startswith("exception")
+        ]
+        if record.get("exception"):
+            fields.append(f"exception={str(record['exception']).strip().splitlines()[-1]}")
+        text = " ".join([str(record["message"]), *fields])
+    else:
+        head = f"{moment} {'':<7} {'':<8} "
+    indent = "    "  # continuation lines take nearly the whole width: keys and hashes stay whole
+    return textwrap.wrap(
+        head + text, WIDTH, subsequent_indent=indent, break_on_hyphens=False, drop_whitespace=True
+    ) or [head.rstrip()]
 
 
 class Shell(str):

@@ -1,7 +1,7 @@
 """What an execution's result means to the user who uploaded the photo: processed (and, if
-flagged, close to which photo), rejected (and why), duplicate (of which of the user's own
-uploads, or of another user's photo, never named), failed (and with which error), or still
-running.
+flagged, close to which photo), regenerated (a backfill made a recorded photo's outputs again
+from its original copy, and updated its record), rejected (and why), duplicate (of which of the user's own uploads, or
+of another user's photo, never named), failed (and with which error), or still running.
 
 One place derives it from the execution as the Step Functions API describes it, so the
 command line (`demo`, `run`, `run --json`) and the console say the same thing.
@@ -13,11 +13,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from handlers.core.workflow import regenerating
+
 RUNNING = "running"
 PROCESSED = "processed"
+REGENERATED = "regenerated"
 REJECTED = "rejected"
 DUPLICATE = "duplicate"
 FAILED = "failed"
+# Every kind, in the order a user's filter offers them (the console and `executions --result`).
+KINDS = (PROCESSED, REGENERATED, REJECTED, DUPLICATE, FAILED, RUNNING)
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,8 @@ class Result:
     def __str__(self) -> str:
         if not self.detail:
             return self.kind
-        return f"duplicate of {self.detail}" if self.kind == DUPLICATE else f"{self.kind}: {self.detail}"
+        joined = {DUPLICATE: "duplicate of", REGENERATED: "regenerated from"}
+        return f"{joined[self.kind]} {self.detail}" if self.kind in joined else f"{self.kind}: {self.detail}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"result": self.kind, "reason": self.detail, "summary": str(self)}
@@ -46,6 +52,9 @@ def result_of(execution: dict[str, Any]) -> Result:
     file_type = results.get("fileType") or {}
     if file_type.get("accepted") is False:
         return Result(REJECTED, file_type.get("reason") or "not accepted")
+    if regenerating(state):  # its uniqueness check found the photo's own record: not a duplicate
+        source = str((state.get("backfill") or {}).get("source") or "")  # s3://<destination>/originals/...
+        return Result(REGENERATED, source.removeprefix("s3://").partition("/")[2] or None)
     uniqueness = results.get("uniqueness") or {}
     if uniqueness.get("duplicate"):
         return Result(DUPLICATE, _duplicate_detail(uniqueness))

@@ -36,7 +36,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from handlers.core import keys, renditions
+from handlers.core import keys, library, renditions
 from handlers.core.photos import index_keys
 from handlers.core.photos import key as photo_key
 from handlers.core.renditions import Rendition
@@ -572,20 +572,21 @@ def check_photos_api(run: Run) -> str:
     found = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
     item = {name: TypeDeserializer().deserialize(value) for name, value in found.items()}
     bucket, s3 = run.output("DestinationBucketName"), run.stage.client("s3")
+    stored_keys = library.output_keys_of(item)  # the article's outputs and the renditions
     for name, url in photo["downloads"].items():
         with urllib.request.urlopen(url, timeout=30) as answer:
             fetched = answer.read()
-        stored = s3.get_object(Bucket=bucket, Key=item[f"{name}Key"])["Body"].read()
+        stored = s3.get_object(Bucket=bucket, Key=stored_keys[name])["Body"].read()
         if fetched != stored:
             raise Failed(
-                f"the {name} download link of {upload.name} gave other bytes than s3://{bucket}/{item[name + 'Key']}"
+                f"the {name} download link of {upload.name} gave other bytes than s3://{bucket}/{stored_keys[name]}"
             )
     status, _ = api("DELETE", f"/photos/{upload.photo_id}")
     again, _ = api("GET", f"/photos/{upload.photo_id}")
     if status != 204 or again != 404:
         raise Failed(f"DELETE /photos/{upload.photo_id[:12]}... answered {status}, then GET {again} (not 204, 404)")
     left = [
-        f"s3://{bucket}/{k}" for name in photo["downloads"] for k, _ in _versions(run.stage, bucket, item[f"{name}Key"])
+        f"s3://{bucket}/{k}" for name in photo["downloads"] for k, _ in _versions(run.stage, bucket, stored_keys[name])
     ]
     if dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item"):
         left.append(f"its item in {table}")
@@ -812,7 +813,8 @@ def clean_up(run: Run, keep: bool, interrupted: bool) -> Cleanup:
     remove_notice_queue(run, cleanup)
     if keep:
         users = " and ".join([run.folder_user] + ([run.user.sub] if run.user else []))
-        cleanup.kept = [f"the uploads and outputs of users {users} (folders uploads/, originals/, png/, thumbnails/)"]
+        folders = "uploads/, originals/, png/, thumbnails/, renditions/"
+        cleanup.kept = [f"the uploads and outputs of users {users} (folders {folders})"]
         cleanup.kept.append("their photos items" + (f", the temporary user {run.user.username}" if run.user else ""))
         return cleanup
     if interrupted:

@@ -208,6 +208,32 @@ def xmp_segment(xmp: str) -> bytes:
     return segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + xmp.encode())
 
 
+def xmp_packet(attributes: str = "", elements: str = "") -> str:
+    """A whole XMP packet as Lightroom and Photoshop exports write it (xpacket wrapper, the
+    exif, photoshop and xmp namespaces), with rdf:Description's `attributes` and child
+    `elements`."""
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 7.0">'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:exif="http://ns.adobe.com/exif/1.0/"'
+        ' xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+        f' xmp:CreatorTool="Adobe Photoshop Lightroom Classic 13.0" {attributes}>{elements}</rdf:Description>'
+        "</rdf:RDF></x:xmpmeta>" + " " * 200 + '<?xpacket end="w"?>'
+    )
+
+
+def iptc_segment(records: dict[int, str]) -> bytes:
+    """An APP13 segment (Photoshop's image resources) holding an IPTC IIM block of
+    application records (2:55 DateCreated, 2:60 TimeCreated, ...)."""
+    iim = b"".join(
+        b"\x1c\x02" + bytes([tag]) + struct.pack(">H", len(value)) + value.encode() for tag, value in records.items()
+    )
+    padded = iim + b"\0" * (len(iim) % 2)
+    resource = b"8BIM" + struct.pack(">H", 0x0404) + b"\0\0" + struct.pack(">I", len(iim)) + padded
+    return segment(0xED, b"Photoshop 3.0\x00" + resource)
+
+
 _HDRGM = (
     '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
     '<rdf:Description xmlns:hdrgm="http://ns.adobe.com/hdr-gain-map/1.0/" hdrgm:Version="1.0"{extra}/>'

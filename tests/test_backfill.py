@@ -18,6 +18,8 @@ import pytest
 from PIL import Image
 
 from handlers.core import renditions
+from localcloud import report
+from localcloud.console import Console
 from ops.__main__ import main as ops
 from tests import images as pictures
 from tests.photo_checks import declared
@@ -162,6 +164,25 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
             assert s3.head_object(Bucket=destination, Key=made["key"])["ContentLength"] == made["bytes"]
     assert all(s3.head_object(Bucket=destination, Key=k)["ETag"] == etag for k, etag in originals.items())
     assert len(sns_messages(stack)) == notices  # no "duplicate" notice: a regeneration is not an upload
+    # Shown as a regeneration, not as "duplicate of …, not processed or recorded again": in
+    # `executions` (by the upload each staged copy stands for) and in the console.
+    shown = pipeline.every_upload(user=user)
+    assert sorted(o.result.kind for o in shown) == ["processed"] * 3 + ["regenerated"] * 3, [
+        str(o.result) for o in shown
+    ]
+    assert {o.file for o in shown} == {f"{user}/photo{n}.jpg" for n in range(3)}
+    table = report.outcomes_table(shown, by_user=True)
+    assert table.count("regenerated from") == 3 and "duplicate" not in table
+    console = Console(cloud.client_environment())
+    listed = [e for e in console.executions(result="regenerated") if f"/{user}/" in (e["key"] or "")]
+    assert len(listed) == 3
+    page = console.execution(listed[0]["arn"])
+    assert page["result"]["result"] == "regenerated" and page["duplicateOf"] is None
+    assert page["metadata"]["regeneratedAt"] and {p["kind"] for p in page["previews"]} == {
+        "original",
+        "png",
+        "thumbnail",
+    }
 
 
 def test_a_failed_regeneration_never_discards_the_original_it_works_from(stack, s3):

@@ -402,3 +402,56 @@ def test_the_photos_item_carries_the_metadata_with_no_floats(tmp_path):
     assert item["capturedAt"] == "2024-05-01T14:03:22.120+02:00" and item["orientation"] == 6
     assert (item["latitude"], item["longitude"]) == (Decimal("-33.8568000"), Decimal("151.2153000"))
     assert not [name for name, value in item.items() if isinstance(value, float)]
+
+
+# --- capture time and location beyond EXIF (MWG order: EXIF, then XMP, then IPTC) -------
+
+
+@pytest.mark.parametrize(
+    ("xmp", "expected"),
+    [
+        (pictures.xmp_packet('exif:DateTimeOriginal="2023-08-14T09:41:07.25+01:00"'), "2023-08-14T09:41:07.250+01:00"),
+        (pictures.xmp_packet('exif:DateTimeOriginal="2023-08-14T09:41:07"'), "2023-08-14T09:41:07"),
+        (
+            pictures.xmp_packet(elements="<photoshop:DateCreated>2023-08-14T09:41Z</photoshop:DateCreated>"),
+            "2023-08-14T09:41:00+00:00",
+        ),
+        (pictures.xmp_packet('photoshop:DateCreated="2023-08-14"'), None),  # a day is not a capture time
+        (pictures.xmp_packet('xmp:CreateDate="2023-08-14T09:41:07"'), None),  # when it was digitised
+        (pictures.xmp_packet('exif:DateTimeOriginal="yesterday"'), None),
+        ('<!DOCTYPE x [<!ENTITY a "2023-08-14T09:41:07">]><x exif:DateTimeOriginal="&a;"/>', None),
+        ("<not xml", None),
+    ],
+    ids=["lightroom", "no-offset", "photoshop-element", "date-only", "create-date", "garbage", "dtd", "broken"],
+)
+def test_a_capture_time_written_only_in_xmp_is_read(tmp_path, xmp, expected):
+    """Lightroom and Photoshop exports may carry the capture time in XMP only."""
+    data = pictures.insert_segments(pictures.jpeg_bytes(), pictures.xmp_segment(xmp))
+    assert Converted(tmp_path, data).metadata.get("capturedAt") == expected
+
+
+def test_a_capture_time_written_only_in_iptc_is_read(tmp_path):
+    iptc = pictures.iptc_segment({55: "20190322", 60: "174509-0500", 80: "A. Photographer"})
+    data = pictures.insert_segments(pictures.jpeg_bytes(), iptc)
+    assert Converted(tmp_path, data).metadata["capturedAt"] == "2019-03-22T17:45:09-05:00"
+    date_only = pictures.insert_segments(pictures.jpeg_bytes(), pictures.iptc_segment({55: "20190322"}))
+    assert "capturedAt" not in Converted(tmp_path, date_only).metadata
+
+
+def test_conflicting_capture_times_follow_exif_then_xmp_then_iptc(tmp_path):
+    xmp = pictures.xmp_segment(pictures.xmp_packet('exif:DateTimeOriginal="2021-01-02T03:04:05"'))
+    iptc = pictures.iptc_segment({55: "20190322", 60: "174509+0000"})
+    exif = pictures.camera_exif(gps=None)  # 2024-05-01T14:03:22.120+02:00
+    every = pictures.insert_segments(pictures.jpeg_bytes(exif=exif), xmp, iptc)
+    assert Converted(tmp_path, every).metadata["capturedAt"] == "2024-05-01T14:03:22.120+02:00"
+    without_exif = pictures.insert_segments(pictures.jpeg_bytes(), xmp, iptc)
+    assert Converted(tmp_path, without_exif).metadata["capturedAt"] == "2021-01-02T03:04:05"
+
+
+def test_xmp_coordinates_are_kept_where_exif_has_none_and_exif_wins_over_them(tmp_path):
+    xmp = pictures.xmp_segment(pictures.xmp_packet('exif:GPSLatitude="33,51.408S" exif:GPSLongitude="151,12,55.08E"'))
+    only_xmp = Converted(tmp_path, pictures.insert_segments(pictures.jpeg_bytes(), xmp), keep_location=True).metadata
+    assert (only_xmp["latitude"], only_xmp["longitude"]) == ("-33.8568000", "151.2153000")
+    exif = pictures.camera_exif(gps=(48.8581, 2.2945))
+    both = Converted(tmp_path, pictures.insert_segments(pictures.jpeg_bytes(exif=exif), xmp), keep_location=True)
+    assert (both.metadata["latitude"], both.metadata["longitude"]) == ("48.8581000", "2.2945000")

@@ -154,8 +154,14 @@ def test_upload_through_the_page_and_follow_the_execution_to_green(browser, clou
     # Every output (the renditions too: the browser shows WebP and AVIF) is previewed.
     outputs = len(output_folders(stack.outputs))
     wait(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#previews img")) == outputs)
-    # The previews load lazily, below the graph: scroll to them as a user would.
-    browser.execute_script("document.getElementById('previews').scrollIntoView()")
+    # What a user came for (result, previews, record) is on the first screen, above the graph
+    # (it once started ~1,100 px down, below it).
+    tops = browser.execute_script(
+        "const top = (id) => document.getElementById(id).getBoundingClientRect().top;"
+        "return {result: top('execution-result'), previews: top('previews'), metadata: top('metadata'),"
+        " graph: top('graph-panel'), screen: window.innerHeight}"
+    )
+    assert max(tops["result"], tops["previews"], tops["metadata"]) < min(tops["graph"], tops["screen"] - 100), tops
     wait(
         browser,
         lambda: browser.execute_script(
@@ -210,7 +216,7 @@ def test_a_failed_execution_shows_the_failed_state_and_its_error(browser, cloud,
     wait(browser, lambda: "ResizeImage" in text(browser, "#selected-state"))
     assert "ClientError" in text(browser, "#state-error") and "S3 is down" in text(browser, "#state-error")
     assert "attempts: 3 (failed: 3)" in text(browser, "#state-details")
-    assert "No outputs written" in text(browser, "#extras")  # the discarded copy is not shown
+    assert "No outputs written" in text(browser, "#outputs-panel")  # the discarded copy is not shown
     assert text(browser, "#execution-result") == "failed: ClientError: S3 is down (fault injected by localcloud)"
     # the state's details stay at the bottom of the window, under the part of the graph that failed
     browser.execute_script(
@@ -244,6 +250,9 @@ def test_the_graph_has_exactly_the_deployed_states(browser, cloud, stack, pipeli
     assert drawn == set(names(definition["States"]))
     labels = browser.find_element(By.ID, "graph").text
     assert "default" in labels and "BooleanEquals true" in labels  # Choice edges are labelled
+    # A string in a rule is quoted once, never shown as `&quot;regenerate&quot;` (escaped twice).
+    assert "StringEquals “regenerate”" in " ".join(labels.split()), labels
+    assert "&quot;" not in labels and "#quot;" not in labels
 
 
 EDGES = """
@@ -428,6 +437,15 @@ def test_state_labels_are_readable_and_the_graph_takes_the_page_width(browser, c
             " app.clientWidth - parseFloat(pad.paddingLeft) - parseFloat(pad.paddingRight)]"
         )
         assert widths[0] >= widths[1] - 1  # the graph's panel spans the page: nothing beside it
+        # At 1280 px the whole drawing fits: no state's box (or name) runs past the graph's edges.
+        fits = browser.execute_script(
+            "const graph = document.getElementById('graph'); const box = graph.getBoundingClientRect();"
+            "return {overflow: graph.scrollWidth - graph.clientWidth,"
+            " cut: [...graph.querySelectorAll('[data-state]')].filter((n) => {"
+            "   const b = n.getBoundingClientRect(); return b.left < box.left - 1 || b.right > box.right + 1; })"
+            " .map((n) => n.dataset.state)}"
+        )
+        assert fits == {"overflow": 0, "cut": []}, fits
         assert not browser.find_element(By.ID, "state-panel").is_displayed()  # no empty panel takes room
         browser.find_element(By.CSS_SELECTOR, '#state-list button[data-state="GetFileType"]').click()
         wait(browser, lambda: "GetFileType" in text(browser, "#selected-state"))

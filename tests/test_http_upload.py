@@ -102,3 +102,26 @@ def test_the_execute_api_url_reaches_the_same_api_as_api_gateway_routes_it(cloud
     assert stored.status_code == 201 and stored.json()["key"].startswith(f"uploads/{me.sub}/"), stored.text
     elsewhere = send("0123456789.execute-api.us-east-1.amazonaws.com", as_user(me, Content_Type="image/jpeg"))
     assert elsewhere.status_code == 403 and elsewhere.json() == {"message": "Missing Authentication Token"}
+
+
+def test_the_photos_name_comes_from_a_browsers_form_or_a_content_disposition_header(cloud, stack, pipeline, unique):
+    """`curl --data-binary` sends no name; a browser's <form> or FormData sends the file part with
+    its filename (multipart/form-data), and a client may name the body in Content-Disposition."""
+    me = user(cloud, stack, f"named-{unique}")
+    data = pictures.jpeg_bytes(pictures.photo("rocket.jpg").rotate(31))
+    form = requests.Request(
+        "POST", "http://x/", files={"photo": ("Summer 2024.jpg", data, "image/jpeg")}, data={"note": "hi"}
+    ).prepare()
+    answer = post(cloud, stack, form.body, as_user(me, Content_Type=form.headers["Content-Type"]))
+    assert answer.status == 201 and answer.body["key"].endswith("-Summer-2024.jpg"), answer.body
+    assert answer.body["bytes"] == len(data)  # the file part only, not the form around it
+    [outcome] = pipeline.wait({answer.body["key"]: "Summer 2024.jpg"}, timeout=60)
+    assert outcome.result.kind == "processed"
+    named = as_user(
+        me, Content_Type="image/jpeg", Content_Disposition="attachment; filename*=UTF-8''Holiday%20photo.jpg"
+    )
+    answer = post(cloud, stack, pictures.jpeg_bytes(), named)
+    assert answer.status == 201 and answer.body["key"].endswith("-Holiday-photo.jpg"), answer.body
+    no_file = requests.Request("POST", "http://x/", files={"note": (None, "no photo")}).prepare()
+    answer = post(cloud, stack, no_file.body, as_user(me, Content_Type=no_file.headers["Content-Type"]))
+    assert answer.status == 400 and "no file field" in answer.body["error"]

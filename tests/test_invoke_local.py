@@ -12,6 +12,9 @@ import pytest
 from localcloud.deploy import PROJECT, cli_environment, serverless_command
 
 SAMPLE = PROJECT / "samples" / "chelsea.jpg"
+# What the sample record names (writeToDynamoDB's event): the article's three and its renditions.
+RECORDED = json.loads((PROJECT / "events" / "after-process-file.json").read_text())["results"]["outputs"]
+RECORDED_KEYS = 3 + len(RECORDED["thumbnail"]["renditions"])
 FUNCTIONS = [
     ("upload", "http-upload.json", lambda r: r["statusCode"] == 201),
     ("getFileType", "s3-put-jpeg.json", lambda r: r["accepted"] is True and r["format"] == "JPEG"),
@@ -24,7 +27,7 @@ FUNCTIONS = [
     ("resizeImage", "workflow-state.json", lambda r: r["key"].endswith(".png") and r["width"] == 451),
     ("makeThumbnail", "workflow-state.json", lambda r: max(r["width"], r["height"]) == 256),
     ("writeToDynamoDB", "after-process-file.json", lambda r: r["userId"] == "demo"),
-    ("discardOutputs", "workflow-state.json", lambda r: len(r["kept"]) == 3 and r["removed"] == []),
+    ("discardOutputs", "workflow-state.json", lambda r: len(r["kept"]) == RECORDED_KEYS and r["removed"] == []),
     ("startWorkflow", "s3-put-jpeg.json", lambda r: r["executions"][0]["key"] == "uploads/demo/chelsea.jpg"),
     (
         "stageBackfillItem",
@@ -104,6 +107,15 @@ def test_invoke_runs_a_function_with_the_event_it_gets_in_the_workflow(cloud, st
     table = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
     item = table.get_item(Key={"userId": unique, "photoId": event["results"]["uniqueness"]["contentHash"]})["Item"]
     assert item["userId"] == unique and item["pngKey"] == event["results"]["outputs"]["png"]["key"]
+    # The outputs stay out of the stage's destination bucket (users' data), and it says where they went.
+    s3, scratch = boto3.client("s3"), f"{stack.name}-invoke-local"
+    for output in event["results"]["outputs"].values():
+        assert output["bucket"] == scratch, output
+        assert s3.head_object(Bucket=scratch, Key=output["key"])["ContentLength"] > 0
+        assert f"  s3://{scratch}/{output['key']}\n" in done.stdout
+        with pytest.raises(s3.exceptions.ClientError):
+            s3.head_object(Bucket=stack.outputs["DestinationBucketName"], Key=output["key"])
+    assert "in the stage's photos table" in done.stdout
 
 
 def test_invoke_names_what_is_wrong(cloud, stack):

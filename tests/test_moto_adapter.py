@@ -316,7 +316,7 @@ def test_the_cors_preflight_method_is_created(stack):
 
 
 def test_the_rest_api_keeps_its_binary_media_types(stack):
-    assert rest_api(stack)["binaryMediaTypes"] == ["image/*", "application/octet-stream"]
+    assert rest_api(stack)["binaryMediaTypes"] == ["image/*", "application/octet-stream", "multipart/form-data"]
 
 
 def upload_post_method(stack) -> tuple[str, dict]:

@@ -55,6 +55,24 @@ def test_proxy_answers_become_responses_as_api_gateway_makes_them():
     assert both.headers.getlist("A") == ["1", "4"] and both.headers.getlist("B") == ["2", "3"]
 
 
+def test_the_proxy_event_carries_path_and_query_parameters_as_api_gateway_passes_them():
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    request = Request(
+        EnvironBuilder(path="/_api/dev/photos/abc", method="DELETE", query_string="a=1&a=2&b=x%20y").get_environ()
+    )
+    api = SimpleNamespace(id="api1", binaryMediaTypes=[])
+    event = apigw._proxy_event(request, api, "dev", "/photos/abc", "/photos/{photo_id}", {"photo_id": "abc"})
+    assert (
+        event["httpMethod"] == "DELETE" and event["resource"] == "/photos/{photo_id}" and event["path"] == "/photos/abc"
+    )
+    assert event["pathParameters"] == {"photo_id": "abc"}
+    assert event["queryStringParameters"] == {"a": "2", "b": "x y"}  # the last value of a repeated one
+    assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"], "b": ["x y"]}
+    assert event["requestContext"]["resourcePath"] == "/photos/{photo_id}"
+
+
 def test_a_cursor_is_bound_to_its_user_and_query():
     mine = library.Query("alice", "uploaded", None)
     cursor = library.encode_cursor(mine, {"photoId": "a" * 64, "uploadedAt": "2026-12-01T00:00:00.000+00:00"})
@@ -82,7 +100,7 @@ def _remains(stack, user_id: str, item: dict[str, Any]) -> list[str]:
     """Every trace of a photo still stored: object versions of its outputs, its record, its index entries."""
     s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
     bucket, found = stack.outputs["DestinationBucketName"], []
-    for key in (item["originalKey"], item["pngKey"], item["thumbnailKey"]):
+    for key in library.output_keys_of(item).values():  # every output OutputKeys names
         listed = s3.list_object_versions(Bucket=bucket, Prefix=key)
         found += [
             f"s3 {v['Key']} {v['VersionId']}" for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])
@@ -123,7 +141,8 @@ def test_the_owner_lists_fetches_and_erases_a_photo(cloud, stack, pipeline, uniq
     s3 = boto3.client("s3")
     for name, url in got.body["downloads"].items():
         fetched = requests.get(url, timeout=10)
-        stored = s3.get_object(Bucket=stack.outputs["DestinationBucketName"], Key=item[f"{name}Key"])["Body"].read()
+        key = library.output_keys_of(item)[name]  # the renditions' too (docs/renditions.md)
+        stored = s3.get_object(Bucket=stack.outputs["DestinationBucketName"], Key=key)["Body"].read()
         assert fetched.status_code == 200 and fetched.content == stored, name
         assert 'filename="Beach-Day' in fetched.headers["Content-Disposition"], fetched.headers
 
@@ -221,8 +240,9 @@ def test_paging_through_hundreds_of_photos_has_no_gap_no_repeat_while_uploads_co
     month = call(cloud, stack, "GET", "photos?month=2026-01&limit=100", me)
     assert month.status == 200 and len(month.body["photos"]) == 100
     assert all(p["uploadedAt"].startswith("2026-01") for p in month.body["photos"])
-    repeated = call(cloud, stack, "GET", "photos?limit=5&limit=3", me)  # API Gateway passes the last value
-    assert repeated.status == 200 and len(repeated.body["photos"]) == 3
+    # A repeated parameter: API Gateway passes both forms (test_the_proxy_event_...), and the
+    # resolver validates the multi-value one: one page size, not two.
+    assert call(cloud, stack, "GET", "photos?limit=5&limit=3", me).status == 422
     too_many = call(cloud, stack, "GET", "photos?limit=101", me)
     assert too_many.status == 422  # validated by the resolver: never more than 100 a page
 
@@ -301,3 +321,12 @@ def test_an_upload_can_be_followed_until_it_ends_and_only_by_its_owner(cloud, st
         assert (theirs.status, theirs.body) == (404, {"message": "no such upload"})
     assert state(waiting_key.split("/")[-1][:32], other).status == 404
     boto3.client("s3").delete_object(Bucket=stack.outputs["UploadBucketName"], Key=waiting_key)
+
+
+def test_answers_allow_only_the_configured_browser_origins_as_upload_does(cloud, stack, unique):
+    me = user(cloud, stack, f"browser-{unique}")
+    allowed = call(cloud, stack, "GET", "photos", me, Origin="http://localhost:3000")
+    assert allowed.status == 200 and allowed.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert allowed.headers["Vary"] == "Origin"
+    refused = call(cloud, stack, "GET", f"photos/{'0' * 64}", me, Origin="https://evil.example")
+    assert refused.status == 404 and "Access-Control-Allow-Origin" not in refused.headers

@@ -259,8 +259,8 @@ def test_commands_from_another_shell(another_shell):
     _, done = another_shell
     out = done.stdout
     assert done.returncode == 0, out[-4000:] + done.stderr[-4000:]
-    assert re.search(r"me/chelsea\.jpg\s+processed", out)  # executions --wait
-    assert '"message":"png written"' in out  # logs resizeImage
+    assert re.search(r"(?m)^me +chelsea\.jpg +processed", out)  # executions --wait (the user folder apart)
+    assert re.search(r"INFO +\w+ +png written key=", out)  # logs resizeImage (readable; --json: raw)
     assert '"key": "thumbnails/me/rocket-' in out  # invoke makeThumbnail
     stored = json.loads(next(line for line in out.splitlines() if line.startswith('{"bucket"')))  # curl, signed in
     assert f"signed in as me (sub {stored['userId']})" in done.stderr  # the token command's note

@@ -135,7 +135,7 @@ def test_a_working_stage_passes_keep_keeps_the_evidence_and_clean_removes_it(sta
     assert f"--clean {run_id}" in done.stdout
     cleaned = run_verify(as_verifier, "--clean", run_id)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
-    objects = 2 * len(output_folders(stage.outputs))  # two photos left, each with every output
+    objects = 2 * len(output_folders(stage.outputs))  # two photos, each with every output
     removed = f"removed {objects} objects, 10 uniqueness index entries, 2 photos items, 1 quota counter, 1 user."
     assert removed in " ".join(cleaned.stdout.split())
     assert nothing_left(stage, done.stdout) == []

@@ -26,7 +26,7 @@ from ops import verify
 from ops.notices import NoticeQueue
 from ops.stage import Stage
 from tests import images as pictures
-from tests.photo_checks import folder_of, output_folders
+from tests.photo_checks import declared, folder_of, output_folders
 
 
 def control(cloud, route: str, body: dict | None = None, method: str = "GET") -> dict:
@@ -181,11 +181,13 @@ def test_a_duplicate_is_notified_and_not_processed_twice(put, s3, stack, notices
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("name", ["with space.jpg", "plus+sign.jpg", "été à Paris.JPG", "deep/nested/folder/p.jpeg"])
-def test_awkward_keys_are_processed(put, name):
+def test_awkward_keys_are_processed(put, stack, name):
     # Different bytes per case: the test's user uploads them all.
     outcome = put(pictures.jpeg_bytes(pictures.photo("rocket.jpg").rotate(len(name) * 10)), name=name)
     assert outcome.result.kind == "processed", outcome.error
-    assert all(o["key"].endswith((".jpg", ".png", ".JPG", ".jpeg")) for o in outcome.outputs)
+    extensions = (".jpg", ".png", ".JPG", ".jpeg", *(r.extension for r in declared(stack.outputs)))
+    assert all(o["key"].endswith(extensions) for o in outcome.outputs)
+    assert len(outcome.outputs) == len(output_folders(stack.outputs))
 
 
 def test_a_transient_failure_is_retried_on_the_articles_schedule(cloud, put, stack):

@@ -19,7 +19,7 @@ from PIL import Image
 
 from handlers.core import colour, photos
 from tests import images as pictures
-from tests.photo_checks import check_outputs, difference
+from tests.photo_checks import check_outputs, check_rendition, declared, difference
 from tests.test_workflow import sns_messages
 
 UPRIGHT = pictures.photo("chelsea.jpg").resize((240, 160))
@@ -75,13 +75,16 @@ def _download(s3, outcome, kind: str, folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", list(CAMERA_PHOTOS))
-def test_camera_photos_are_processed_into_sound_outputs(processed, s3, tmp_path, name):
+def test_camera_photos_are_processed_into_sound_outputs(processed, s3, stack, tmp_path, name):
     _, outcomes, items = processed
     outcome = outcomes[name]
     assert (outcome.status, outcome.result.kind) == ("SUCCEEDED", "processed"), outcome.error
     png_path, thumb_path = _download(s3, outcome, "png", tmp_path), _download(s3, outcome, "thumbnails", tmp_path)
     png, thumb = check_outputs(png_path, thumb_path)
-    for image, path in ((png, png_path), (thumb, thumb_path)):
+    made = [(r, _download(s3, outcome, r.prefix.rstrip("/"), tmp_path)) for r in declared(stack.outputs)]
+    # Each rendition: upright, sRGB, never enlarged, in the PNG's colours (whatever the camera wrote).
+    renditions = [(check_rendition(png, path, rendition), path) for rendition, path in made]
+    for image, path in ((png, png_path), (thumb, thumb_path), *renditions):
         raw = path.read_bytes()
         assert not image.getexif() and "exif" not in image.info and "xmp" not in image.info
         assert pictures.SERIAL_NUMBER.encode() not in raw and b"Exif\x00\x00" not in raw

@@ -51,14 +51,16 @@ class Query:
 
 
 def output_fields() -> list[str]:
-    """The names of a photo's outputs (OutputKeys' fields: original, png, thumbnail, ...); the
-    record holds each one's key as `<name>Key`."""
-    return [f.name for f in dataclasses.fields(keys.OutputKeys)]
+    """The names of a photo's article outputs (OutputKeys' fields: original, png, thumbnail);
+    the record holds each one's key as `<name>Key`. The stage's renditions are recorded by name
+    under `renditions` (docs/renditions.md)."""
+    return [f.name for f in dataclasses.fields(keys.OutputKeys) if f.name != "renditions"]
 
 
 def output_keys_of(item: dict[str, Any]) -> dict[str, str]:
-    """The recorded output keys of a photo's item, by output name."""
-    return {name: item[f"{name}Key"] for name in output_fields() if item.get(f"{name}Key")}
+    """The recorded output keys of a photo's item, by output name, its renditions included."""
+    found = {name: item[f"{name}Key"] for name in output_fields() if item.get(f"{name}Key")}
+    return found | {name: made["key"] for name, made in (item.get("renditions") or {}).items() if made.get("key")}
 
 
 def file_name(item: dict[str, Any]) -> str:

@@ -3,6 +3,11 @@ precision, the MPF index of a multi-picture file and what its secondary images a
 the EXIF fields that tie the user to the photo (capture time, camera, lens, orientation,
 whether it carries a location).
 
+Capture time and location are read in the Metadata Working Group's order (Guidelines for
+Handling Image Metadata 2.0): EXIF first, then XMP (what Lightroom and Photoshop exports carry:
+`exif:DateTimeOriginal`, `photoshop:DateCreated`, `exif:GPSLatitude`), then IPTC IIM
+(DateCreated + TimeCreated; IIM holds no coordinates).
+
 Everything here is parsed defensively: cameras, phones and editors write odd and broken
 metadata, and a malformed block must never cost the photo. A field that cannot be read is
 left out. Values are small strings, ints and booleans (they travel in the workflow state
@@ -20,8 +25,9 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
+from xml.etree import ElementTree
 
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, IptcImagePlugin
 
 from .observability import logger
 
@@ -297,6 +303,78 @@ def _capture_time(exif_ifd: dict[int, Any]) -> str | None:
     return text + offset if _OFFSET.match(offset) else text
 
 
+_XMP_EXIF = "{http://ns.adobe.com/exif/1.0/}"
+_XMP_PHOTOSHOP = "{http://ns.adobe.com/photoshop/1.0/}"
+# XMP's capture time, in MWG's order (exif: as Lightroom and Photoshop write it; photoshop:
+# DateCreated, MWG's XMP counterpart of EXIF DateTimeOriginal).
+_XMP_CAPTURE_TIME = (f"{_XMP_EXIF}DateTimeOriginal", f"{_XMP_PHOTOSHOP}DateCreated")
+_XMP_LIMIT = 1024 * 1024  # a real packet is a few KiB; beyond this it is not parsed
+_XMP_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$")
+_XMP_COORDINATE = re.compile(r"^(\d{1,3}),(\d{1,2}(?:\.\d+)?)(?:,(\d{1,2}(?:\.\d+)?))?([NSEW])$")
+_IPTC_DATE, _IPTC_TIME = (2, 55), (2, 60)
+_IPTC_TIME_TEXT = re.compile(r"^(\d{2})(\d{2})(\d{2})([+-]\d{2})(\d{2})?$")
+
+
+def _xmp_fields(image: Image.Image) -> dict[str, str]:
+    """The XMP packet's simple properties (`{namespace}Name` -> text), whether written as
+    attributes of rdf:Description or as elements. A packet with a DTD (XMP has none: it would
+    only serve entity tricks) or too large is not parsed."""
+    xmp = image.info.get("xmp")
+    if not isinstance(xmp, bytes) or not xmp or len(xmp) > _XMP_LIMIT or b"<!DOCTYPE" in xmp or b"<!ENTITY" in xmp:
+        return {}
+    root = ElementTree.fromstring(xmp.strip(b"\x00 \r\n\t"))
+    fields: dict[str, str] = {}
+    for element in root.iter():
+        for name, value in element.attrib.items():
+            fields.setdefault(name, value)
+        if element.text and element.text.strip() and not len(element):
+            fields.setdefault(str(element.tag), element.text.strip())
+    return fields
+
+
+def _xmp_capture_time(fields: dict[str, str]) -> str | None:
+    """An XMP date ('2024-05-01T14:03:22.12+02:00', ISO 8601 as XMP writes it) in the form
+    `_capture_time` gives; a date without a time of day is not a capture time."""
+    text = next((fields[name] for name in _XMP_CAPTURE_TIME if name in fields), "")
+    if not _XMP_TIME.match(text):
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    result = moment.replace(tzinfo=None, microsecond=0).isoformat(timespec="seconds")
+    if "." in text:
+        result += "." + f"{moment.microsecond:06d}"[:3]
+    if moment.utcoffset() is not None:
+        result += moment.isoformat()[-6:]
+    return result
+
+
+def _iptc_capture_time(image: Image.Image) -> str | None:
+    """IPTC IIM DateCreated (CCYYMMDD) with TimeCreated (HHMMSS±HHMM); a date alone is not a
+    capture time."""
+    info = IptcImagePlugin.getiptcinfo(image) or {}
+    date, time = (_text(info.get(tag)) or "" for tag in (_IPTC_DATE, _IPTC_TIME))
+    clock = _IPTC_TIME_TEXT.match(time)
+    if not (date.isdigit() and len(date) == 8 and clock):
+        return None
+    hours, minutes, seconds, offset_hours, offset_minutes = clock.groups()
+    moment = datetime(int(date[:4]), int(date[4:6]), int(date[6:]), int(hours), int(minutes), int(seconds))
+    return f"{moment.isoformat(timespec='seconds')}{offset_hours}:{offset_minutes or '00'}"
+
+
+def _xmp_location(fields: dict[str, str]) -> dict[str, str]:
+    """exif:GPSLatitude / exif:GPSLongitude ('48,51.486N', '2,17,40.2E') as decimal degrees."""
+    found = {}
+    for name, limit in (("latitude", 90), ("longitude", 180)):
+        match = _XMP_COORDINATE.match(fields.get(f"{_XMP_EXIF}GPS{name.title()}", "").strip())
+        if not match:
+            return {}
+        degrees, minutes, seconds, direction = match.groups()
+        value = int(degrees) + float(minutes) / 60 + float(seconds or 0) / 3600
+        if value > limit:
+            return {}
+        found[name] = f"{-value if direction in 'SW' else value:.7f}"
+    return found
+
+
 def _degrees(value: Any, reference: Any, negative: str) -> str | None:
     degrees, minutes, seconds = (float(part) for part in value)
     decimal = degrees + minutes / 60 + seconds / 3600
@@ -335,18 +413,26 @@ def describe(image: Image.Image, structure: JpegStructure | None, keep_location:
     exif_ifd = _safely(lambda: _ifd(image, ExifTags.IFD.Exif), "exif") or {}
     ifd0 = _safely(lambda: _exif(image), "ifd0") or {}
     gps = _safely(lambda: _ifd(image, ExifTags.IFD.GPSInfo), "gps")
+    xmp = _safely(lambda: _xmp_fields(image), "xmp") or {}
+    captured = (
+        _safely(lambda: _capture_time(exif_ifd), "capturedAt")
+        or _safely(lambda: _xmp_capture_time(xmp), "capturedAt (XMP)")
+        or _safely(lambda: _iptc_capture_time(image), "capturedAt (IPTC)")
+    )
     found: dict[str, Any] = {
         "width": width,
         "height": height,
         "orientation": turns,
-        "capturedAt": _safely(lambda: _capture_time(exif_ifd), "capturedAt"),
+        "capturedAt": captured,
         "cameraMake": _text(ifd0.get(ExifTags.Base.Make)),
         "cameraModel": _text(ifd0.get(ExifTags.Base.Model)),
         "lens": _text(exif_ifd.get(ExifTags.Base.LensModel)),
         "hasLocation": _has_location(image, gps),
     }
-    if keep_location and gps:
-        found |= _safely(lambda: _location(gps), "location") or {}
+    if keep_location:
+        found |= (_safely(lambda: _location(gps), "location") if gps else None) or (
+            _safely(lambda: _xmp_location(xmp), "location (XMP)") or {}
+        )
     if structure is not None:
         found |= {
             "jpegVariant": structure.variant,

@@ -5,6 +5,8 @@ presigned POSTs for files larger than API Gateway and Lambda accept (about 6 MB)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from email import policy
+from email.parser import BytesParser
 from typing import Any
 
 from . import aws, config, keys, quota, upload_status
@@ -25,6 +27,36 @@ def owner(claims: Mapping[str, Any] | None) -> str:
         return keys.normalise_user_id(str(sub))
     except ValueError:
         raise UploadRejected(401, "the token's subject cannot name an upload folder") from None
+
+
+def posted_photo(
+    body: bytes, content_type: str | None, disposition: str | None
+) -> tuple[bytes, str | None, str | None]:
+    """(photo, its content type, the name it was sent with) from a request body: the file part
+    of a multipart/form-data body (a browser's <form> or FormData, `curl -F file=@a.jpg`), or
+    the body itself, named by a Content-Disposition header (`attachment; filename="a.jpg"`,
+    RFC 6266). Read with the standard library's MIME parser (RFC 2231 names included):
+    Powertools has no multipart parser for a plain handler."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != "multipart/form-data":
+        return body, content_type, _header_filename(disposition)
+    message = BytesParser(policy=policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    if not message.is_multipart() or message.defects:
+        raise UploadRejected(400, "the multipart/form-data body cannot be read: is its boundary right?")
+    for part in message.iter_parts():
+        if part.get_content_disposition() == "form-data" and part.get_filename() is not None:
+            return part.get_payload(decode=True) or b"", part.get("Content-Type"), part.get_filename()
+    raise UploadRejected(400, "the form has no file field: send the photo as a file (a field with a filename)")
+
+
+def _header_filename(disposition: str | None) -> str | None:
+    if not disposition:
+        return None
+    return (
+        BytesParser(policy=policy.HTTP)
+        .parsebytes(f"Content-Disposition: {disposition}\r\n\r\n".encode())
+        .get_filename()
+    )
 
 
 def store(body: bytes, content_type: str | None, filename: str | None, user: str) -> dict[str, Any]:

@@ -15,8 +15,6 @@ const COLOURS = {
   running: "fill:#ddf4ff,stroke:#0969da,color:#0969da",
   "not-reached": "fill:#f6f8fa,stroke:#8c959f,color:#57606a",
 };
-// What an execution meant for its upload (localcloud/results.py), as the list filter offers it.
-const RESULTS = ["processed", "rejected", "duplicate", "failed", "running"];
 // Mermaid draws labels at 16 px; the graph is never shrunk below this scale (12.8 px labels):
 // where the page is narrower than that, the graph scrolls sideways in its own box.
 const MIN_GRAPH_SCALE = 0.8;
@@ -29,7 +27,7 @@ const signedIn = new Map(); // username -> { token, sub, until } while the ID to
 let renderCount = 0;
 
 // Tighter than Mermaid's defaults: the drawing fits a laptop's width with labels near full size.
-mermaid.initialize({ startOnLoad: false, securityLevel: "strict", flowchart: { htmlLabels: false, nodeSpacing: 30, rankSpacing: 30, padding: 10 } });
+mermaid.initialize({ startOnLoad: false, securityLevel: "strict", flowchart: { htmlLabels: false, nodeSpacing: 15, rankSpacing: 30, padding: 8, wrappingWidth: 120 } });
 
 async function api(path) {
   const response = await fetch(`/_console/api/${path}`);
@@ -67,7 +65,7 @@ async function showList() {
     el("option", { value: "" }, "all statuses"),
     ...["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"].map((s) => el("option", { value: s }, s)));
   const resultFilter = el("select", { id: "result-filter", "aria-label": "Filter by result", onchange: refresh },
-    el("option", { value: "" }, "all results"), ...RESULTS.map((r) => el("option", { value: r }, r)));
+    el("option", { value: "" }, "all results"), ...stack.results.map((r) => el("option", { value: r }, r)));
   const file = el("input", { type: "file", id: "upload-file", accept: "image/jpeg,image/*", required: true });
   const user = el("input", { type: "text", id: "upload-user", value: "console", required: true, pattern: "[^\\s]{1,128}", size: 12, autocomplete: "username" });
   const message = el("span", { id: "upload-message", role: "status" });
@@ -161,13 +159,15 @@ async function showExecution(arn) {
   const statePanel = el("section", { class: "panel", id: "state-panel", "aria-label": "Selected state", hidden: true },
     el("div", { class: "panel-title" }, el("h2", {}, "State"), closeState), details);
   const header = el("div", { id: "execution-header" });
+  // What a user came for first (result, previews, record), then how it went (graph, states).
+  const summary = el("div", { id: "summary" });
   const extras = el("div", { id: "extras" });
   const graphPanel = el("section", { class: "panel", id: "graph-panel" }, el("h2", {}, "Graph"),
     el("div", { class: "legend" }, STATUSES.map(badge)),
     el("p", { class: "muted hint" }, "Click a state (or its button below) for its input, output and error. ",
       "Dotted: Catch rules; a catch-all shared by many states is drawn only when taken."),
     graph, el("h2", {}, "States"), stateList);
-  app.replaceChildren(header, graphPanel, statePanel, extras);
+  app.replaceChildren(header, summary, graphPanel, statePanel, extras);
   let execution;
   const statusOf = (name) => (execution.states[name] || { status: "not-reached" }).status;
 
@@ -216,13 +216,14 @@ async function showExecution(arn) {
       "aria-pressed": String(name === selected), onclick: () => select(name),
     }, `${name} · ${statusOf(name)}`))));
     if (selected) showState(selected);
-    extras.replaceChildren(
-      el("section", { class: "panel" }, el("h2", {}, "Outputs"), execution.previews.length
+    summary.replaceChildren(
+      el("section", { class: "panel", id: "outputs-panel" }, el("h2", {}, "Outputs"), execution.previews.length
         ? el("div", { class: "previews", id: "previews" }, execution.previews.map((p) => el("figure", {},
-          el("img", { src: objectUrl(p.bucket, p.key), alt: `${p.kind} of the photo`, loading: "lazy" }),
+          el("img", { src: objectUrl(p.bucket, p.key), alt: `${p.kind} of the photo` }),
           el("figcaption", {}, `${p.kind}: ${p.key}${p.bytes ? ` (${Math.round(p.bytes / 1024)} KiB)` : ""}`))))
         : el("p", { class: "muted" }, execution.duplicateOf ? "No outputs written: the photo's outputs are those of the upload it duplicates." : "No outputs written.")),
-      el("section", { class: "panel" }, el("h2", {}, "Metadata item (DynamoDB)"), el("div", { id: "metadata" }, metadataView(execution))),
+      el("section", { class: "panel", id: "metadata-panel" }, el("h2", {}, "Metadata item (DynamoDB)"), el("div", { id: "metadata" }, metadataView(execution))));
+    extras.replaceChildren(
       el("section", { class: "panel" }, el("details", {}, el("summary", {}, `Event history (${execution.history.length} events)`),
         el("table", { id: "history" }, el("tbody", {}, execution.history.map((e) => el("tr", {},
           el("td", {}, e.id), el("td", {}, e.type), el("td", {}, new Date(e.timestamp).toLocaleTimeString()),
@@ -272,7 +273,10 @@ function describeRule(rule) {
   if (rule.Not) return `not ${describeRule(rule.Not)}`;
   const field = (rule.Variable || "").split(".").slice(-2).join(".");
   const test = Object.keys(rule).find((k) => !["Variable", "Next"].includes(k));
-  return `${field} ${test} ${JSON.stringify(rule[test])}`;
+  // Strings in typographic quotes: a straight quote would be escaped for Mermaid (#quot;) and
+  // shown as `&quot;` in a text label.
+  const value = typeof rule[test] === "string" ? `“${rule[test]}”` : JSON.stringify(rule[test]);
+  return `${field} ${test} ${value}`;
 }
 
 function mermaidText(definition, statusOf) {
