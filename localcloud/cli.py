@@ -315,7 +315,8 @@ def up_banner(
         f"  upload API   POST {endpoint}/_api/{stage}/upload  (locally; on AWS: the execute-api URL)",
     ]
     if "AppBucketName" in stack.outputs:  # the photo app, served from its bucket (docs/app.md)
-        lines.append(f"  photo app    {endpoint}/_app/{stage}/  (python -m localcloud token NAME --password PASSWORD)")
+        lines.append(f"  photo app    {endpoint}/_app/{stage}/")
+        lines.append("               (a user for it: python -m localcloud token NAME --password PASSWORD)")
     lines += ["Stack outputs:"]
     # ServiceEndpoint is the execute-api URL, AppUrl the CloudFront one: they only exist on AWS.
     shown = {
