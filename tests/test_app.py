@@ -226,6 +226,16 @@ def test_uploads_are_followed_until_processed_or_rejected(browser, uploads):
     wait(browser, lambda: len(tiles(browser)) >= 1)
 
 
+def test_the_same_photo_again_is_a_duplicate_of_the_one_in_the_library(browser, uploads):
+    browser.find_element(By.ID, "file-input").send_keys(str(uploads["phone.jpg"]))
+    newest = lambda: browser.find_element(By.CSS_SELECTOR, "#upload-list li")  # noqa: E731  (rows are prepended)
+    wait(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#upload-list li")) == 4)
+    wait(browser, lambda: newest().get_attribute("data-state") in ("done", "error", "duplicate"), seconds=120)
+    assert newest().find_element(By.CSS_SELECTOR, ".status").text == "Already in your library: see the photo"
+    link = newest().find_element(By.CSS_SELECTOR, ".status a").get_attribute("href")
+    assert re.search(r"#/photo/[0-9a-f]{64}$", link)
+
+
 def test_the_library_scrolls_through_pages_without_layout_shift(browser):
     # One photo a page (?pageSize=1): the second arrives only through the cursor, on scrolling.
     wait(browser, lambda: len(tiles(browser)) == 1 and shown(browser, "load-more"))  # a cursor, not yet used
@@ -290,6 +300,20 @@ def test_delete_a_photo_after_confirming(browser, stack):
     assert "was deleted" in text(browser, "#notice-text")
     browser.get(browser.current_url.split("#")[0] + f"#/photo/{photo_id}")  # its page is gone: a clear 404
     wait(browser, lambda: "That photo no longer exists" in text(browser, "#notice-text"))
+
+
+def test_a_refused_token_signs_out_with_a_clear_message(browser, app_url):
+    """An ID token the API refuses (401: here its signature is altered, as a revoked or foreign
+    token would be refused) ends the session with a message, and signing in again works."""
+    browser.execute_script(
+        "const key = Object.keys(localStorage).find((k) => k.endsWith('.idToken'));"
+        "const token = localStorage.getItem(key);"
+        "localStorage.setItem(key, token.slice(0, -6) + (token.endsWith('AAAAAA') ? 'BBBBBB' : 'AAAAAA'));"
+    )
+    browser.get(f"{app_url}?pageSize=1")
+    wait(browser, lambda: shown(browser, "signin-view") and "session has ended" in text(browser, "#notice-text"))
+    sign_in(browser, PASSWORD)
+    wait(browser, lambda: shown(browser, "library-view") and len(tiles(browser)) == 1)
 
 
 def test_delete_the_account(browser, stack):
