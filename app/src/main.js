@@ -413,6 +413,11 @@ async function start() {
     notify('The app is not configured for this stage (config.json is missing): deploy it again.');
     return;
   }
+  if (config.cognitoEndpoint) {
+    // The local cloud: say how to make a user (docs/app.md).
+    $('signin-hint').textContent =
+      'On the local cloud, make a user with: python -m localcloud token NAME --password PASSWORD';
+  }
   auth = createAuth(config);
   api = createApi(config.apiUrl, () => auth.idToken());
 
