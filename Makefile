@@ -15,8 +15,6 @@ NODE_IS_LTS := $(shell node -e 'process.exit(Number(process.versions.node.split(
 NPM := $(if $(NODE_IS_LTS),npm,npm exec --yes --package=node@$(NODE_PIN) -- npm)
 
 .PHONY: setup checkov demo up package test lint format docs bench bench-images bench-pipeline bench-uniqueness clean
-.PHONY: bench-renditions
-.PHONY: app screenshots
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -41,10 +39,12 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # The photo app (app/, docs/app.md) bundled into app/dist/ by esbuild (a deploy builds it too).
+.PHONY: app
 app: node_modules/.installed
 	node_modules/.bin/node app/build.mjs
 
 # The photo app's screenshots in docs/ (app-*.png) at 375 and 1280 px, from a real browser.
+.PHONY: screenshots
 screenshots: setup
 	APP_SCREENSHOTS=docs $(PY) -m pytest tests/test_app.py -q
 
@@ -87,6 +87,7 @@ bench-images: setup $(VENV)/.bench
 	OMP_NUM_THREADS=1 VIPS_CONCURRENCY=1 $(PY) -m bench.images
 
 # The thumbnail's function with the stage's renditions against its floor, libvips and ImageMagick.
+.PHONY: bench-renditions
 bench-renditions: setup $(VENV)/.bench
 	OMP_NUM_THREADS=1 VIPS_CONCURRENCY=1 $(PY) -m bench.renditions
 
