@@ -14,7 +14,7 @@ NODE_PIN := $(shell python3 -c "import json; print(json.load(open('package.json'
 NODE_IS_LTS := $(shell node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 22)' 2>/dev/null && echo yes)
 NPM := $(if $(NODE_IS_LTS),npm,npm exec --yes --package=node@$(NODE_PIN) -- npm)
 
-.PHONY: setup checkov demo up package test lint format docs bench bench-images bench-pipeline bench-uniqueness clean
+.PHONY: setup checkov demo up package parity test lint format docs bench bench-images bench-pipeline bench-uniqueness clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -56,6 +56,11 @@ up: setup
 
 package: setup
 	$(PY) -m localcloud package --stage $(or $(STAGE),dev)
+
+# The arm64 build of a stage (dev) run under qemu-aarch64-static with the runtime's own Python:
+# every handler imports and the image functions give the x86_64 build's pixels (minutes).
+parity: setup
+	$(PY) -m pytest -m parity tests/test_parity.py -q -s
 
 # A deployed stage checked end to end (on AWS, or a local cloud when AWS_ENDPOINT_URL is set).
 .PHONY: verify

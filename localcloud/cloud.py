@@ -19,7 +19,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from . import apigw, app_site, console, cost, moto_adapter, persistence
+from . import apigw, app_site, console, cost, interpreter, moto_adapter, persistence
 from .alarms import AlarmEvaluator
 from .faults import ApiFault, ApiFaults
 from .iam import Iam, Principal
@@ -86,6 +86,11 @@ class LocalCloud:
         from moto.core.config import default_user_config
         from moto.server import DomainDispatcherApplication, create_backend_app
 
+        # The functions' Python, fetched once per machine: without it nothing could run.
+        try:
+            interpreter.interpreter()
+        except interpreter.RuntimeUnavailable as error:
+            raise SystemExit(f"localcloud: {error}") from None
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         # moto's interpreter logs every caught state error (even an IsPresent check that is

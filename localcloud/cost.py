@@ -215,6 +215,7 @@ class Call:
     ended_at: float
     cpu_ms: float | None = None
     init_cpu_ms: float | None = None
+    init_ms: float | None = None  # a new worker's start-up here, on the runtime's interpreter
 
 
 @dataclass
@@ -255,6 +256,7 @@ class Meter:
             invocation.started_at + invocation.duration_ms / 1000,
             invocation.cpu_ms,
             invocation.init_cpu_ms,
+            invocation.init_ms,
         )
         with self._lock:
             self.calls.append(call)
@@ -369,6 +371,11 @@ class FunctionFigures:
     timeout_s: float
     out_of_memory: int
     dollars: float  # Lambda compute and requests, all invocations
+    # Cold starts (Lambda's Init Duration): the median start-up of a new worker here (importing
+    # the handler on the runtime's own Python, from the deployed package and layers) and as
+    # predicted on Lambda; None when no invocation started a worker.
+    init_local_p50: float | None = None
+    init_lambda_p50: float | None = None
 
 
 @dataclass(frozen=True)
@@ -388,6 +395,15 @@ def percentile(values: list[float], fraction: float) -> float:
         return 0.0
     index = min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))
     return ordered[index]
+
+
+def _cold_starts(group: list[Call]) -> tuple[float | None, float | None]:
+    cold = [c for c in group if c.init_ms]
+    if not cold:
+        return None, None
+    predicted = [c.prediction.init_ms for c in cold if c.prediction]
+    local = percentile([c.init_ms or 0.0 for c in cold], 0.5)
+    return local, percentile(predicted, 0.5) if predicted else None
 
 
 def bill(
@@ -425,6 +441,7 @@ def bill(
             group[0].timeout_s,
             sum(c.out_of_memory for c in group),
             dollars,
+            *_cold_starts(group),
         )
         figures.append(row)
         if row.lambda_max is not None and row.lambda_max >= WARN_FRACTION * row.timeout_s * 1000:

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from .clients import aws_client
+from .interpreter import machine_architecture
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -82,6 +83,9 @@ def deploy(
     """`sls package` into the stage's folder (or `package_dir`), then `sls deploy` from it,
     so the artifacts stay put whatever else runs `sls` in the project meanwhile."""
     started = time.perf_counter()
+    # Whatever the stage, the local cloud gets a build for this machine's CPU, which it runs
+    # natively (serverless.yml: provider.architecture); `package` alone builds for AWS.
+    cloud_env = {"LAMBDA_ARCHITECTURE": machine_architecture()} | cloud_env
     folder = package_dir or stage_folder(stage)
     package(cloud_env, stage, folder)
     _serverless(cloud_env, "deploy", "--stage", stage, "--package", str(folder), log=log)

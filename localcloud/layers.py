@@ -1,66 +1,64 @@
-"""Lambda layers in the local runtime: a function imports only what its own layers bring.
+"""Lambda layers in the local runtime: a function's layers, unpacked as Lambda unpacks them.
 
-On Lambda a function sees the packages of the layers attached to it (under /opt/python) and
-nothing of the others. The local workers import third-party packages from the local venv
-instead (the deployed layers hold wheels for Lambda's CPU and Python, which cannot load here),
-and the venv has every layer's packages. So each worker is told which top-level modules come
-from a layer deployed in its region that is not attached to its function; importing one
-fails as on Lambda (`No module named 'PIL'`, and `Runtime.ImportModuleError` if the handler's
-module does it). Test: tests/test_localcloud_runtime.py::test_a_function_cannot_import_a_layer_it_does_not_have.
+On Lambda the layers attached to a function are extracted, in the order the function lists
+them, into /opt (a later layer's files replace an earlier one's), and the Python runtime puts
+/opt/python/lib/python3.13/site-packages and /opt/python on the path. Here each function
+version gets such a folder, made from the layer zips the deploy uploaded (moto keeps them), so
+a worker imports what its own layers bring and nothing else: a layer built for another Python
+or CPU fails here as on Lambda. Test: tests/test_localcloud_runtime.py.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import shutil
 import zipfile
-from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-ENVIRONMENT = "LOCALCLOUD_NOT_IN_LAYERS"  # comma-separated module names, read by worker.py
 
-
-@lru_cache(maxsize=64)
-def _modules(layer_sha: str, content: bytes) -> frozenset[str]:
-    """Top-level modules a Python layer provides (`python/<name>/`, `python/<name>.py`,
-    `python/<name>.<abi>.so`); metadata and bundled-library folders are not modules."""
-    found = set()
-    with zipfile.ZipFile(io.BytesIO(content)) as archive:
-        for name in archive.namelist():
-            parts = name.split("/")
-            if len(parts) < 2 or parts[0] != "python" or not parts[1]:
-                continue
-            top = parts[1]
-            if len(parts) > 2:
-                if top.isidentifier():
-                    found.add(top)
-            elif top.endswith((".py", ".so")):
-                module = top.split(".")[0]
-                if module.isidentifier():
-                    found.add(module)
-    return frozenset(found)
-
-
-def layer_modules(layer: Any) -> frozenset[str]:
-    """The modules of one moto LayerVersion."""
-    content = getattr(layer, "code_bytes", None)
-    if not content:
-        return frozenset()
-    return _modules(getattr(layer, "code_sha_256", ""), bytes(content))
-
-
-def unavailable_modules(function: Any) -> list[str]:
-    """Modules that a layer deployed in the function's account and region provides, and none
-    of the function's own layers does."""
+def attached(function: Any) -> list[Any]:
+    """The moto LayerVersions attached to the function, in its order (a version that is not
+    deployed in its account and region is skipped: Lambda refuses such a configuration)."""
     backend = _backend(function)
-    if backend is None:
+    wanted = [layer.get("Arn") for layer in getattr(function, "layers", None) or []]
+    if backend is None or not wanted:
         return []
-    attached = {layer.get("Arn") for layer in getattr(function, "layers", None) or []}
-    own: set[str] = set()
-    others: set[str] = set()
-    for versions in backend._layers._layers.values():
-        for version in versions.layer_versions.values():
-            (own if version.arn in attached else others).update(layer_modules(version))
-    return sorted(others - own)
+    versions = {
+        version.arn: version for group in backend._layers._layers.values() for version in group.layer_versions.values()
+    }
+    return [versions[arn] for arn in wanted if arn in versions]
+
+
+def unpack(function: Any, root: Path) -> Path:
+    """The function's /opt: its layers' zips extracted in order into one folder under `root`
+    (shared by every function with the same layers; an empty folder when it has none)."""
+    layers = attached(function)
+    key = hashlib.sha256("\n".join(str(getattr(v, "code_sha_256", v.arn)) for v in layers).encode()).hexdigest()
+    folder = root / f"opt-{key[:16]}"
+    if folder.exists():
+        return folder
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for version in layers:
+        content = getattr(version, "code_bytes", None)
+        if content:
+            with zipfile.ZipFile(io.BytesIO(bytes(content))) as archive:
+                _extract(archive, staging)
+    staging.rename(folder)
+    return folder
+
+
+def _extract(archive: zipfile.ZipFile, target: Path) -> None:
+    """Extracts keeping the zip's Unix permissions (a layer's executables stay executable),
+    as Lambda does; zipfile alone drops them."""
+    for member in archive.infolist():
+        path = Path(archive.extract(member, target))
+        mode = member.external_attr >> 16
+        if mode and not member.is_dir():
+            path.chmod(mode & 0o777)
 
 
 def _backend(function: Any) -> Any:

@@ -165,7 +165,8 @@ def _seconds_pair(low: float | None, high: float | None) -> str:
 
 def bill_lines(bill: cost.Bill, calibration: cost.Calibration) -> str:
     """Per function: invocations, local and predicted Lambda durations (p50/p95), peak memory
-    against memorySize and the Lambda cost per 1,000 photos; then the whole bill per 1,000
+    against memorySize, the Lambda cost per 1,000 photos and the median cold start (a new
+    worker's Init Duration, here on the runtime's Python and predicted on Lambda); then the whole bill per 1,000
     photos for both workflow types, and warnings (near a timeout, out of memory)."""
     scale = 1000 / bill.photos if bill.photos else 0.0
     rows = [
@@ -176,11 +177,12 @@ def bill_lines(bill: cost.Bill, calibration: cost.Calibration) -> str:
             _seconds_pair(f.lambda_p50, f.lambda_p95),
             f"{f.peak_mb:.0f}/{f.memory_mb}{KEEP}MB" if f.peak_mb is not None else f"-/{f.memory_mb}{KEEP}MB",
             f"${f.dollars * scale:.4f}",
+            _seconds_pair(f.init_local_p50, f.init_lambda_p50),
         )
         for f in bill.functions
     ]
-    header = ("function", "calls", "here p50/p95", "Lambda p50/p95", "peak/memory", "$/1k photos")
-    out = [table(header, rows, (16, 5, 14, 14, 16, 11), lines=1)]
+    header = ("function", "calls", "here p50/p95", "Lambda p50/p95", "peak/memory", "$/1k photos", "cold start")
+    out = [table(header, rows, (16, 5, 14, 14, 14, 11, 12), lines=1)]
     lines = bill.per_thousand
     common = ", ".join(f"{name} ${lines[name]:.3f}" for name in ("Lambda", "S3 requests", "DynamoDB requests", "SNS"))
     chosen = "Standard" if bill.workflow_type == "STANDARD" else "Express"
@@ -190,6 +192,11 @@ def bill_lines(bill: cost.Bill, calibration: cost.Calibration) -> str:
         f"  + Step Functions Standard ${lines['Step Functions Standard']:.3f} = ${bill.standard_total:.3f} in all",
         f"  + Step Functions Express ${lines['Step Functions Express (+ its logs)']:.3f} (with its logs)"
         f" = ${bill.express_total:.3f} in all",
+        *fit(
+            "cold start: a new worker's start-up (Init Duration) here / on Lambda, p50.",
+            WIDTH,
+            lines=2,
+        ),
         *fit(
             f"Lambda durations predicted from the CPU time used here (1 s here ~ {calibration.speed:.2f} s on a"
             " Lambda vCPU) and each function's CPU share: docs/cost.md.",

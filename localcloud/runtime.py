@@ -12,23 +12,26 @@ Each worker runs within the function's memorySize (localcloud/limits.py): a work
 over it is killed and the invocation fails with `Runtime.OutOfMemory`, as on Lambda. Every
 invocation records what Lambda's REPORT line says (duration, peak memory, and the start-up of
 a new worker) plus the CPU time it used, from which localcloud/cost.py predicts the Lambda
-duration and bill. A worker imports only what the function's own layers bring
-(localcloud/layers.py).
+duration and bill.
+
+What a worker runs is what Lambda runs: the function's deployed zip, unpacked (its /var/task),
+and the zips of its attached layers unpacked in order (its /opt: localcloud/layers.py), on the
+runtime's own interpreter (CPython 3.13 for `python3.13`, fetched once per machine:
+localcloud/interpreter.py), with nothing of this project's venv on its path. A function gets
+what its package and layers bring, plus the boto3 the runtime brings, and only that. A function
+of another runtime fails each invocation with `Runtime.InvalidRuntime` rather than run on a
+Python it was not built for.
 
 With IAM enforcement on (localcloud/iam), a worker's AWS credentials are temporary ones of the
 function's execution role, as on Lambda, so every call it makes is checked against that role;
 its logs are written only if the role may write them. Otherwise workers get admin keys.
-
-Third-party packages come from this interpreter's environment rather than the deployed
-layer or the function package's installed requirements: those hold wheels built for the Lambda
-runtime (another CPU and Python), which cannot load here (`installed_dependencies`).
-requirements-dev.txt installs the same pinned versions.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import selectors
 import signal
@@ -45,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import layers
+from . import interpreter, layers
 from .limits import Limit, Limits
 
 if TYPE_CHECKING:
@@ -83,6 +86,7 @@ class Invocation:
     memory_size_mb: int = 0
     out_of_memory: bool = False
     started_at: float = 0.0  # epoch seconds, when the runtime took the invocation
+    request_id: str = ""
 
     def usage(self, answer: dict[str, Any]) -> Invocation:
         """Fills in what the worker measured (its answer's `usage` and `init`)."""
@@ -112,9 +116,22 @@ class Stats:
 
 
 class Worker:
-    def __init__(self, code_dir: Path, handler: str, env: dict[str, str], limit: Limit | None = None) -> None:
+    """One worker process. `python` is the interpreter's command (the runtime's, with `opt` and
+    `runtime_dir`: see LambdaRuntime); without it, this venv's Python runs the working tree's
+    code, as `sls invoke local` does (localcloud/invoke.py)."""
+
+    def __init__(
+        self,
+        code_dir: Path,
+        handler: str,
+        env: dict[str, str],
+        limit: Limit | None = None,
+        python: list[str] | None = None,
+        opt: str = "",
+        runtime_dir: str = "",
+    ) -> None:
         self.limit = limit or Limit(0)
-        command = [sys.executable, "-I", str(WORKER_SCRIPT), str(code_dir), handler]
+        command = [*(python or [sys.executable]), "-I", str(WORKER_SCRIPT), str(code_dir), handler, opt, runtime_dir]
         self.process = subprocess.Popen(
             self.limit.command(command),
             cwd=code_dir,
@@ -150,7 +167,9 @@ class Worker:
         if not line:
             return self._crashed(request_id)
         answer = json.loads(line)
-        return Invocation(json.dumps(answer["payload"]), not answer["ok"], answer["logs"]).usage(answer)
+        result = Invocation(json.dumps(answer["payload"]), not answer["ok"], answer["logs"]).usage(answer)
+        result.request_id = request_id
+        return result
 
     def _crashed(self, request_id: str) -> Invocation:
         code = self.process.wait()
@@ -181,8 +200,10 @@ class FunctionPool:
         env: dict[str, str],
         max_workers: int,
         new_limit: Callable[[], Limit] | None = None,
+        runtime: tuple[list[str], str, str] | None = None,
     ) -> None:
         self.code_dir, self.handler, self.env, self.max_workers = code_dir, handler, env, max_workers
+        self.runtime = runtime or (None, "", "")  # the interpreter's command, /opt, its own packages
         self.new_limit = new_limit or (lambda: Limit(0))
         self.idle: list[Worker] = []
         self.busy: set[Worker] = set()  # workers running an invocation now
@@ -200,7 +221,8 @@ class FunctionPool:
                 self.busy.add(worker)
                 return worker, False
         try:
-            worker = Worker(self.code_dir, self.handler, self.env, self.new_limit())
+            python, opt, runtime_dir = self.runtime
+            worker = Worker(self.code_dir, self.handler, self.env, self.new_limit(), python, opt, runtime_dir)
         except BaseException:
             self.release(None)
             raise
@@ -268,6 +290,9 @@ class LambdaRuntime:
             if fault:
                 message = f"{fault.message} (fault injected by localcloud)"
                 result = Invocation(_error(fault.error, message), True, f"[ERROR] {fault.error}: {message}\n")
+            elif function.run_time != interpreter.RUNTIME:
+                message = f"the local cloud runs {interpreter.RUNTIME} only; {name} declares {function.run_time}"
+                result = Invocation(_error("Runtime.InvalidRuntime", message), True, f"[ERROR] {message}\n")
             else:
                 pool = self._pool(function)
                 worker, cold = pool.acquire()
@@ -285,7 +310,7 @@ class LambdaRuntime:
         result.duration_ms = (time.perf_counter() - started) * 1000
         result.started_at, result.memory_size_mb = started_at, int(function.memory_size)
         if self.iam is None or self.iam.may_write_logs(function):
-            function.save_logs(result.logs or "(no output)")
+            function.save_logs(_platform_lines(result, function))
         for observer in self._observers:
             observer(function, result)
         return result
@@ -365,13 +390,17 @@ class LambdaRuntime:
                 for other in [k for k in self.pools if k[0] == function.function_arn]:
                     self.pools.pop(other).stop()
                 code_dir = self._unpack(function)
+                opt = layers.unpack(function, self.code_root)
                 memory_mb, name = int(function.memory_size), function.function_name
+                # The function's CPU: arm64 runs under emulation here (slow, but what was built).
+                python = interpreter.interpreter((getattr(function, "architectures", None) or ["x86_64"])[0])
                 pool = FunctionPool(
                     code_dir,
                     function.handler,
-                    self._environment(function),
+                    self._environment(function, code_dir),
                     self.max_workers,
                     lambda: self.limits.limit(name, memory_mb),
+                    (python.command, str(opt), str(python.runtime_dir)),
                 )
                 self.pools[key] = pool
             return pool
@@ -381,12 +410,11 @@ class LambdaRuntime:
         if not code_dir.exists():
             staging = code_dir.with_suffix(".partial")
             with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
-                installed = installed_dependencies(archive)
-                archive.extractall(staging, members=[m for m in archive.namelist() if m not in installed])
+                archive.extractall(staging)
             staging.rename(code_dir)
         return code_dir
 
-    def _environment(self, function: Any) -> dict[str, str]:
+    def _environment(self, function: Any, code_dir: Path) -> dict[str, str]:
         env = {name: os.environ[name] for name in _INHERITED if name in os.environ}
         credentials = self.iam.function_credentials(function) if self.iam else None
         env.update(
@@ -404,11 +432,10 @@ class LambdaRuntime:
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
                 "AWS_LAMBDA_LOG_GROUP_NAME": function.logs_group_name,
-                "LAMBDA_TASK_ROOT": str(self.code_root),
+                "LAMBDA_TASK_ROOT": str(code_dir),
                 "LOCALCLOUD_FUNCTION_ARN": function.function_arn,
                 "_HANDLER": function.handler,
                 "PYTHONUNBUFFERED": "1",
-                layers.ENVIRONMENT: ",".join(layers.unavailable_modules(function)),
             }
         )
         env.update({name: str(value) for name, value in function.environment_vars.items()})
@@ -423,17 +450,22 @@ class LambdaRuntime:
         self.limits.close()
 
 
+def _platform_lines(result: Invocation, function: Any) -> str:
+    """The invocation's log as Lambda writes it: START, what the function printed, END and
+    REPORT (Init Duration on a new worker's first invocation)."""
+    request_id = result.request_id or str(uuid.uuid4())
+    duration = result.handler_ms if result.handler_ms is not None else result.duration_ms
+    report = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: {math.ceil(duration)} ms"
+        f"\tMemory Size: {function.memory_size} MB"
+    )
+    if result.peak_memory_mb is not None:
+        report += f"\tMax Memory Used: {math.ceil(result.peak_memory_mb)} MB"
+    if result.init_ms is not None:
+        report += f"\tInit Duration: {result.init_ms:.2f} ms"
+    body = result.logs if not result.logs or result.logs.endswith("\n") else result.logs + "\n"
+    return f"START RequestId: {request_id} Version: $LATEST\n{body}END RequestId: {request_id}\n{report}\n"
+
+
 def _error(error_type: str, message: str) -> str:
     return json.dumps({"errorType": error_type, "errorMessage": message})
-
-
-def installed_dependencies(archive: zipfile.ZipFile) -> set[str]:
-    """Files of a function package that pip installed from requirements.txt (each wheel's
-    `*.dist-info/RECORD` lists them). They are left out when the package is unpacked: built for
-    the Lambda runtime's CPU and Python (pydantic-core's extension module), they cannot load
-    here, and the venv has the same pinned versions (requirements-dev.txt)."""
-    found: set[str] = set()
-    for name in archive.namelist():
-        if name.endswith(".dist-info/RECORD"):
-            found.update(line.split(",")[0] for line in archive.read(name).decode().splitlines() if line)
-    return found

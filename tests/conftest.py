@@ -116,6 +116,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Tests that judge what the whole session did (RUN_LAST in their module: the
     unused-permission report) run after every other test."""
     items.sort(key=lambda item: bool(getattr(getattr(item, "module", None), "RUN_LAST", False)))
+    # The arm64 parity check takes minutes under emulation: only when selected (`make parity`).
+    if "parity" not in (config.getoption("markexpr") or ""):
+        slow = pytest.mark.skip(reason="arm64 under emulation: `make parity` runs it")
+        for item in items:
+            if "parity" in item.keywords:
+                item.add_marker(slow)
     if deployed_stage(config):
         local_only = pytest.mark.skip(reason="local-only: not marked e2e (it uses the local cloud's internals)")
         for item in items:

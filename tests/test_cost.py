@@ -76,3 +76,21 @@ def test_each_item_of_a_transaction_costs_two_write_units():
     assert cost.dynamodb_units("PutItem", tables[:1], 1500) == ("write", 2)  # 2 KB, once
     assert cost.dynamodb_units("TransactWriteItems", tables, 1500) == ("write", 6)  # 3 items of 1 KB, twice each
     assert cost.dynamodb_units("GetItem", tables[:1], 100) == ("read", 1.0)
+
+
+def test_cold_starts_are_reported_per_function_here_and_as_predicted_on_lambda():
+    """A new worker's start-up (measured on the runtime's interpreter) is Lambda's Init
+    Duration: billed, and reported beside the handler's durations."""
+    warm = call("app-test-getFileType", 512, 25, 10)
+    cold = cost.Call("app-test-getFileType", 512, 25, 10, 60.0,
+                     cost.predict(512, CALIBRATION, 10, 10, init_cpu_ms=300, init_ms=400),
+                     False, False, 0.0, 0.0, 10, 300, 400)  # fmt: skip
+    bill = cost.bill([warm, cold], Counter(), Counter(), [], photos=1)
+    [figures] = bill.functions
+    assert figures.init_local_p50 == 400 and figures.init_lambda_p50 == pytest.approx(cold.prediction.init_ms)
+    assert figures.init_lambda_p50 > 300 * CALIBRATION.speed  # 512 MB: under a third of a vCPU
+    lines = report.bill_lines(bill, CALIBRATION).splitlines()
+    assert all(len(line) <= report.WIDTH for line in lines)
+    [row] = [line for line in lines if line.startswith("getFileType")]
+    assert row.rstrip().endswith(f"0.40/{figures.init_lambda_p50 / 1000:.2f} s")
+    assert cost.bill([warm], Counter(), Counter(), [], photos=1).functions[0].init_local_p50 is None

@@ -2,11 +2,17 @@
 
 import io
 import json
+import re
+import shutil
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from localcloud import interpreter
 from localcloud.runtime import LambdaRuntime
 
 HANDLER = """
@@ -34,7 +40,7 @@ def fake_function(tmp_path, timeout: int = 2) -> SimpleNamespace:
         handler="fn/app.handler",
         timeout=timeout,
         region="us-east-1",
-        run_time="python3.12",
+        run_time="python3.13",
         memory_size=128,
         logs_group_name="/aws/lambda/probe",
         environment_vars={"DECLARED": "yes"},
@@ -237,47 +243,165 @@ def test_each_invocation_records_its_cpu_time_peak_memory_and_the_start_up(runti
     assert first.memory_size_mb == 512 and first.started_at > 0
 
 
-def test_a_function_cannot_import_a_layer_it_does_not_have(runtime, tmp_path, monkeypatch):
-    """Two layers in the region; the function has one of them: the other one's packages are
-    not importable (the venv has them all), the function's own layer's are. (The region's
-    layers are stand-ins: an in-process moto mock would reset the session's local cloud.)"""
+def layer_version(arn: str, files: dict[str, bytes | str]) -> SimpleNamespace:
+    """A deployed layer version as moto keeps it (its zip): an in-process moto mock would
+    reset the session's local cloud, so the region's layers are stand-ins."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return SimpleNamespace(arn=arn, code_bytes=buffer.getvalue(), code_sha_256=arn)
+
+
+def deploy_layers(monkeypatch, *versions: SimpleNamespace) -> None:
     from localcloud import layers
 
-    def layer(arn: str, *names: str) -> SimpleNamespace:
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            for name in names:
-                archive.writestr(name, "")
-        return SimpleNamespace(arn=arn, code_bytes=buffer.getvalue(), code_sha_256=arn)
-
-    pillow = layer(
-        "arn:aws:lambda:us-east-1:123456789012:layer:pillow:1", "python/PIL/__init__.py", "python/pillow.libs/x.so"
-    )
-    other = layer("arn:aws:lambda:us-east-1:123456789012:layer:other:1", "python/jmespath/__init__.py", "python/six.py")
-    region = {name: SimpleNamespace(layer_versions={"1": version}) for name, version in (("p", pillow), ("o", other))}
+    region = {version.arn: SimpleNamespace(layer_versions={"1": version}) for version in versions}
     backend = SimpleNamespace(_layers=SimpleNamespace(_layers=region))
     monkeypatch.setattr(layers, "_backend", lambda function: backend)
 
+
+def with_code(tmp_path, files: dict[str, str], handler: str = "fn/app.handler", layers=()) -> SimpleNamespace:
+    function = fake_function(tmp_path)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as code:
-        code.writestr("fn/app.py", "def handler(event, context):\n    __import__(event['module'])\n")
-        code.writestr("fn/eager.py", "import PIL\ndef handler(event, context):\n    return 1\n")
-    plain = fake_function(tmp_path)
-    plain.code_bytes, plain.code_sha_256, plain.layers = archive.getvalue(), "layered", [{"Arn": other.arn}]
-    assert layers.unavailable_modules(plain) == ["PIL"]
-    refused = runtime.invoke(plain, {"module": "PIL"})
-    assert refused.errored and json.loads(refused.payload)["errorType"] == "ModuleNotFoundError"
-    assert "No module named 'PIL'" in json.loads(refused.payload)["errorMessage"]
-    assert not runtime.invoke(plain, {"module": "jmespath"}).errored  # its own layer's
-    assert not runtime.invoke(plain, {"module": "json"}).errored  # the standard library
-    eager = fake_function(tmp_path)
-    eager.code_bytes, eager.code_sha_256, eager.handler = archive.getvalue(), "layered", "fn/eager.handler"
-    eager.function_arn, eager.layers = eager.function_arn + "-eager", []
-    failed = json.loads(runtime.invoke(eager, {}).payload)
-    assert failed["errorType"] == "Runtime.ImportModuleError" and "PIL" in failed["errorMessage"]
-    with_pillow = fake_function(tmp_path)
-    with_pillow.layers = [{"Arn": pillow.arn}]
-    assert layers.unavailable_modules(with_pillow) == ["jmespath", "six"]
+        for name, content in files.items():
+            code.writestr(name, content)
+    function.code_bytes, function.handler = archive.getvalue(), handler
+    function.code_sha_256 = str(abs(hash((tuple(files.items()), handler))))
+    function.function_arn += function.code_sha_256  # a pool of its own
+    function.layers = [{"Arn": arn} for arn in layers]
+    return function
+
+
+IMPORTER = "import importlib, sys\ndef handler(event, context):\n    m = importlib.import_module(event['module'])\n"
+IMPORTER += "    return {'from': getattr(m, '__file__', None), 'value': getattr(m, 'VALUE', None),"
+IMPORTER += " 'version': list(sys.version_info[:2])}\n"
+
+
+def test_a_function_imports_its_own_layers_in_order_and_nothing_from_the_venv(runtime, tmp_path, monkeypatch):
+    """Lambda extracts the attached layers in order into /opt (a later one's file wins) and puts
+    /opt/python on the path; the runtime brings boto3; the venv's packages are not there."""
+    first = layer_version("arn:aws:lambda:us-east-1:123456789012:layer:a:1", {
+        "python/only_in_a.py": "VALUE = 'a'", "python/shared.py": "VALUE = 'a'"})  # fmt: skip
+    second = layer_version("arn:aws:lambda:us-east-1:123456789012:layer:b:1", {"python/shared.py": "VALUE = 'b'"})
+    deploy_layers(monkeypatch, first, second)
+    layered = with_code(tmp_path, {"fn/app.py": IMPORTER}, layers=[first.arn, second.arn])
+
+    def run(function, module):
+        result = runtime.invoke(function, {"module": module})
+        return json.loads(result.payload), result.errored
+
+    assert run(layered, "only_in_a")[0]["value"] == "a"
+    assert run(layered, "shared")[0]["value"] == "b"
+    runtime_boto3, errored = run(layered, "boto3")
+    assert not errored and runtime_boto3["version"] == [3, 13]
+    assert "/.venv/" not in runtime_boto3["from"] and runtime_boto3["from"].endswith("var/runtime/boto3/__init__.py")
+    for module in ("moto", "PIL", "aws_lambda_powertools"):  # all in the venv, in no layer here
+        refused, errored = run(layered, module)
+        assert errored and refused["errorType"] == "ModuleNotFoundError", module
+    bare = with_code(tmp_path, {"fn/app.py": "import only_in_a\ndef handler(event, context):\n    return 1\n"})
+    failed = json.loads(runtime.invoke(bare, {}).payload)
+    assert failed["errorType"] == "Runtime.ImportModuleError"
+    assert failed["errorMessage"] == "Unable to import module 'fn/app': No module named 'only_in_a'"
+
+
+# -- each way a first deploy fails, as Lambda reports it ---------------------------------------
+def pillow_layer(tmp_path, platform: str, python_version: str) -> dict[str, bytes]:
+    """A Pillow layer as a wrong build would make it: the wheel for another CPU or Python,
+    unzipped under python/ (pip's cache keeps the download once per machine)."""
+    folder = tmp_path / f"wheels-{platform}-{python_version}"
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               "--platform", platform, "--python-version", python_version, "--dest", str(folder), PILLOW]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    files = {}
+    for wheel in folder.glob("*.whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            files.update({f"python/{name}": archive.read(name) for name in archive.namelist()})
+    return files
+
+
+PILLOW = next(
+    line for line in Path("layers/pillow/requirements.txt").read_text().splitlines() if line.startswith("Pillow==")
+)
+USES_PILLOW = "from PIL import Image\ndef handler(event, context):\n    return Image.new('RGB', (2, 2)).size\n"
+
+
+@pytest.mark.parametrize(
+    ("platform", "python_version", "built_for"),
+    [("manylinux_2_28_aarch64", "3.13", "arm64"), ("manylinux_2_28_x86_64", "3.12", "CPython 3.12")],
+)
+def test_a_layer_built_for_another_cpu_or_python_fails_as_on_lambda(
+    runtime, tmp_path, monkeypatch, platform, python_version, built_for
+):
+    """Pillow's most reported Lambda failure: `cannot import name '_imaging' from 'PIL'`, the
+    layer's compiled module being for another CPU or Python than the runtime's."""
+    wrong = layer_version(f"arn:aws:lambda:us-east-1:123456789012:layer:pillow-{python_version}:1",
+                          pillow_layer(tmp_path, platform, python_version))  # fmt: skip
+    assert any(name.endswith(".so") for name in zipfile.ZipFile(io.BytesIO(wrong.code_bytes)).namelist()), built_for
+    deploy_layers(monkeypatch, wrong)
+    result = runtime.invoke(with_code(tmp_path, {"fn/app.py": USES_PILLOW}, layers=[wrong.arn]), {})
+    payload = json.loads(result.payload)
+    assert result.errored and payload["errorType"] == "Runtime.ImportModuleError"
+    assert payload["errorMessage"].startswith(
+        "Unable to import module 'fn/app': cannot import name '_imaging' from 'PIL'"
+    )
+    assert "[ERROR] Runtime.ImportModuleError: Unable to import module 'fn/app'" in result.logs
+
+
+def test_a_package_without_its_dependency_fails_though_the_venv_has_it(runtime, tmp_path):
+    code = "from aws_lambda_powertools import Logger\ndef handler(event, context):\n    return 1\n"
+    payload = json.loads(runtime.invoke(with_code(tmp_path, {"fn/app.py": code}), {}).payload)
+    assert payload["errorType"] == "Runtime.ImportModuleError"
+    assert payload["errorMessage"] == "Unable to import module 'fn/app': No module named 'aws_lambda_powertools'"
+
+
+@pytest.mark.parametrize("removed", ["imp", "distutils", "asynchat"])
+def test_a_module_the_runtime_python_removed_fails_though_the_venv_python_has_it(runtime, tmp_path, removed):
+    code = f"import {removed}\ndef handler(event, context):\n    return 1\n"
+    first, again = (runtime.invoke(with_code(tmp_path, {"fn/app.py": code}), {}) for _ in range(2))
+    for result in (first, again):  # an initialisation error is answered on every invocation
+        payload = json.loads(result.payload)
+        assert payload["errorType"] == "Runtime.ImportModuleError"
+        assert payload["errorMessage"] == f"Unable to import module 'fn/app': No module named '{removed}'"
+    assert runtime.stats.workers_started["probe"] == 1
+
+
+def test_errors_context_and_logs_have_lambdas_formats(runtime, tmp_path):
+    missing = json.loads(runtime.invoke(with_code(tmp_path, {"fn/app.py": "x = 1\n"}, "fn/app.nothing"), {}).payload)
+    assert missing["errorType"] == "Runtime.HandlerNotFound"
+    assert missing["errorMessage"] == "Handler 'nothing' missing on module 'fn/app'"
+    malformed = json.loads(runtime.invoke(with_code(tmp_path, {"app.py": ""}, "app"), {}).payload)
+    assert malformed["errorType"] == "Runtime.MalformedHandlerName"
+    syntax = json.loads(runtime.invoke(with_code(tmp_path, {"fn/app.py": "def handler(:\n"}), {}).payload)
+    assert syntax["errorType"] == "Runtime.UserCodeSyntaxError" and "fn/app.py" in syntax["stackTrace"][0]
+    code = "import logging\ndef handler(event, context):\n    logging.getLogger().warning('careful')\n"
+    code += "    raise KeyError(context.aws_request_id)\n"
+    function = with_code(tmp_path, {"fn/app.py": code})
+    failed = runtime.invoke(function, {})
+    error = json.loads(failed.payload)
+    assert set(error) == {"errorMessage", "errorType", "requestId", "stackTrace"}
+    assert error["errorType"] == "KeyError" and error["errorMessage"] == repr(error["requestId"])
+    assert len(error["stackTrace"]) == 1 and 'fn/app.py", line 4, in handler' in error["stackTrace"][0]
+    log = function.logs[-1].splitlines()
+    assert log[0] == f"START RequestId: {error['requestId']} Version: $LATEST"
+    assert re.fullmatch(rf"\[WARNING\]\t\d{{4}}-\d\d-\d\dT[\d:.]+Z\t{error['requestId']}\tcareful", log[1])
+    assert log[2] == f"[ERROR] KeyError: {error['errorMessage']}" and log[3] == "Traceback (most recent call last):"
+    assert log[-2] == f"END RequestId: {error['requestId']}"
+    report = rf"REPORT RequestId: {error['requestId']}\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms"
+    report += r"\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\tInit Duration: [\d.]+ ms"
+    assert re.fullmatch(report, log[-1])
+    returned = with_code(tmp_path, {"fn/app.py": "def handler(event, context):\n    return object()\n"})
+    marshal = json.loads(runtime.invoke(returned, {}).payload)
+    assert marshal["errorType"] == "Runtime.MarshalError"
+    assert marshal["errorMessage"].startswith("Unable to marshal response: Object of type object is not JSON")
+
+
+def test_a_function_of_another_runtime_is_not_run_on_this_one(runtime, tmp_path):
+    function = with_code(tmp_path, {"fn/app.py": IMPORTER})
+    function.run_time = "python3.12"
+    payload = json.loads(runtime.invoke(function, {"module": "json"}).payload)
+    assert payload["errorType"] == "Runtime.InvalidRuntime" and "python3.12" in payload["errorMessage"]
 
 
 def test_where_no_cgroup_can_be_made_a_watchdog_enforces_the_memory_size(tmp_path, monkeypatch):
@@ -289,3 +413,16 @@ def test_where_no_cgroup_can_be_made_a_watchdog_enforces_the_memory_size(tmp_pat
         assert result.out_of_memory and json.loads(result.payload)["errorType"] == "Runtime.OutOfMemory"
     finally:
         runtime.stop()
+
+
+def test_a_function_built_for_arm64_runs_on_arm64_under_emulation(runtime, tmp_path):
+    """The runtime runs a function on the CPU it was deployed for: arm64 under
+    qemu-aarch64-static with the arm64 build of the same Python (slow, but what was built)."""
+    if shutil.which(interpreter.QEMU) is None:  # .ci/run installs it
+        pytest.skip(f"{interpreter.QEMU} is not installed (Debian: qemu-user-static)")
+    code = "import platform, sys\ndef handler(event, context):\n    return [platform.machine(), sys.version]\n"
+    function = with_code(tmp_path, {"fn/app.py": code})
+    function.architectures, function.timeout = ["arm64"], 60  # emulation is 10-25x slower
+    result = runtime.invoke(function, {})
+    machine, version = json.loads(result.payload)
+    assert not result.errored and machine == "aarch64" and version.startswith("3.13.")

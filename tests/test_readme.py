@@ -101,12 +101,15 @@ MORE_FROM_ANOTHER_SHELL = Block("docs/local-cloud.md", "More from the other shel
 BY_CAPTURE_TIME = Block("docs/photos.md", "Listing by capture time")
 API_TOUR = Block("docs/api.md", "Try it on the local cloud")
 ERASE_USER = Block("docs/api.md", "Erasure: what it removes, and what it cannot")
+RUNTIME_FETCH = Block("docs/runtime.md", "What a worker runs")
+PARITY = Block("docs/runtime.md", "The arm64 parity check")
 # docs/app.md's blocks: run by tests/test_app.py (its user is made by the first).
 APP_USER = Block("docs/app.md", "Open it locally", 0)
 APP_BUILD = Block("docs/app.md", "Open it locally", 1)
 # The blocks the tests below run (the quick start's `make demo` is one of ONE_SHOT's commands,
 # its `make test` is what .ci/run runs).
 RUN = {QUICK_START, ONE_SHOT, MAKE_UP, ANOTHER_SHELL, MORE_FROM_ANOTHER_SHELL, BY_CAPTURE_TIME, API_TOUR, ERASE_USER}
+RUN |= {RUNTIME_FETCH, PARITY}
 RUN |= {APP_USER, APP_BUILD}
 
 
@@ -147,7 +150,7 @@ def test_the_quick_start_is_what_the_tests_and_ci_run():
     assert commands(QUICK_START.text()) == ["make demo", "make test"]
     assert "make demo" in commands(ONE_SHOT.text())  # run by test_commands_that_start_their_own_cloud
     ci = [line for line in (PROJECT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
-    assert ci[-1] == "make test"
+    assert ci[-2:] == ["make test", "make parity"]  # the suite, then the arm64 parity check once
     assert commands(MAKE_UP.text())[0].split()[:2] == ["make", "up"]
     assert "export AWS_ENDPOINT_URL" in ANOTHER_SHELL.text()
 
@@ -352,3 +355,16 @@ def test_the_photos_api_tour_and_the_operators_erasure_run(make_up):
     erased = run_block(block.replace(DOCUMENTED_PORT, port), users_shell(), timeout=120)
     assert erased.returncode == 0, erased.stdout[-4000:] + erased.stderr[-4000:]
     assert "the account is erased" in erased.stdout
+
+
+def test_the_runtime_page_fetches_and_names_the_interpreters():
+    done = run_block(RUNTIME_FETCH.text(), users_shell(), timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert re.search(r"python3\.13 \(x86_64\): CPython 3\.13\.\d+ in ", done.stdout)
+    assert re.search(r"python3\.13 \(arm64\): CPython 3\.13\.\d+ in ", done.stdout)
+
+
+def test_the_parity_block_is_what_ci_runs():
+    """`make parity` takes minutes: CI runs it once (.ci/run), after the suite."""
+    assert PARITY.text().strip() == "make parity"
+    assert "\nmake parity\n" in (PROJECT / ".ci" / "run").read_text()

@@ -10,8 +10,8 @@
    is what clients such as Step Functions' Lambda integration look at.
    Test: test_invoke_runs_the_deployed_code.
 3. A function created from a template loses its `Layers` (moto's CloudFormation passes only a
-   few properties on), so it ran as if it had none; a layer version loses its
-   `CompatibleArchitectures`; a stack update that changes a function failed on its layers
+   few properties on), so it ran as if it had none (and on x86_64, losing `Architectures`);
+   a layer version loses its `CompatibleArchitectures`; a stack update that changes a function failed on its layers
    (a Ref to a layer reached moto as the layer object, not its ARN). All three are fixed.
    Test: test_template_functions_keep_their_layers (tests/test_template.py).
 4. Asynchronous invocation (S3 notifications, schedules, Invoke with InvocationType=Event).
@@ -219,6 +219,8 @@ def install() -> None:
     def keep_layers(function: LambdaFunction, properties: dict[str, Any], account_id: str) -> None:
         if properties.get("Layers"):
             function.layers = function._get_layers_data(layer_arns(properties))
+        # the CPU the runtime runs it on (localcloud/runtime.py); moto's template path drops it
+        function.architectures = list(properties.get("Architectures") or ["x86_64"])
 
     original_update = LambdaFunction.update_from_cloudformation_json.__func__
 
