@@ -9,19 +9,9 @@ Lambda runtime, the REST API, the console) lives beside this package in `localcl
 from __future__ import annotations
 
 from ..runtime import LambdaRuntime
-from . import (
-    apigateway,
-    awslambda,
-    cloudformation,
-    cloudfront,
-    cloudwatch,
-    cognitoidp,
-    dynamodb,
-    iam,
-    s3,
-    stepfunctions,
-)
+from . import apigateway, awslambda, cloudformation, cloudwatch, cognitoidp, dynamodb, iam, s3, stepfunctions
 from .awslambda import AsyncClock
+from .cloudfront import install as install_cloudfront  # the photo app's distribution (docs/app.md)
 from .stepfunctions import RetryClock
 
 __all__ = ["AsyncClock", "RetryClock", "install"]
@@ -39,17 +29,6 @@ def install(runtime: LambdaRuntime, clock: RetryClock, async_clock: AsyncClock |
     if _installed:
         return
     _installed.add("moto")
-    services = (
-        cloudformation,
-        stepfunctions,
-        s3,
-        awslambda,
-        apigateway,
-        cognitoidp,
-        dynamodb,
-        iam,
-        cloudwatch,
-        cloudfront,
-    )
-    for service in services:
+    for service in (cloudformation, stepfunctions, s3, awslambda, apigateway, cognitoidp, dynamodb, iam, cloudwatch):
         service.install()
+    install_cloudfront()
