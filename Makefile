@@ -38,6 +38,16 @@ node_modules/.installed: package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
 	touch $@
 
+# The photo app (app/, docs/app.md) bundled into app/dist/ by esbuild (a deploy builds it too).
+.PHONY: app
+app: node_modules/.installed
+	node_modules/.bin/node app/build.mjs
+
+# The photo app's screenshots in docs/ (app-*.png) at 375 and 1280 px, from a real browser.
+.PHONY: screenshots
+screenshots: setup
+	APP_SCREENSHOTS=docs $(PY) -m pytest tests/test_app.py -q
+
 demo: setup
 	$(PY) -m localcloud demo
 

@@ -313,13 +313,17 @@ def up_banner(
         f"Local cloud running at {endpoint} (stage {stage}, stack {stack.name}).",
         f"  console      {endpoint}/_console/",
         f"  upload API   POST {endpoint}/_api/{stage}/upload  (locally; on AWS: the execute-api URL)",
-        "Stack outputs:",
     ]
-    # ServiceEndpoint is the execute-api URL, which only exists on AWS.
+    if "AppBucketName" in stack.outputs:  # the photo app, served from its bucket (docs/app.md)
+        lines.append(f"  photo app    {endpoint}/_app/{stage}/")
+        lines.append("               (a user for it: python -m localcloud token NAME --password PASSWORD)")
+    lines += ["Stack outputs:"]
+    # ServiceEndpoint is the execute-api URL, AppUrl the CloudFront one: they only exist on AWS.
     shown = {
         name: value
         for name, value in sorted(stack.outputs.items())
-        if not name.endswith(("QualifiedArn", "Hash", "S3Key")) and name != "ServiceEndpoint"
+        if not name.endswith(("QualifiedArn", "Hash", "S3Key"))
+        and name not in ("ServiceEndpoint", "AppUrl", "AppDistributionId")
     }
     width = max(map(len, shown), default=0)
     for name, value in shown.items():
@@ -441,7 +445,7 @@ def token(args: argparse.Namespace) -> int:
     """Prints only the token, so that `$(python -m localcloud token me)` can be a header."""
     cloud_env, stack_name = running_cloud(args)
     try:
-        signed_in = signin.sign_in(cloud_env, _outputs(cloud_env, stack_name), args.user)
+        signed_in = signin.sign_in(cloud_env, _outputs(cloud_env, stack_name), args.user, args.password)
     except signin.SignInError as error:
         raise SystemExit(str(error)) from None
     print(signed_in.id_token)
@@ -544,6 +548,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--user", default="me", help="user id in the upload key (default: me)")
     sub = command("token", token, "an ID token for POST /upload (creates the user in the local user pool)")
     sub.add_argument("user", help="username in the stage's user pool")
+    sub.add_argument("--password", help="set this password (to sign in to the photo app); default: a random one")
     sub = command("schedule", schedule, "the stage's schedules, or fire one now (`schedule reconcile`)")
     sub.add_argument("function", nargs="?", help="fire the schedule of this function now, and wait for it")
     sub.add_argument("--timeout", type=float, default=900, help="seconds to wait for the function (default 900)")

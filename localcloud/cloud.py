@@ -19,7 +19,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from . import apigw, console, cost, interpreter, moto_adapter, persistence
+from . import apigw, app_site, console, cost, interpreter, moto_adapter, persistence
 from .alarms import AlarmEvaluator
 from .faults import ApiFault, ApiFaults
 from .iam import Iam, Principal
@@ -180,6 +180,8 @@ class LocalCloud:
                 return self.console.handle(Request(environ))(environ, start_response)
             if path.startswith(apigw.PREFIX):
                 return apigw.handle(Request(environ), DEFAULT_ACCOUNT)(environ, start_response)
+            if path.startswith(app_site.PREFIX):  # the photo app, from its bucket (docs/app.md)
+                return app_site.handle(Request(environ), DEFAULT_ACCOUNT)(environ, start_response)
             api_id = apigw.api_of_host(environ.get("HTTP_HOST"))
             if api_id:  # the execute-api URL, as API Gateway routes it (by host)
                 return apigw.handle(Request(environ), DEFAULT_ACCOUNT, api_id)(environ, start_response)

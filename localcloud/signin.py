@@ -33,8 +33,9 @@ class SignedIn:
     expires_in: int
 
 
-def sign_in(cloud_env: dict[str, str], outputs: dict[str, str], username: str) -> SignedIn:
-    """Creates `username` in the stack's user pool if needed and signs them in."""
+def sign_in(cloud_env: dict[str, str], outputs: dict[str, str], username: str, password: str | None = None) -> SignedIn:
+    """Creates `username` in the stack's user pool if needed, gives it `password` (default: a
+    fresh random one) and signs them in. A password the pool's policy refuses is a SignInError."""
     if not _USERNAME.match(username):
         raise SignInError(f"{username!r} is not a valid username: 1-128 letters, digits or -_.@+ (no spaces)")
     pool, client = outputs.get("UserPoolId"), outputs.get("UserPoolClientId")
@@ -44,8 +45,11 @@ def sign_in(cloud_env: dict[str, str], outputs: dict[str, str], username: str) -
     with contextlib.suppress(idp.exceptions.UsernameExistsException):
         idp.admin_create_user(UserPoolId=pool, Username=username, MessageAction="SUPPRESS")
     # Meets the pool's password policy: upper and lower case letters and digits, 12+ characters.
-    password = f"Aa1-{secrets.token_urlsafe(24)}"
-    idp.admin_set_user_password(UserPoolId=pool, Username=username, Password=password, Permanent=True)
+    password = password or f"Aa1-{secrets.token_urlsafe(24)}"
+    try:
+        idp.admin_set_user_password(UserPoolId=pool, Username=username, Password=password, Permanent=True)
+    except idp.exceptions.InvalidPasswordException as refused:
+        raise SignInError(f"the pool refuses that password: {refused.response['Error']['Message']}") from None
     result = idp.initiate_auth(
         ClientId=client, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": username, "PASSWORD": password}
     )["AuthenticationResult"]

@@ -103,10 +103,14 @@ API_TOUR = Block("docs/api.md", "Try it on the local cloud")
 ERASE_USER = Block("docs/api.md", "Erasure: what it removes, and what it cannot")
 RUNTIME_FETCH = Block("docs/runtime.md", "What a worker runs")
 PARITY = Block("docs/runtime.md", "The arm64 parity check")
+# docs/app.md's blocks: run by tests/test_app.py (its user is made by the first).
+APP_USER = Block("docs/app.md", "Open it locally", 0)
+APP_BUILD = Block("docs/app.md", "Open it locally", 1)
 # The blocks the tests below run (the quick start's `make demo` is one of ONE_SHOT's commands,
 # its `make test` is what .ci/run runs).
 RUN = {QUICK_START, ONE_SHOT, MAKE_UP, ANOTHER_SHELL, MORE_FROM_ANOTHER_SHELL, BY_CAPTURE_TIME, API_TOUR, ERASE_USER}
 RUN |= {RUNTIME_FETCH, PARITY}
+RUN |= {APP_USER, APP_BUILD}
 
 
 def users_shell() -> dict[str, str]:

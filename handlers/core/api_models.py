@@ -27,6 +27,18 @@ class PhotoSummary(BaseModel):
     nearDuplicateOf: str | None = Field(None, description="the id of your own photo this one is nearly the same as")
     hadLocation: bool = Field(False, description="whether the upload carried GPS coordinates")
     thumbnailUrl: str | None = Field(None, description="a short-lived GET URL of its preview")
+    thumbHash: str | None = Field(None, description="a tiny placeholder to paint before any picture loads (base64)")
+    renditions: list[Rendition] = Field(
+        default_factory=list, description="web-ready pictures of it, smallest first (for srcset)"
+    )
+
+
+class Rendition(BaseModel):
+    name: str = Field(description="the rendition's name in the stage's RENDITIONS (preview, small, ...)")
+    format: str = Field(description="its image format (webp, avif, jpeg)")
+    width: int = Field(description="its width in pixels")
+    height: int = Field(description="its height in pixels")
+    url: str = Field(description="a short-lived GET URL of it")
 
 
 class PhotoPage(BaseModel):
@@ -75,4 +87,6 @@ def summary(item: dict[str, Any]) -> dict[str, Any]:
         "height": _int(item.get("height")),
         "nearDuplicateOf": library.near_duplicate_of(item),
         "hadLocation": bool(item.get("hasLocation")),
+        "thumbHash": item.get("thumbHash"),
+        "renditions": library.rendition_links(item),
     }

@@ -169,6 +169,23 @@ def download_links(item: dict[str, Any], only: list[str] | None = None) -> dict[
     }
 
 
+def rendition_links(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The photo's web-ready renditions (RENDITIONS), smallest first, each with a presigned GET
+    URL and its size: what a browser's `srcset` chooses from."""
+    bucket, expiry = item.get("bucket") or config.destination_bucket(), config.download_url_seconds()
+    made = sorted((item.get("renditions") or {}).items(), key=lambda entry: int(entry[1]["width"]))
+    return [
+        {
+            "name": name,
+            "format": rendition["format"],
+            "width": int(rendition["width"]),
+            "height": int(rendition["height"]),
+            "url": aws.presigned_get(bucket, rendition["key"], expiry, download_name(item, name, rendition["key"])),
+        }
+        for name, rendition in made
+    ]
+
+
 def near_duplicate_of(item: dict[str, Any]) -> str | None:
     """The user's own photo this one is a near duplicate of (never another user's)."""
     similar = item.get("similarTo") or {}

@@ -91,6 +91,16 @@ _TYPES: dict[str, tuple[str, str | None, list[str], list[str], list[str]]] = {
         ["cognito-idp:CreateUserPoolClient"], ["cognito-idp:UpdateUserPoolClient"],
         ["cognito-idp:DeleteUserPoolClient"],
     ),
+    # the photo app's distribution and its origin access control (ids the service makes)
+    "AWS::CloudFront::OriginAccessControl": (
+        "arn:aws:cloudfront::{account}:origin-access-control/*", None,
+        ["cloudfront:CreateOriginAccessControl"], ["cloudfront:UpdateOriginAccessControl"],
+        ["cloudfront:DeleteOriginAccessControl"],
+    ),
+    "AWS::CloudFront::Distribution": (
+        "arn:aws:cloudfront::{account}:distribution/*", None,
+        ["cloudfront:CreateDistribution"], ["cloudfront:UpdateDistribution"], ["cloudfront:DeleteDistribution"],
+    ),
     # API Gateway authorises HTTP methods on resource paths
     "AWS::ApiGateway::RestApi": (
         "arn:aws:apigateway:{region}::/restapis", None, ["apigateway:POST"], ["apigateway:PUT"], [],

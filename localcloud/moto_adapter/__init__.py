@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..runtime import LambdaRuntime
 from . import apigateway, awslambda, cloudformation, cloudwatch, cognitoidp, dynamodb, iam, s3, stepfunctions
 from .awslambda import AsyncClock
+from .cloudfront import install as install_cloudfront  # the photo app's distribution (docs/app.md)
 from .stepfunctions import RetryClock
 
 __all__ = ["AsyncClock", "RetryClock", "install"]
@@ -30,3 +31,4 @@ def install(runtime: LambdaRuntime, clock: RetryClock, async_clock: AsyncClock |
     _installed.add("moto")
     for service in (cloudformation, stepfunctions, s3, awslambda, apigateway, cognitoidp, dynamodb, iam, cloudwatch):
         service.install()
+    install_cloudfront()

@@ -7,6 +7,10 @@
    that references and Outputs name, and users can sign in to them.
    Test: test_the_user_pool_and_client_come_from_the_template.
 
+2. USER_SRP_AUTH accepted any password (random SRP_B, the signature never checked): the
+   server's half of SRP is computed for real (localcloud/moto_adapter/cognito_srp.py).
+   Test: tests/test_app_signin.py.
+
 Token signing, sign-in flows and the pool's JWKS are moto's own (RS256, one key pair for
 every pool). Checking a token the way API Gateway's Cognito authoriser does is not a
 Cognito gap: it lives in localcloud/signin.py.
@@ -19,6 +23,7 @@ from typing import Any
 from moto.cognitoidp.models import CognitoIdpBackend, cognitoidp_backends
 from moto.core.common_models import CloudFormationModel
 
+from . import cognito_srp
 from .cloudformation import register
 
 
@@ -150,3 +155,4 @@ class UserPoolClientFromTemplate(CloudFormationModel):
 
 def install() -> None:
     register(UserPoolFromTemplate, UserPoolClientFromTemplate)
+    cognito_srp.install()  # sign-in as browsers do it (USER_SRP_AUTH), checked for real
