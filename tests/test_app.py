@@ -17,24 +17,15 @@ from pathlib import Path
 
 import boto3
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from tests import images as pictures
+from tests.browser import SCREENSHOTS, chromium, script_errors, text  # skips where there is no browser
+from tests.browser import wait as browser_wait
 from tests.test_readme import APP_BUILD, APP_USER, DOCUMENTED_PORT, run_block, users_shell
 
 ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-if not (CHROMIUM and CHROMEDRIVER):
-    if os.environ.get("REQUIRE_BROWSER"):
-        raise RuntimeError("REQUIRE_BROWSER is set but chromium/chromedriver are not installed")
-    pytest.skip("chromium and chromedriver are not installed (.ci/run installs them)", allow_module_level=True)
-
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 USER, PASSWORD = "app-user", "Photo-app-pass-1"
 # Layout shifts since the page loaded (Chromium's Layout Instability API), user input excepted.
@@ -59,27 +50,7 @@ def downloads(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory, downloads):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-        "--window-size=1280,800",
-    ):
-        options.add_argument(flag)
-    options.add_experimental_option(
-        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
-    )
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver = chromium(tmp_path_factory.mktemp("chromium"), downloads)
     yield driver
     driver.quit()
 
@@ -113,25 +84,11 @@ def uploads(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(autouse=True)
 def no_script_errors(browser):
     yield
-    errors = [
-        e["message"]
-        for e in browser.get_log("browser")
-        if e["level"] == "SEVERE"
-        and "favicon" not in e["message"]
-        and "the server responded with a status" not in e["message"]
-    ]
-    assert errors == []
+    assert script_errors(browser, expected=["the server responded with a status"]) == []
 
 
 def wait(browser, condition, seconds: float = 90):
-    return WebDriverWait(
-        browser, seconds, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException]
-    ).until(lambda _: condition())
-
-
-def text(browser, selector: str) -> str:
-    found = browser.find_elements(By.CSS_SELECTOR, selector)
-    return found[0].text if found else ""
+    return browser_wait(browser, condition, seconds)
 
 
 def shown(browser, element_id: str) -> bool:

@@ -4,8 +4,6 @@ driven by Selenium). Screenshots go to artifacts/screenshots/ (docs/ holds a cho
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -13,46 +11,18 @@ from pathlib import Path
 
 import boto3
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.select import Select
 
 from tests import images as pictures
+from tests.browser import SCREENSHOTS, chromium, script_errors, text, wait  # skips where there is no browser
 from tests.photo_checks import output_folders
-
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-if not (CHROMIUM and CHROMEDRIVER):
-    if os.environ.get("REQUIRE_BROWSER"):
-        raise RuntimeError("REQUIRE_BROWSER is set but chromium/chromedriver are not installed")
-    pytest.skip("chromium and chromedriver are not installed (.ci/run installs them)", allow_module_level=True)
-
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.select import Select  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-        "--window-size=1280,800",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver = chromium(tmp_path_factory.mktemp("chromium"))
     yield driver
     driver.quit()
 
@@ -60,21 +30,7 @@ def browser(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def no_script_errors(browser):
     yield
-    errors = [
-        e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]
-    ]
-    assert errors == []
-
-
-def wait(browser, condition, seconds: float = 60):
-    return WebDriverWait(
-        browser, seconds, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException]
-    ).until(lambda _: condition())
-
-
-def text(browser, selector: str) -> str:
-    found = browser.find_elements(By.CSS_SELECTOR, selector)
-    return found[0].text if found else ""
+    assert script_errors(browser) == []
 
 
 def state_statuses(browser) -> dict[str, str]:
