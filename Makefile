@@ -70,7 +70,7 @@ verify: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	node --check localcloud/console_static/app.js
+	node --check localcloud/tools/console_static/app.js
 
 format: setup
 	$(VENV)/bin/ruff format .

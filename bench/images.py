@@ -24,12 +24,12 @@ import yaml
 from PIL import Image, ImageOps
 
 from bench.corpus import build
-from localcloud import cost
+from localcloud.tools import cost
 
 PROJECT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT / "artifacts"
 TOOLS = ("ours", "pillow", "imagemagick", "vips")
-# Prices and Lambda's CPU share: one place (localcloud/cost.py, the cost model).
+# Prices and Lambda's CPU share: one place (localcloud/tools/cost.py, the cost model).
 LAMBDA_ARM_GB_SECOND = cost.LAMBDA_GB_SECOND
 LAMBDA_REQUEST = cost.LAMBDA_REQUEST
 STATE_TRANSITION = cost.SFN_STANDARD_TRANSITION

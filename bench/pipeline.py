@@ -28,11 +28,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from localcloud import cost, report
 from localcloud.cloud import LocalCloud
-from localcloud.deploy import deploy
-from localcloud.pipeline import Pipeline
-from localcloud.results import PROCESSED
+from localcloud.tools import cost, report
+from localcloud.tools.deploy import deploy
+from localcloud.tools.pipeline import Pipeline
+from localcloud.tools.results import PROCESSED
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 PHOTOS = ("chelsea.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg")

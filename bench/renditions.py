@@ -34,7 +34,7 @@ from bench.corpus import build
 from bench.images import have_imagemagick
 from bench.measure import own_peak_kib
 from handlers.core import colour, images, renditions
-from localcloud import cost
+from localcloud.tools import cost
 
 PROJECT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT / "artifacts"

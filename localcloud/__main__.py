@@ -1,5 +1,5 @@
-"""`python -m localcloud demo | run FILE... | up`: see localcloud/cli.py."""
+"""`python -m localcloud demo | run FILE... | up`: see localcloud/tools/cli.py."""
 
-from .cli import main
+from localcloud.tools.cli import main
 
 raise SystemExit(main())

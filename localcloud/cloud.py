@@ -2,7 +2,7 @@
 executing definitions), the local Lambda runtime, the scheduler, and a few local-only routes
 under `/_localcloud/` (health, fault injection, retry waits, asynchronous deliveries,
 schedules, statistics) and `/_api/` (the deployed API Gateway REST API, also reached by its
-execute-api host name: localcloud.apigw)."""
+execute-api host name: localcloud.services.apigateway.rest_api)."""
 
 from __future__ import annotations
 
@@ -19,16 +19,22 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from . import apigw, app_site, console, cost, interpreter, moto_adapter, persistence
-from .alarms import AlarmEvaluator
+from localcloud.services.apigateway import rest_api as apigw
+from localcloud.services.awslambda import adapter as lambda_adapter
+from localcloud.services.awslambda import interpreter
+from localcloud.services.awslambda.runtime import LambdaRuntime
+from localcloud.services.cloudfront import app_site
+from localcloud.services.cloudwatch.alarms import AlarmEvaluator
+from localcloud.services.cloudwatch.metrics import Metrics
+from localcloud.services.events.scheduler import ScheduleError, Scheduler
+from localcloud.services.iam import Iam, Principal
+from localcloud.services.iam.requests import Call
+from localcloud.services.s3 import adapter as s3_adapter
+
+from . import persistence
 from .faults import ApiFault, ApiFaults
-from .iam import Iam, Principal
-from .iam.requests import Call
-from .metrics import Metrics
-from .moto_adapter import awslambda as lambda_adapter
-from .moto_adapter import s3 as s3_adapter
-from .runtime import LambdaRuntime
-from .scheduler import ScheduleError, Scheduler
+from .services import adapters
+from .tools import console, cost
 
 DEFAULT_ACCOUNT = "123456789012"
 
@@ -49,9 +55,9 @@ class LocalCloud:
         self.host, self.port = host, port
         self._temp = None if state_dir else tempfile.TemporaryDirectory(prefix="localcloud-")
         self.state_dir = state_dir or Path(self._temp.name)  # type: ignore[union-attr]
-        self.clock = moto_adapter.RetryClock(scale=retry_scale)
+        self.clock = adapters.RetryClock(scale=retry_scale)
         # Lambda's waits between tries of an asynchronous event (about 1 and 2 minutes), scaled alike.
-        self.async_clock = moto_adapter.AsyncClock(scale=retry_scale)
+        self.async_clock = adapters.AsyncClock(scale=retry_scale)
         # Schedules fire at their times unless off (the tests fire them on request).
         self.fire_schedules = fire_schedules
         self.scheduler = Scheduler(lambda_adapter.invoke_async)
@@ -61,7 +67,7 @@ class LocalCloud:
         # start more processes (each imports its handler: a cold start's CPU) without doing
         # more work at once.
         self.max_workers = max_workers_per_function or max(2, os.cpu_count() or 2)
-        # Functions and the state machine call AWS as their deployed roles (localcloud/iam);
+        # Functions and the state machine call AWS as their deployed roles (localcloud/services/iam);
         # on unless LOCALCLOUD_IAM=off.
         self.iam = Iam(enforce_iam)
         # What CloudWatch adds: the services' metrics, and alarms evaluated every `alarm_interval` s.
@@ -108,14 +114,14 @@ class LocalCloud:
         os.environ["MOTO_PORT"] = str(self.port)
         self.runtime = LambdaRuntime(self.state_dir, self.endpoint, self.max_workers, self.iam)
         # What each invocation and AWS request would cost on AWS (calibrated once per machine).
-        from .deploy import PROJECT
+        from localcloud.tools.deploy import PROJECT
 
         self.meter = cost.Meter(cost.calibrate(PROJECT))
         self.runtime.observe(self.meter.invocation)
         self.iam.observe(self._meter_request)
-        moto_adapter.install(self.runtime, self.clock, self.async_clock)
+        adapters.install(self.runtime, self.clock, self.async_clock)
         self.metrics.attach(self.runtime)
-        moto_adapter.stepfunctions.observe_executions(self.metrics.execution_event)
+        adapters.stepfunctions.observe_executions(self.metrics.execution_event)
         self.alarms.attach()
         self.alarms.start()
         self.console = console.Console(self.client_environment(), self.meter)

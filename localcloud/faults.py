@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
-from .iam import errors
-from .iam.requests import Unmapped, post_form, resolve, signature
+from localcloud.services.iam import errors
+from localcloud.services.iam.requests import Unmapped, post_form, resolve, signature
 
 if TYPE_CHECKING:
-    from .iam import Iam
-    from .runtime import LambdaRuntime
+    from localcloud.services.awslambda.runtime import LambdaRuntime
+    from localcloud.services.iam import Iam
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 DEFAULT_ACCOUNT = "123456789012"

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from localcloud.results import json_object
+from localcloud.tools.results import json_object
 
 from .stage import Stage
 from .text import fit, middle, seconds, wrap

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.core.keys import execution_name_prefix
-from localcloud.results import Result, result_of
+from localcloud.tools.results import Result, result_of
 
 from .stage import Stage
 

@@ -1,5 +1,5 @@
 """Calling the deployed REST API as a client does: signed in to the stage's user pool (the
-local sign-in of localcloud/signin.py), or not."""
+local sign-in of localcloud/tools/signin.py), or not."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from localcloud.signin import SignedIn, sign_in
+from localcloud.tools.signin import SignedIn, sign_in
 
 
 @dataclass(frozen=True)

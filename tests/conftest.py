@@ -18,8 +18,8 @@ import boto3
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.deploy import Stack, deploy
-from localcloud.pipeline import Pipeline
+from localcloud.tools.deploy import Stack, deploy
+from localcloud.tools.pipeline import Pipeline
 from ops.stage import Stage
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -34,7 +34,7 @@ def deployed_stage(config: pytest.Config) -> str | None:
 def cloud(request: pytest.FixtureRequest) -> Iterator[LocalCloud]:
     if deployed_stage(request.config):
         pytest.skip("local-only: it needs the local cloud itself")
-    # Schedules fire only when a test fires them (localcloud/scheduler.py), never mid-test.
+    # Schedules fire only when a test fires them (localcloud/services/events/scheduler.py), never mid-test.
     with LocalCloud(retry_scale=0, fire_schedules=False) as local:
         saved = dict(os.environ)
         os.environ.update(local.client_environment())

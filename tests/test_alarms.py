@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud import alarms
+from localcloud.services.cloudwatch import alarms
 from tests.test_workflow import control
 
 PERIOD = 60
@@ -344,8 +344,8 @@ def test_only_the_alarms_metric_dimensions_and_unit_count():
 
 def test_lambda_duration_is_the_handlers_time_without_a_cold_start(cloud):
     """What the runtime measured in all (start-up and queueing included) is not Lambda's Duration."""
-    from localcloud.metrics import Metrics
-    from localcloud.runtime import Invocation
+    from localcloud.services.awslambda.runtime import Invocation
+    from localcloud.services.cloudwatch.metrics import Metrics
 
     name = f"duration-{uuid.uuid4().hex[:8]}"
     function = SimpleNamespace(account_id="123456789012", region="us-east-1", function_name=name)

@@ -1,7 +1,7 @@
 """Browser sign-in (USER_SRP_AUTH + PASSWORD_VERIFIER) against the local cloud's Cognito, with
 the client library the app bundles (amazon-cognito-identity-js, under Node): the right password
 signs in and gets tokens the pool's keys verify; a wrong one is refused as Cognito refuses it
-(moto alone accepts any password: localcloud/moto_adapter/cognito_srp.py)."""
+(moto alone accepts any password: localcloud/services/cognitoidp/srp.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from localcloud.authorizer import authorize
+from localcloud.services.apigateway.authorizer import authorize
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ROOT / "tests" / "cognito_srp_client.mjs"

@@ -14,10 +14,10 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from localcloud import authorizer
-from localcloud.apigw import TokenBucket
 from localcloud.cloud import DEFAULT_ACCOUNT
-from localcloud.signin import sign_in
+from localcloud.services.apigateway import authorizer
+from localcloud.services.apigateway.rest_api import TokenBucket
+from localcloud.tools.signin import sign_in
 from tests import images as pictures
 from tests.api import as_user, post, user
 from tests.test_workflow import control
@@ -147,7 +147,7 @@ def test_the_stage_throttles_with_a_token_bucket():
 def test_over_the_stages_burst_api_gateway_answers_429_before_anything_else(cloud, stack):
     """The deployed burst, with time stopped (no refill): that many requests get through the
     throttle (to be refused by the authoriser: no token), the next ones are throttled."""
-    from localcloud import apigw
+    from localcloud.services.apigateway import rest_api as apigw
 
     stage = stack.name.rsplit("-", 1)[1]
     post(cloud, stack, b"", {})  # the stage's bucket exists from the first request on

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from handlers.core import renditions
-from localcloud import report
-from localcloud.console import Console
+from localcloud.tools import report
+from localcloud.tools.console import Console
 from ops.__main__ import main as ops
 from tests import images as pictures
 from tests.photo_checks import declared

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from localcloud import cli, report, settings
-from localcloud.pipeline import Outcome
-from localcloud.results import Result, result_of
+from localcloud.tools import cli, report, settings
+from localcloud.tools.pipeline import Outcome
+from localcloud.tools.results import Result, result_of
 from tests import images as pictures
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from boto3.dynamodb.types import Binary
 
-from localcloud.console import Console, _json_response, state_summary
-from localcloud.pipeline import TERMINAL
-from localcloud.results import result_of
+from localcloud.tools.console import Console, _json_response, state_summary
+from localcloud.tools.pipeline import TERMINAL
+from localcloud.tools.results import result_of
 from tests import images as pictures
 
 

@@ -1,11 +1,11 @@
-"""The cost model (localcloud/cost.py): predicted Lambda durations from CPU time and the CPU
+"""The cost model (localcloud/tools/cost.py): predicted Lambda durations from CPU time and the CPU
 share memorySize buys, the bill per 1,000 photos, warnings, and a table that fits 100 columns."""
 
 from collections import Counter
 
 import pytest
 
-from localcloud import cost, report
+from localcloud.tools import cost, report
 
 CALIBRATION = cost.Calibration(local_seconds=0.5, speed=2.0)
 

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from handlers.core import delivery, keys
-from localcloud.moto_adapter import s3 as s3_adapter
+from localcloud.services.s3 import adapter as s3_adapter
 from tests import images as pictures
 from tests.photo_checks import folder_of, output_folders, stored_outputs
 from tests.test_workflow import control, exists
@@ -364,7 +364,7 @@ def test_a_photo_that_always_fails_is_reported_once_never_retried_for_ever_and_k
 def restart_stage():
     """A stage of its own whose reconciler takes up every waiting upload at once, and fires only
     when told (so the test decides when it runs)."""
-    from localcloud.deploy import PROJECT
+    from localcloud.tools.deploy import PROJECT
 
     stage = "restart"
     dotenv = PROJECT / f".env.{stage}"
@@ -382,7 +382,7 @@ def start_up(stage: str, port: int, state, log):
     import subprocess
     import sys
 
-    from localcloud.deploy import PROJECT
+    from localcloud.tools.deploy import PROJECT
     from tests.test_readme import users_shell
 
     command = [sys.executable, "-m", "localcloud", "up", "--stage", stage, "--port", str(port)]
@@ -409,8 +409,8 @@ def test_uploads_waiting_when_the_cloud_stops_are_processed_after_it_starts_agai
 
     from localcloud.clients import aws_client
     from localcloud.cloud import LocalCloud
-    from localcloud.deploy import PROJECT, stack_outputs
-    from localcloud.pipeline import Pipeline
+    from localcloud.tools.deploy import PROJECT, stack_outputs
+    from localcloud.tools.pipeline import Pipeline
     from tests.test_readme import free_port, users_shell
 
     port, state, log = free_port(), tmp_path / "state", tmp_path / "up.log"

@@ -2,8 +2,8 @@
 
 An administrator deploys deploy/deployer.yml once per stage; a CI role with only its DeployerPolicy
 then deploys the stage with `sls package` + `sls deploy` (CLOUDFORMATION_ROLE=true), the local cloud
-checking every call the Framework makes against that policy (localcloud/iam), and every resource
-CloudFormation creates against the stage's CloudFormation role (localcloud/moto_adapter/cloudformation.py),
+checking every call the Framework makes against that policy (localcloud/services/iam), and every resource
+CloudFormation creates against the stage's CloudFormation role (localcloud/services/cloudformation/adapter.py),
 as AWS does. Taking one needed statement away from either fails the deploy, naming the permission."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import boto3
 import pytest
 import yaml
 
-from localcloud.deploy import PROJECT, deploy
+from localcloud.tools.deploy import PROJECT, deploy
 
 TEMPLATE = PROJECT / "deploy" / "deployer.yml"
 ARTIFACTS = PROJECT / "artifacts"

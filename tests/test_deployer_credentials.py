@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from localcloud.deploy import PROJECT, cli_environment
+from localcloud.tools.deploy import PROJECT, cli_environment
 
 
 @pytest.mark.parametrize("command", ["deploy", "package"])

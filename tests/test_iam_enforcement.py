@@ -1,4 +1,4 @@
-"""IAM enforced in the local cloud (localcloud/iam): each function and the state machine call AWS
+"""IAM enforced in the local cloud (localcloud/services/iam): each function and the state machine call AWS
 as their deployed roles, and a permission taken away makes the matching workflow path fail
 with AccessDenied, as it would on AWS."""
 
@@ -312,7 +312,8 @@ def test_the_deployer_and_users_are_not_checked(s3, stack):
 def test_a_call_the_local_cloud_cannot_map_is_refused_by_name(roles):
     iam = as_role(roles["GetFileTypeIamRoleLambdaExecution"], "iam")
     response = error_of(lambda: iam.list_roles())
-    assert "localcloud cannot tell which IAM action" in str(response) and "localcloud/iam/requests.py" in str(response)
+    assert "localcloud cannot tell which IAM action" in str(response)
+    assert "localcloud/services/iam/requests.py" in str(response)
 
 
 def test_a_presigned_post_is_made_as_the_role_that_signed_it(roles, pipeline):

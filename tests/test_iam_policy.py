@@ -1,12 +1,12 @@
-"""The policy evaluator behind the local cloud's IAM checks (localcloud/iam/policy.py), where it
-departs from moto's, and the unused-permission report's logic (localcloud/iam/unused.py)."""
+"""The policy evaluator behind the local cloud's IAM checks (localcloud/services/iam/policy.py), where it
+departs from moto's, and the unused-permission report's logic (localcloud/services/iam/unused.py)."""
 
 from __future__ import annotations
 
 import pytest
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
-from localcloud.iam import Grant, policy, unused
+from localcloud.services.iam import Grant, policy, unused
 
 BUCKET = "arn:aws:s3:::photos"
 

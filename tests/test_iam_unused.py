@@ -1,7 +1,7 @@
 """Unused access: after the whole suite has run the workflow every way it can go (processed,
 rejected, duplicate, each failure, HTTP and presigned uploads, missing uploads), every
 permission a role of the stack grants was used by a call, or is justified in serverless.yml
-(`# unused-locally: ...`, see localcloud/iam/unused.py).
+(`# unused-locally: ...`, see localcloud/services/iam/unused.py).
 
 This reads what the session's local cloud recorded, so it runs last (tests/conftest.py) and
 only when the whole suite ran and passed: on a subset its verdict would depend on the subset.
@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from localcloud.iam import unused
+from localcloud.services.iam import unused
 
 RUN_LAST = True  # tests/conftest.py orders the session by this
 ROOT = Path(__file__).resolve().parent.parent

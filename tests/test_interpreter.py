@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from localcloud import interpreter
+from localcloud.services.awslambda import interpreter
 
 
 def test_the_debian_archive_is_the_one_this_machines_apt_configuration_names(tmp_path):

@@ -9,7 +9,7 @@ import sys
 import boto3
 import pytest
 
-from localcloud.deploy import PROJECT, cli_environment, serverless_command
+from localcloud.tools.deploy import PROJECT, cli_environment, serverless_command
 
 SAMPLE = PROJECT / "samples" / "chelsea.jpg"
 # What the sample record names (writeToDynamoDB's event): the article's three and its renditions.

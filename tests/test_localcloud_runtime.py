@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from localcloud import interpreter
-from localcloud.runtime import LambdaRuntime
+from localcloud.services.awslambda import interpreter
+from localcloud.services.awslambda.runtime import LambdaRuntime
 
 HANDLER = """
 import os, time
@@ -148,7 +148,7 @@ def queued(runtime, clock=None):
     and the list that then holds its last result."""
     import threading
 
-    from localcloud.moto_adapter import awslambda
+    from localcloud.services.awslambda import adapter as awslambda
 
     function = SimpleNamespace(function_name="probe", function_arn="arn:aws:lambda:::function:probe")
     finished, results = threading.Event(), []
@@ -170,8 +170,8 @@ def test_an_async_event_the_local_cloud_fails_on_is_logged_and_ends_as_a_failure
 
 
 def test_a_throttled_async_event_backs_off_up_to_five_minutes(monkeypatch):
-    from localcloud.moto_adapter import awslambda
-    from localcloud.runtime import Invocation
+    from localcloud.services.awslambda import adapter as awslambda
+    from localcloud.services.awslambda.runtime import Invocation
 
     monkeypatch.setattr(awslambda, "THROTTLE_FLOOR", 0.01)  # the waits are recorded, not waited
     throttled = [Invocation("", True, "", throttled=True) for _ in range(11)]
@@ -184,7 +184,7 @@ def test_a_throttled_async_event_backs_off_up_to_five_minutes(monkeypatch):
 def test_waiting_async_tries_are_dropped_when_the_cloud_stops():
     import threading
 
-    from localcloud.moto_adapter import awslambda
+    from localcloud.services.awslambda import adapter as awslambda
 
     clock, ran = awslambda.AsyncClock(scale=1), threading.Event()
     clock.after(0.3, ran.set)
@@ -254,7 +254,7 @@ def layer_version(arn: str, files: dict[str, bytes | str]) -> SimpleNamespace:
 
 
 def deploy_layers(monkeypatch, *versions: SimpleNamespace) -> None:
-    from localcloud import layers
+    from localcloud.services.awslambda import layers
 
     region = {version.arn: SimpleNamespace(layer_versions={"1": version}) for version in versions}
     backend = SimpleNamespace(_layers=SimpleNamespace(_layers=region))

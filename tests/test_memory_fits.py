@@ -1,7 +1,7 @@
 """The largest photos MAX_IMAGE_PIXELS accepts fit every function at its declared memorySize:
 64 MP progressive RGB, progressive CMYK and multi-picture JPEGs, through each deployed
 function that reads the photo, in the local runtime, whose workers run within their
-function's memory (localcloud/limits.py: over it, a worker is killed and the invocation fails
+function's memory (localcloud/services/awslambda/limits.py: over it, a worker is killed and the invocation fails
 with Runtime.OutOfMemory, as on Lambda). The other functions never load the photo. The
 functions are invoked one by one with the state each gets in the workflow, with a long timeout:
 this is about memory, and a busy 2-core machine takes many times Lambda's time for 64 MP.

@@ -1,4 +1,4 @@
-"""Each gap localcloud/moto_adapter closes, shown closed (the modules' docstrings name these)."""
+"""Each gap localcloud/services/adapters.py closes, shown closed (the modules' docstrings name these)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from localcloud.moto_adapter.cloudformation import substitute
-from localcloud.moto_adapter.s3 import notification_from_template, post_policy_violation
-from localcloud.moto_adapter.stepfunctions import RetryClock
+from localcloud.services.cloudformation.adapter import substitute
+from localcloud.services.s3.adapter import notification_from_template, post_policy_violation
+from localcloud.services.stepfunctions.adapter import RetryClock
 from tests.test_workflow import control
 
 # -- CloudFormation ----------------------------------------------------------------------------
@@ -44,7 +44,7 @@ def test_validate_template_rejects_errors_only(cloud):
 def test_a_template_linted_ahead_is_not_linted_again(monkeypatch):
     """A redeploy's template differs from the last packaged one in its artifact folder only:
     linted ahead (in the background), it is not linted again when ValidateTemplate asks."""
-    from localcloud.moto_adapter import cloudformation
+    from localcloud.services.cloudformation import adapter as cloudformation
 
     linted: list[str] = []
     monkeypatch.setattr(cloudformation, "validate_template_cfn_lint", lambda t: linted.append(t) or [])
@@ -373,7 +373,7 @@ def new_table(client, prefix: str, hash_key: str, range_key: str | None = None) 
 
 
 def test_a_table_query_reads_only_its_partition(cloud, monkeypatch):
-    from localcloud.moto_adapter import dynamodb
+    from localcloud.services.dynamodb import adapter as dynamodb
 
     client = boto3.client("dynamodb")
     table = new_table(client, "partitions", "p", "s")

@@ -8,7 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from localcloud.deploy import deploy
+from localcloud.tools.deploy import deploy
 from tests.conftest import ARTIFACTS
 
 PROJECT = Path(__file__).resolve().parent.parent

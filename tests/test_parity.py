@@ -7,7 +7,8 @@ import zipfile
 
 import pytest
 
-from localcloud import interpreter, parity
+from localcloud.services.awslambda import interpreter
+from localcloud.tools import parity
 
 pytestmark = pytest.mark.parity
 

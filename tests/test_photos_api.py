@@ -18,7 +18,7 @@ import requests
 from botocore.config import Config
 
 from handlers.core import library
-from localcloud import apigw
+from localcloud.services.apigateway import rest_api as apigw
 from ops import openapi
 from tests import images as pictures
 from tests.api import as_user, call, post, user

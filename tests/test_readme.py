@@ -27,7 +27,7 @@ from PIL import Image
 
 from localcloud.clients import aws_client
 from localcloud.cloud import LocalCloud
-from localcloud.deploy import stack_outputs
+from localcloud.tools.deploy import stack_outputs
 from tests import images as pictures
 from tests.leftovers import leftovers, run_of
 

@@ -1,4 +1,4 @@
-"""The local cloud fires schedules (localcloud/scheduler.py): moto keeps EventBridge rules and
+"""The local cloud fires schedules (localcloud/services/events/scheduler.py): moto keeps EventBridge rules and
 Scheduler schedules but never fires them."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from localcloud.scheduler import Schedule, ScheduleError, Scheduler, next_time
+from localcloud.services.events.scheduler import Schedule, ScheduleError, Scheduler, next_time
 from tests.test_workflow import control
 
 T0 = datetime(2026, 1, 1, 12, 3, 20, tzinfo=UTC)  # a Thursday

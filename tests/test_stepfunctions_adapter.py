@@ -1,4 +1,4 @@
-"""The Step Functions gaps localcloud/moto_adapter/stepfunctions.py closes beyond the deployed
+"""The Step Functions gaps localcloud/services/stepfunctions/adapter.py closes beyond the deployed
 workflow: states:startExecution Tasks, Distributed Map (S3 listing, tolerated failures, result
 files) and RedriveExecution. Small state machines of their own, run as a role of their own
 (IAM is enforced on it as on the stack's roles)."""

@@ -503,7 +503,7 @@ def test_the_quota_is_counted_in_a_table_with_a_ttl_and_only_the_upload_function
 def test_limits_and_origins_come_from_the_stages_dotenv(cloud, tmp_path):
     """`.env.<stage>` sets a stage's throttling, origins and quota; a limit that is not a
     number fails the build with a clear message."""
-    from localcloud.deploy import PROJECT, package
+    from localcloud.tools.deploy import PROJECT, package
 
     stage = "dotenvcheck"
     dotenv = PROJECT / f".env.{stage}"

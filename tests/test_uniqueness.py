@@ -18,7 +18,7 @@ from handlers.core import config, images, photos, uniqueness
 from handlers.core.errors import ConfigurationError, DuplicatePhoto
 from handlers.core.uniqueness import Found, Near, Photo, Policy, Upload
 from handlers.core.workflow import SourceObject
-from localcloud.deploy import PROJECT
+from localcloud.tools.deploy import PROJECT
 from tests import images as pictures
 
 # At the default distance (4 bits), measured on chelsea.jpg: bits apart from the photo.

@@ -24,7 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image, ImageOps
 
-from localcloud.deploy import deploy
+from localcloud.tools.deploy import deploy
 from ops import verify
 from tests.leftovers import leftovers, run_of
 from tests.photo_checks import declared, output_folders

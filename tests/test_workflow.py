@@ -21,7 +21,7 @@ import boto3
 import pytest
 from PIL import Image
 
-from localcloud.deploy import service_name
+from localcloud.tools.deploy import service_name
 from ops import verify
 from ops.notices import NoticeQueue
 from ops.stage import Stage

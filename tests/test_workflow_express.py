@@ -16,8 +16,8 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from handlers.core.workflow import SourceObject
-from localcloud.deploy import Stack, deploy
-from localcloud.pipeline import Pipeline
+from localcloud.tools.deploy import Stack, deploy
+from localcloud.tools.pipeline import Pipeline
 from tests.conftest import ARTIFACTS
 from tests.test_workflow import control
 

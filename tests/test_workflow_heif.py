@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from handlers.core import photos
-from localcloud.deploy import Stack, deploy
-from localcloud.pipeline import Pipeline
+from localcloud.tools.deploy import Stack, deploy
+from localcloud.tools.pipeline import Pipeline
 from tests import images as pictures
 from tests.conftest import ARTIFACTS
 from tests.photo_checks import check_outputs, difference

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from handlers.core import photos, renditions
-from localcloud.deploy import Stack, deploy
-from localcloud.pipeline import Pipeline
+from localcloud.tools.deploy import Stack, deploy
+from localcloud.tools.pipeline import Pipeline
 from ops import verify
 from ops.stage import Stage
 from tests import images as pictures

@@ -10,8 +10,8 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 
-from localcloud.deploy import deploy
-from localcloud.pipeline import Outcome, Pipeline
+from localcloud.tools.deploy import deploy
+from localcloud.tools.pipeline import Outcome, Pipeline
 from tests import images as pictures
 from tests.conftest import ARTIFACTS
 from tests.photo_checks import output_folders, stored_outputs
