@@ -48,6 +48,17 @@ needs kms:GenerateDataKey* and kms:Decrypt on that key, as on AWS (`topic_key_ch
 role's trust policy.
 
 `LOCALCLOUD_IAM=off` turns enforcement off (the tests never do).
+
+    adapter.py          moto's IAM adapted: template roles' policies as JSON, replaced on update
+    requests.py         each request's IAM actions and resource ARNs, per service
+    policy.py           identity-policy evaluation (moto's, fixed where it departs from AWS)
+    sessions.py         role sessions: the temporary credentials of functions and the state machine
+    presigned.py        presigned S3 URLs' signature and expiry
+    stack_resources.py  what CloudFormation asks IAM for as a stack's service role
+    unused.py           granted but unused permissions (Access Analyzer's report)
+    errors.py           AccessDenied as each service writes it
+
+Tests: tests/test_iam_enforcement.py, test_iam_policy.py, test_iam_unused.py, test_deployer.py.
 """
 
 from __future__ import annotations
