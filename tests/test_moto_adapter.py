@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import time
 import uuid
@@ -198,6 +199,33 @@ def test_post_policy_conditions_as_s3_reads_them():
     assert post_policy_violation(good | {"x-ignore-note": "x"}, "b", 50, now) is None  # S3 ignores these
     assert post_policy_violation({"key": "uploads/u/a.jpg"}, "b", 50, now)[:2] == (403, "AccessDenied")
     assert post_policy_violation(good | {"policy": "not base64!"}, "b", 50, now)[1] == "InvalidPolicyDocument"
+
+
+@pytest.mark.parametrize("versioned", [False, True])
+def test_a_deleted_or_overwritten_object_lets_go_of_its_bytes(cloud, versioned):
+    """What S3 no longer holds, the local cloud no longer keeps: objects over moto's 5 MB
+    buffer sit in temporary files, which an overwrite or a delete (of every version) closes."""
+    from moto.s3.models import FakeKey
+
+    s3, bucket = boto3.client("s3"), f"let-go-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    if versioned:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+    def buffers() -> list:
+        return [key._value_buffer for key in FakeKey.instances_tracked if key.bucket_name == bucket]
+
+    s3.put_object(Bucket=bucket, Key="big", Body=bytes(6 << 20))
+    [first] = buffers()
+    assert first._rolled  # on disk, not in memory
+    s3.put_object(Bucket=bucket, Key="big", Body=bytes(6 << 20))
+    gc.collect()
+    stored = buffers()
+    assert len(stored) == (2 if versioned else 1) and first.closed != versioned  # the overwritten one
+    for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+        s3.delete_object(Bucket=bucket, Key="big", VersionId=version["VersionId"])
+    gc.collect()
+    assert first.closed and all(buffer.closed for buffer in stored) and not buffers()
 
 
 # -- Lambda ------------------------------------------------------------------------------------

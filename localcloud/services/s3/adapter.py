@@ -20,6 +20,14 @@
    Tests: test_a_presigned_post_cannot_write_another_key_or_break_its_conditions,
    test_post_policy_conditions_as_s3_reads_them.
 
+5. moto keeps every object it ever stored: each key and multipart upload is also appended to
+   a class-wide list (`instances_tracked`, for moto's dashboard), so an overwritten or deleted
+   object's bytes stay in memory, or on disk in a temporary file above 5 MB, until the process
+   ends. A run of the suite held ~9 GB of such files at its end and filled a CI machine's disk.
+   S3 frees what is deleted: here that list holds its objects weakly, so a key the bucket no
+   longer holds is freed (moto's own __del__ closes its file).
+   Test: test_a_deleted_or_overwritten_object_lets_go_of_its_bytes.
+
 Fault injection (not a gap: S3 delivers events at least once, and on rare occasions late or
 not at all): `drop_notifications` makes the next events for a bucket and key prefix vanish
 before any function is invoked. Test: test_a_dropped_s3_event_is_picked_up_by_the_next_reconciliation
@@ -35,21 +43,49 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+import warnings
+import weakref
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 from xml.sax.saxutils import escape
 
 from moto.s3 import notifications as s3_notifications
-from moto.s3.models import FakeBucket, s3_backends
+from moto.s3.models import FakeBucket, FakeKey, FakeMultipart, s3_backends
 from moto.s3.responses import S3Response
 
 from localcloud.services.awslambda import adapter as awslambda
 from localcloud.services.cloudformation.adapter import extend_create
 
 
+class _LiveInstances:
+    """moto's instance tracker (a list it appends to and iterates), holding its instances weakly."""
+
+    def __init__(self) -> None:
+        self._instances: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def append(self, instance: Any) -> None:
+        self._instances.add(instance)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._instances))
+
+    def __len__(self) -> int:
+        return len(self._instances)
+
+
+def _free_what_the_bucket_lets_go() -> None:
+    for model in (FakeKey, FakeMultipart):
+        model.instances_tracked = _LiveInstances()  # type: ignore[attr-defined]
+    # moto's __del__ warns that the key was not disposed of before it was collected: here that
+    # is how a key the bucket dropped is disposed of.
+    warnings.filterwarnings("ignore", "S3 key was not disposed of in time", ResourceWarning)
+
+
 def install() -> None:
+    _free_what_the_bucket_lets_go()
+
     def apply_notifications(bucket: FakeBucket, properties: dict[str, Any], account_id: str) -> None:
         config = properties.get("NotificationConfiguration")
         if config:
