@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import hashlib
 import json
 import time
 import uuid
@@ -226,6 +227,28 @@ def test_a_deleted_or_overwritten_object_lets_go_of_its_bytes(cloud, versioned):
         s3.delete_object(Bucket=bucket, Key="big", VersionId=version["VersionId"])
     gc.collect()
     assert first.closed and all(buffer.closed for buffer in stored) and not buffers()
+
+
+def test_listing_versions_copies_no_bytes(cloud, monkeypatch):
+    """moto copied every stored byte of the bucket to list its versions (FakeKey.__getstate__
+    reads a key's whole value); the listing is the same without reading any."""
+    from moto.s3.models import FakeKey
+
+    s3, bucket = boto3.client("s3"), f"listing-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    bodies = [bytes(6 << 20), b"later"]
+    for body in bodies:
+        s3.put_object(Bucket=bucket, Key="photo", Body=body)
+    s3.put_object(Bucket=bucket, Key="other", Body=b"x")
+    reads: list[str] = []
+    original = FakeKey.__getstate__
+    monkeypatch.setattr(FakeKey, "__getstate__", lambda key: reads.append(key.name) or original(key))
+    versions = s3.list_object_versions(Bucket=bucket, Prefix="photo")["Versions"]
+    assert not reads
+    assert [(v["IsLatest"], v["Size"]) for v in versions] == [(True, len(bodies[1])), (False, len(bodies[0]))]
+    assert [v["ETag"].strip('"') for v in versions] == [hashlib.md5(b).hexdigest() for b in reversed(bodies)]
+    assert s3.get_object(Bucket=bucket, Key="photo", VersionId=versions[1]["VersionId"])["Body"].read() == bodies[0]
 
 
 # -- Lambda ------------------------------------------------------------------------------------

@@ -27,6 +27,10 @@
    S3 frees what is deleted: here that list holds its objects weakly, so a key the bucket no
    longer holds is freed (moto's own __del__ closes its file).
    Test: test_a_deleted_or_overwritten_object_lets_go_of_its_bytes.
+6. ListObjectVersions deep-copied every version of every key in the bucket, whatever the
+   prefix, bytes included (a new temporary file for each above 5 MB), on every call: listing
+   one photo's versions copied the whole destination bucket. A listed version now shares its
+   key's bytes (it only needs their size and ETag). Test: test_listing_versions_copies_no_bytes.
 
 Fault injection (not a gap: S3 delivers events at least once, and on rare occasions late or
 not at all): `drop_notifications` makes the next events for a bucket and key prefix vanish
@@ -75,9 +79,25 @@ class _LiveInstances:
         return len(self._instances)
 
 
+class _ListedVersion(FakeKey):
+    """A version as ListObjectVersions lists it: the key's attributes, sharing its bytes (moto
+    deep-copies each version to mark the latest without touching the stored keys)."""
+
+    def __new__(cls, key: FakeKey) -> _ListedVersion:
+        return object.__new__(cls)  # not one of moto's tracked instances: nothing to dispose of
+
+    def __init__(self, key: FakeKey) -> None:
+        key.etag  # noqa: B018 - computed once, from the key's own bytes, before they are shared
+        self.__dict__.update(key.__dict__)
+
+    def dispose(self, garbage: bool = False) -> None:
+        """The bytes are the stored key's: closing them is its business."""
+
+
 def _free_what_the_bucket_lets_go() -> None:
     for model in (FakeKey, FakeMultipart):
         model.instances_tracked = _LiveInstances()  # type: ignore[attr-defined]
+    FakeKey.__deepcopy__ = lambda key, memo: _ListedVersion(key)  # type: ignore[attr-defined]
     # moto's __del__ warns that the key was not disposed of before it was collected: here that
     # is how a key the bucket dropped is disposed of.
     warnings.filterwarnings("ignore", "S3 key was not disposed of in time", ResourceWarning)
