@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from .core import api_models, config, erasure, library, upload_status, uploads
 from .core.errors import UploadRejected
@@ -32,7 +33,7 @@ app = APIGatewayRestResolver(enable_validation=True)
 _json = "application/json"
 
 
-def _answer(description: str, model: Any = None) -> dict[str, Any]:
+def _answer(description: str, model: type[BaseModel] | None = None) -> dict[str, Any]:
     return {"description": description, "content": {_json: {"model": model}}} if model else {"description": description}
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image
 
@@ -164,7 +164,7 @@ def _scan(path: str, file_size: int, _modified: int) -> HeifStructure:
     return structure
 
 
-def _top_level(stream: Any, file_size: int) -> Iterator[tuple[str, int, int]]:
+def _top_level(stream: BinaryIO, file_size: int) -> Iterator[tuple[str, int, int]]:
     """(type, payload start, end) of each top-level box. A box that runs past the end of
     the file means the file was cut short. Bytes after the last box that do not start like a
     box are left alone, as bytes after a JPEG's end are."""
