@@ -67,9 +67,13 @@ parity: setup
 verify: setup
 	$(PY) -m ops verify --stage $(or $(STAGE),dev)
 
+# The packages mypy checks (its settings, strictness per module: pyproject.toml [tool.mypy]).
+MYPY_PACKAGES := handlers ops bench
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(MYPY_PACKAGES)
 	node --check localcloud/tools/console_static/app.js
 
 format: setup
@@ -106,4 +110,4 @@ bench-uniqueness: setup
 bench: bench-images bench-renditions bench-pipeline bench-uniqueness
 
 clean:
-	rm -rf .serverless .localcloud build artifacts .pytest_cache site
+	rm -rf .serverless .localcloud build artifacts .pytest_cache .mypy_cache site

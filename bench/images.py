@@ -66,7 +66,7 @@ def measure(tool: str, step: str, source: Path, runs: int, folder: Path) -> dict
     )
     if result.returncode != 0:
         return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
-    figures = json.loads(result.stdout)
+    figures: dict[str, Any] = json.loads(result.stdout)
     times = sorted(figures["times"])
     return figures | {"min": times[0], "median": statistics.median(times), "max": times[-1], "output": output}
 
@@ -206,8 +206,9 @@ def _median_of(work: Any, runs: int = 5) -> float:
 
 def cost_per_thousand(
     cpu_bound: dict[str, float], io_bound: dict[str, float], sizes: dict[str, int]
-) -> tuple[float, list[tuple]]:
-    rows, total = [], 0.0
+) -> tuple[float, list[tuple[str, int, float, float, float]]]:
+    rows: list[tuple[str, int, float, float, float]] = []
+    total = 0.0
     for function, seconds in {**cpu_bound, **io_bound}.items():
         memory = sizes[function]
         on_lambda = seconds / min(1.0, memory / FULL_VCPU_MB) if function in cpu_bound else seconds

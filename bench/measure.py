@@ -32,9 +32,9 @@ def run(tool: str, step: str, source: Path, output: Path) -> None:
             if step == "png":
                 image.convert("RGB").save(output, format="PNG")
             else:
-                image = image.convert("RGB")
-                image.thumbnail((THUMB, THUMB))
-                image.save(output, format="JPEG")
+                converted = image.convert("RGB")
+                converted.thumbnail((THUMB, THUMB))
+                converted.save(output, format="JPEG")
     elif tool == "vips":
         import pyvips
 

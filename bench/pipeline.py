@@ -25,6 +25,7 @@ import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -119,14 +120,15 @@ def main() -> int:
             )
         original = pipeline.executions_by_key
 
-        def executions_by_key(*args, **kwargs) -> dict:
+        def executions_by_key(*args: Any, **kwargs: Any) -> dict[str, list[dict[str, Any]]]:
             thread_cpu = time.thread_time()
             try:
-                return original(*args, **kwargs)
+                found: dict[str, list[dict[str, Any]]] = original(*args, **kwargs)
+                return found
             finally:
                 polled[0] += time.thread_time() - thread_cpu
 
-        pipeline.executions_by_key = executions_by_key  # type: ignore[method-assign]
+        pipeline.executions_by_key = executions_by_key
         outcomes = pipeline.wait({key: key for key in keys}, timeout=900)
         elapsed = time.perf_counter() - started
         cloud_cpu = cpu_seconds() - cpu_before

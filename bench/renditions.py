@@ -174,7 +174,8 @@ def measure(kind: str, source: Path, runs: int, declared: tuple[renditions.Rendi
     result = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, env=environment)
     if result.returncode != 0:
         return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(result.stdout)
+    figures: dict[str, Any] = json.loads(result.stdout)
+    return figures
 
 
 def baseline_mib() -> float:

@@ -188,12 +188,14 @@ class ReadMeter:
 
 def measure(
     meter: ReadMeter, sizes: list[int], shared: list[dict[str, Any]], rng: random.Random, lookups: int
-) -> dict[int, dict[str, dict[str, float]]]:
+) -> dict[int, dict[str, dict[str, float | list[float]]]]:
     """Per size and kind of upload: median, first and third quartile of the time, and mean
     read units, requests and items read, of `lookups` lookups. Each upload is looked up in
     every library, the order rotating from one upload to the next."""
     policy = uniqueness.Policy()
-    runs = {size: {kind: {"seconds": [], "units": [], "requests": [], "items": []} for kind in KINDS} for size in sizes}
+    runs: dict[int, dict[str, dict[str, list[float]]]] = {
+        size: {kind: {"seconds": [], "units": [], "requests": [], "items": []} for kind in KINDS} for size in sizes
+    }
     for number in range(lookups):
         for kind in KINDS:
             if kind == "near":  # a burst shot of a photo every library holds: 2 bits away

@@ -1,13 +1,14 @@
 """MakeThumbnail: an upright sRGB JPEG thumbnail (the workshop's thumbnail step), and from the
 same decode the renditions the stage declares (RENDITIONS) and the photo's ThumbHash."""
 
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .core import config, images
 from .core.observability import logger
-from .core.workflow import SourceObject, photo_id, store_many
+from .core.workflow import Derived, SourceObject, photo_id, store_many
 
 THUMBNAIL = "thumbnail"
 
@@ -21,7 +22,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wanted |= {r.name: (keys.renditions[r.name], r.content_type) for r in renditions}
     placeholder: dict[str, str] = {}
 
-    def make(path, files):
+    def make(path: Path, files: dict[str, Derived]) -> dict[str, dict[str, Any]]:
         pictures = [images.Wanted.thumbnail(files[THUMBNAIL].path, size)]
         pictures += [images.Wanted.rendition(files[r.name].path, r) for r in renditions]
         made = images.web_pictures(path, max_pixels, pictures)

@@ -9,17 +9,21 @@ same handler: API Gateway sends each function only its own route."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from .core import api_models, config, erasure, library, upload_status, uploads
 from .core.errors import UploadRejected
 from .core.observability import logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 MISSING = "no such photo"  # the same words for a missing photo and for another user's
 # Time kept back from the function's timeout when erasing an account in one call.
@@ -29,7 +33,7 @@ app = APIGatewayRestResolver(enable_validation=True)
 _json = "application/json"
 
 
-def _answer(description: str, model: Any = None) -> dict[str, Any]:
+def _answer(description: str, model: type[BaseModel] | None = None) -> dict[str, Any]:
     return {"description": description, "content": {_json: {"model": model}}} if model else {"description": description}
 
 
@@ -49,17 +53,17 @@ def _user() -> str:
     return uploads.owner(app.current_event.request_context.authorizer.claims)
 
 
-def _error(status: int, message: str) -> Response:
+def _error(status: int, message: str) -> Response[str]:
     return Response(status, _json, json.dumps({"message": message}))
 
 
 @app.exception_handler(library.BadRequest)
-def _bad_request(error: library.BadRequest) -> Response:
+def _bad_request(error: library.BadRequest) -> Response[str]:
     return _error(400, str(error))
 
 
 @app.exception_handler(RequestValidationError)
-def _invalid(error: RequestValidationError) -> Response:
+def _invalid(error: RequestValidationError) -> Response[str]:
     # Powertools' own 422 answer leaves out `msg`, which the document it generates requires
     # (schemathesis found it): the same answer, with each error's message.
     details = [
@@ -70,21 +74,21 @@ def _invalid(error: RequestValidationError) -> Response:
 
 
 @app.exception_handler(library.PhotoNotFound)
-def _photo_not_found(_: library.PhotoNotFound) -> Response:
+def _photo_not_found(_: library.PhotoNotFound) -> Response[str]:
     return _error(404, MISSING)
 
 
 @app.exception_handler(upload_status.UploadNotFound)
-def _upload_not_found(_: upload_status.UploadNotFound) -> Response:
+def _upload_not_found(_: upload_status.UploadNotFound) -> Response[str]:
     return _error(404, "no such upload")
 
 
 @app.exception_handler(UploadRejected)
-def _refused(error: UploadRejected) -> Response:
+def _refused(error: UploadRejected) -> Response[str]:
     return _error(error.status, str(error))
 
 
-def _cors(app: APIGatewayRestResolver, next_middleware: Any) -> Response:
+def _cors(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
     """The answer's CORS headers, as POST /upload's (only an allowed origin, never `*`)."""
     answer = next_middleware(app)
     answer.headers.update(uploads.cors_headers(app.current_event.headers.get("origin")))
@@ -147,7 +151,8 @@ def get_photo(photo_id: Annotated[str, Path(max_length=200)]) -> api_models.Phot
     ),
     tags=["photos"],
 )
-def delete_photo(photo_id: Annotated[str, Path(max_length=200)]):
+# No return annotation: Powertools reads one as the answer's schema, and a 204 has no body.
+def delete_photo(photo_id: Annotated[str, Path(max_length=200)]):  # type: ignore[no-untyped-def]
     user = _user()
     erased = erasure.erase_photo(user, photo_id)
     logger.info("photo erasure", extra={"photoId": photo_id, "erased": erased})
@@ -195,7 +200,8 @@ def openapi_document() -> dict[str, Any]:
         security_schemes={"cognito": APIKey(name="Authorization", in_=APIKeyIn.header)},
         security=[{"cognito": []}],
     )
-    return json.loads(text)
+    document: dict[str, Any] = json.loads(text)
+    return document
 
 
 @logger.inject_lambda_context

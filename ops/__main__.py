@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import importlib
 import sys
+from collections.abc import Callable
 
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         try:
-            return args.run(args, Stage(args.stage, args.region))
+            run: Callable[[argparse.Namespace, Stage], int] = args.run  # the command module's run
+            return run(args, Stage(args.stage, args.region))
         except (ClientError, BotoCoreError, Boto3Error) as error:  # e.g. a permission the caller lacks
             print(f"python -m ops {args.command}: {aws_error(error)}", file=sys.stderr)
             return 1

@@ -22,7 +22,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
@@ -31,6 +31,9 @@ from localcloud.tools.results import json_object
 
 from .stage import Stage
 from .text import fit, middle, seconds, wrap
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
 
 HELP = "import or regenerate stored photos through the image workflow (a Distributed Map)"
 ORIGINALS = "originals/"  # where the workflow keeps original copies (handlers/core/keys.py)
@@ -128,7 +131,7 @@ def _manifest(location: str, stage: Stage) -> dict[str, str]:
     return {"bucket": bucket, "key": key, "format": kind}
 
 
-def _follow(stage: Stage, arn: str, timeout: float) -> dict[str, Any]:
+def _follow(stage: Stage, arn: str, timeout: float) -> DescribeExecutionOutputTypeDef:
     """Waits for the execution, printing how its items stand whenever that changes (every few
     seconds at most)."""
     sfn = stage.client("stepfunctions")
@@ -155,7 +158,7 @@ def _follow(stage: Stage, arn: str, timeout: float) -> dict[str, Any]:
         time.sleep(2)
 
 
-def _report(stage: Stage, described: dict[str, Any]) -> int:
+def _report(stage: Stage, described: DescribeExecutionOutputTypeDef) -> int:
     if described["status"] == "RUNNING":
         return 1
     manifest = _manifest_of(stage, described)
@@ -193,7 +196,7 @@ def _report(stage: Stage, described: dict[str, Any]) -> int:
     return 0 if described["status"] == "SUCCEEDED" else 1
 
 
-def _manifest_of(stage: Stage, described: dict[str, Any]) -> dict[str, Any] | None:
+def _manifest_of(stage: Stage, described: DescribeExecutionOutputTypeDef) -> dict[str, Any] | None:
     """The report's manifest: named in the output, or (a failed Map Run) found by its Map Run."""
     s3, sfn = stage.client("s3"), stage.client("stepfunctions")
     details = (json_object(described.get("output")).get("ResultWriterDetails")) or {}
@@ -205,7 +208,8 @@ def _manifest_of(stage: Stage, described: dict[str, Any]) -> dict[str, Any] | No
         key = f"{stage.output('BackfillPrefix')}reports/{run_id}/manifest.json"
         details = {"Bucket": stage.output("UploadBucketName"), "Key": key}
     try:
-        manifest = json.loads(s3.get_object(Bucket=details["Bucket"], Key=details["Key"])["Body"].read())
+        body = s3.get_object(Bucket=details["Bucket"], Key=details["Key"])["Body"].read()
+        manifest: dict[str, Any] = json.loads(body)
     except ClientError:
         return None
     manifest["Key"] = details["Key"]

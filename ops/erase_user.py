@@ -12,9 +12,13 @@ import argparse
 import os
 import re
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .stage import Stage
+
+if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp.type_defs import AttributeTypeTypeDef
 
 HELP = "erase a user's photos, uploads, quota counters and sign-in (account erasure)"
 _SUB = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -50,11 +54,11 @@ def find_user(stage: Stage, user: str) -> tuple[str, str | None]:
     return user, listed[0]["Username"] if listed else None
 
 
-def _attribute(attributes: list[dict[str, str]], name: str) -> str:
+def _attribute(attributes: list[AttributeTypeTypeDef], name: str) -> str:
     return next(a["Value"] for a in attributes if a["Name"] == name)
 
 
-def run(args: argparse.Namespace, stage: Stage, keep_going: Any = None) -> int:
+def run(args: argparse.Namespace, stage: Stage, keep_going: Callable[[], bool] | None = None) -> int:
     for variable, output in SETTINGS.items():
         os.environ[variable] = stage.output(output)
     if stage.region:

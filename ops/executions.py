@@ -13,12 +13,20 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handlers.core.keys import execution_name_prefix
 from localcloud.tools.results import Result, result_of
 
 from .stage import Stage
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.literals import ExecutionStatusType
+    from mypy_boto3_stepfunctions.type_defs import (
+        DescribeExecutionOutputTypeDef,
+        ExecutionListItemTypeDef,
+        HistoryEventTypeDef,
+    )
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 POLL_SECONDS = 1.0
@@ -34,7 +42,7 @@ class Execution:
     name: str
     status: str
     started: datetime
-    described: dict[str, Any]
+    described: DescribeExecutionOutputTypeDef
 
     @property
     def ended(self) -> bool:
@@ -51,7 +59,8 @@ class Execution:
 
     @property
     def output(self) -> dict[str, Any]:
-        return json.loads(self.described.get("output") or "{}")
+        output: dict[str, Any] = json.loads(self.described.get("output") or "{}")
+        return output
 
 
 @dataclass(frozen=True)
@@ -90,13 +99,13 @@ class Executions:
         self.sfn = stage.client("stepfunctions")
         self.machine = stage.output("ImageWorkflowArn")
         self._key_of: dict[str, str | None] = {}  # execution ARN -> the key in its input
-        self._fresh: dict[str, dict[str, Any]] = {}  # descriptions read by this refresh
+        self._fresh: dict[str, DescribeExecutionOutputTypeDef] = {}  # descriptions read by this refresh
         self._latest: dict[str, Execution] = {}
 
     def refresh(self, keys: Iterable[str]) -> dict[str, Execution]:
         """The latest execution of each of `keys` that has one, described."""
         wanted = {key: execution_name_prefix(key) for key in keys}
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, ExecutionListItemTypeDef] = {}
         self._fresh.clear()
         pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.machine)
         for page in pages:
@@ -160,9 +169,11 @@ class Executions:
             state = entered[-1]["stateEnteredEventDetails"]["name"] if entered else None
             return Failure(state, None, execution.described.get("error") or "", execution.described.get("cause") or "")
         last = max(failed, key=lambda event: event["id"])
-        details = next(value for name, value in last.items() if name.endswith("EventDetails"))
+        details = next(
+            value for name, value in last.items() if name.endswith("EventDetails") and isinstance(value, dict)
+        )
         state, function = None, details.get("resource")
-        event = last
+        event: HistoryEventTypeDef | None = last
         while event and state is None:  # back along the chain to the state that ran the Task
             if "lambdaFunctionScheduledEventDetails" in event:
                 function = event["lambdaFunctionScheduledEventDetails"].get("resource")
@@ -201,7 +212,7 @@ def _message(cause: str) -> str:
 # -- an operator's view: what did not succeed, and where it stopped -------------------------------
 # Outputs naming the stage's state machines, and what an operator calls them.
 STATE_MACHINES = {"workflow": "ImageWorkflowArn", "backfill": "BackfillWorkflowArn"}
-UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
+UNSUCCESSFUL: tuple[ExecutionStatusType, ...] = ("FAILED", "TIMED_OUT", "ABORTED")
 _RELATIVE = re.compile(r"^(\d+)\s*([mhd])$")
 
 
@@ -224,7 +235,7 @@ def state_machines(stage: Stage) -> dict[str, str]:
     return {name: stage.outputs[output] for name, output in STATE_MACHINES.items() if output in stage.outputs}
 
 
-def unsuccessful(stage: Stage, machine_arn: str, since: datetime) -> Iterator[dict[str, Any]]:
+def unsuccessful(stage: Stage, machine_arn: str, since: datetime) -> Iterator[ExecutionListItemTypeDef]:
     """Failed, timed-out and aborted executions started since `since`, by status, newest first
     within each (ListExecutions lists newest first: the listing stops at the first older one)."""
     sfn = stage.client("stepfunctions")

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from .stage import Stage
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 
 class NoticeQueue:
@@ -44,7 +48,11 @@ class NoticeQueue:
             ],
         }
         # Attributes set apart, so that what it needs is plainly sqs:CreateQueue and sqs:SetQueueAttributes.
-        attributes = {"Policy": json.dumps(policy), "SqsManagedSseEnabled": "true", "VisibilityTimeout": "900"}
+        attributes: dict[QueueAttributeNameType, str] = {
+            "Policy": json.dumps(policy),
+            "SqsManagedSseEnabled": "true",
+            "VisibilityTimeout": "900",
+        }
         sqs.set_queue_attributes(QueueUrl=self.url, Attributes=attributes)
         answer = self.stage.client("sns").subscribe(
             TopicArn=self.topic, Protocol="sqs", Endpoint=self.arn, ReturnSubscriptionArn=True
@@ -78,7 +86,7 @@ class NoticeQueue:
         """Unsubscribes and deletes the queue; what it removed (`subscription`, `queue`)."""
         removed = []
         try:
-            if self.confirmed:
+            if self.confirmed and self.subscription:
                 self.stage.client("sns").unsubscribe(SubscriptionArn=self.subscription)
                 self.subscription = None
                 removed.append("subscription")

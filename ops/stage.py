@@ -10,12 +10,22 @@ import urllib.request
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlsplit
 
 import boto3
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    # boto3's type stubs (requirements-dev.txt), for the type checker only.
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +43,8 @@ class ApiAnswer:
 
 def service_name() -> str:
     with (PROJECT / "serverless.yml").open() as stream:
-        return yaml.safe_load(stream)["service"]
+        name: str = yaml.safe_load(stream)["service"]
+    return name
 
 
 @dataclass
@@ -46,7 +57,24 @@ class Stage:
     def stack_name(self) -> str:
         return f"{service_name()}-{self.name}"
 
-    def client(self, service: str) -> Any:
+    # One overload per service used: each call site gets that service's typed client.
+    @overload
+    def client(self, service: Literal["cloudformation"]) -> CloudFormationClient: ...
+    @overload
+    def client(self, service: Literal["cognito-idp"]) -> CognitoIdentityProviderClient: ...
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["sns"]) -> SNSClient: ...
+    @overload
+    def client(self, service: Literal["sqs"]) -> SQSClient: ...
+    @overload
+    def client(self, service: Literal["stepfunctions"]) -> SFNClient: ...
+    def client(
+        self, service: Literal["cloudformation", "cognito-idp", "dynamodb", "s3", "sns", "sqs", "stepfunctions"]
+    ) -> Any:
         """One client per service, in the stage's region (the default region when unset)."""
         if service not in self._clients:
             self._clients[service] = boto3.client(service, region_name=self.region)

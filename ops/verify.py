@@ -26,10 +26,11 @@ import textwrap
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from types import FrameType
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -209,7 +210,7 @@ class Run:
             by_key[key].execution = execution
 
 
-def _listing(keys: Any) -> str:
+def _listing(keys: Iterable[object]) -> str:
     names = [str(key).rsplit("/", 1)[-1] for key in keys]
     return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
@@ -936,5 +937,5 @@ def clean_command(stage: Stage, run_id: str, timeout: float) -> int:
     return 1 if cleanup.errors else 0
 
 
-def _interrupt(signum: int, frame: Any) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt

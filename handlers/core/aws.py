@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import quote
 
 import boto3
@@ -25,13 +25,41 @@ from botocore.exceptions import ClientError
 
 from .errors import ConfigurationError, DuplicatePhoto, SourceObjectMissing
 
+if TYPE_CHECKING:
+    # boto3's type stubs (requirements-dev.txt) for the type checker only: the Lambda runtime
+    # and the function packages (requirements.txt) do without them.
+    from botocore.model import OperationModel
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef, ExecutionListItemTypeDef
+
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 _PRECONDITION_FAILED = {"PreconditionFailed", "412"}  # a conditional write or delete refused
 _REQUESTS: Counter[str] = Counter()  # API calls made by this process, e.g. "s3.HeadObject"
 
 
+# One overload per service used: each call site gets that service's typed client.
+@overload
+def _client(service: Literal["s3"]) -> S3Client: ...
+@overload
+def _client(service: Literal["dynamodb"]) -> DynamoDBClient: ...
+@overload
+def _client(service: Literal["stepfunctions"]) -> SFNClient: ...
+@overload
+def _client(service: Literal["sqs"]) -> SQSClient: ...
+@overload
+def _client(service: Literal["sns"]) -> SNSClient: ...
+@overload
+def _client(service: Literal["cognito-idp"]) -> CognitoIdentityProviderClient: ...
 @cache
-def _client(service: str) -> Any:
+def _client(service: Literal["s3", "dynamodb", "stepfunctions", "sqs", "sns", "cognito-idp"]) -> Any:
     # The SDK's standard retry mode (3 tries, short backoff) rather than the legacy one (5, up to
     # ~15 s): a throttled call fails within the function's timeout, and Lambda's own retries
     # (and the failure queue) take over.
@@ -40,7 +68,7 @@ def _client(service: str) -> Any:
     return client
 
 
-def _count(model: Any, **_: Any) -> None:
+def _count(model: OperationModel, **_: Any) -> None:
     _REQUESTS[f"{model.service_model.service_name}.{model.name}"] += 1
 
 
@@ -157,8 +185,8 @@ class Put:
     names: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
 
-    def request(self) -> dict[str, Any]:
-        put: dict[str, Any] = {"TableName": self.table, "Item": _marshal(self.item)}
+    def request(self) -> TransactWriteItemTypeDef:
+        put: PutTypeDef = {"TableName": self.table, "Item": _marshal(self.item)}
         if self.condition:
             put["ConditionExpression"] = self.condition
             put["ExpressionAttributeNames"] = self.names
@@ -307,7 +335,7 @@ def put_new_object(bucket: str, key: str, body: bytes, content_type: str) -> boo
 
 def list_executions(
     state_machine_arn: str, until: Callable[[datetime], bool], max_pages: int
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[ExecutionListItemTypeDef], bool]:
     """Executions newest first (as ListExecutions returns them: name, status, startDate, ...),
     stopping before the first for which `until(startDate)` holds, or after `max_pages` pages of
     1,000; and whether the listing got that far (False: it stopped at the page limit)."""
@@ -316,7 +344,7 @@ def list_executions(
         .get_paginator("list_executions")
         .paginate(stateMachineArn=state_machine_arn, PaginationConfig={"PageSize": 1000})
     )
-    found: list[dict[str, Any]] = []
+    found: list[ExecutionListItemTypeDef] = []
     try:
         for number, page in enumerate(pages, start=1):
             for execution in page["executions"]:
@@ -335,11 +363,11 @@ def list_executions(
     return found, True
 
 
-def describe_execution(execution_arn: str) -> dict[str, Any]:
+def describe_execution(execution_arn: str) -> DescribeExecutionOutputTypeDef:
     return _client("stepfunctions").describe_execution(executionArn=execution_arn)
 
 
-def receive_messages(queue_url: str, max_messages: int) -> Iterator[dict[str, Any]]:
+def receive_messages(queue_url: str, max_messages: int) -> Iterator[MessageTypeDef]:
     """Messages waiting in a queue, up to `max_messages` (10 per request, no long polling).
     Each stays invisible to other readers for the queue's visibility timeout; a message that
     is not deleted comes back after it."""
@@ -442,7 +470,7 @@ def delete_item(table: str, key: dict[str, Any]) -> None:
 
 
 @cache
-def _presigner() -> Any:
+def _presigner() -> S3Client:
     # SigV4 (boto3 would presign a GET with the deprecated SigV2 here, which newer regions refuse).
     return boto3.client("s3", config=Config(signature_version="s3v4"))
 
@@ -459,9 +487,9 @@ def presigned_get(bucket: str, key: str, expiry_seconds: int, download_name: str
     )
 
 
-def object_versions(bucket: str, key: str) -> list[dict[str, str]]:
+def object_versions(bucket: str, key: str) -> list[ObjectIdentifierTypeDef]:
     """Every stored version and delete marker of exactly this key ({Key, VersionId})."""
-    found: list[dict[str, str]] = []
+    found: list[ObjectIdentifierTypeDef] = []
     pages = _client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
     for page in pages:
         for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
@@ -470,7 +498,7 @@ def object_versions(bucket: str, key: str) -> list[dict[str, str]]:
     return found
 
 
-def delete_versions(bucket: str, versions: list[dict[str, str]]) -> None:
+def delete_versions(bucket: str, versions: list[ObjectIdentifierTypeDef]) -> None:
     """Deletes object versions for good (DeleteObjects, 1,000 per request); raises if S3
     could not delete one."""
     for start in range(0, len(versions), 1000):
@@ -501,7 +529,7 @@ def put_item(table: str, item: dict[str, Any]) -> None:
     _client("dynamodb").put_item(TableName=table, Item=_marshal(item))
 
 
-def find_execution(state_machine_arn: str, name: str) -> dict[str, Any] | None:
+def find_execution(state_machine_arn: str, name: str) -> DescribeExecutionOutputTypeDef | None:
     """The execution of that name (DescribeExecution), or None if there is none (or it cannot
     be described: an Express workflow's)."""
     client = _client("stepfunctions")

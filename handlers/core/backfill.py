@@ -24,7 +24,7 @@ from .workflow import SourceObject
 MODES = ("import", "regenerate")
 
 
-def item_key(item: Any) -> str:
+def item_key(item: object) -> str:
     """The object key of a Map item: an S3 listing's or a CSV manifest's `Key` column, a JSON
     manifest's object (`Key` or `key`) or plain string."""
     if isinstance(item, str):

@@ -26,11 +26,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from . import aws, config, keys
 from .workflow import SourceObject
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
 
 MAX_PAGES = 10  # per listing and run: 10,000 uploads, poison reports or executions
 ACTIVE = {"RUNNING", "SUCCEEDED", "PENDING_REDRIVE"}  # an execution that has it in hand or did it
@@ -234,7 +237,7 @@ def report_poison(upload: Upload, runs: list[dict[str, Any]], max_attempts: int)
     return True
 
 
-def poison_report(upload: Upload, runs: list[dict[str, Any]], last: dict[str, Any]) -> dict[str, Any]:
+def poison_report(upload: Upload, runs: list[dict[str, Any]], last: DescribeExecutionOutputTypeDef) -> dict[str, Any]:
     """What operators are told about an upload given up on: a text for people, and the same as
     fields (kept as JSON beside the upload)."""
     stored = upload.stored

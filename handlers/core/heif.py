@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image
 
@@ -164,7 +164,7 @@ def _scan(path: str, file_size: int, _modified: int) -> HeifStructure:
     return structure
 
 
-def _top_level(stream: Any, file_size: int) -> Iterator[tuple[str, int, int]]:
+def _top_level(stream: BinaryIO, file_size: int) -> Iterator[tuple[str, int, int]]:
     """(type, payload start, end) of each top-level box. A box that runs past the end of
     the file means the file was cut short. Bytes after the last box that do not start like a
     box are left alone, as bytes after a JPEG's end are."""
@@ -241,7 +241,8 @@ def _read_meta(data: bytes, file_size: int, structure: HeifStructure) -> None:
     for kind, body in own:
         if kind == "ispe":
             structure.width, structure.height = struct.unpack_from(">II", body, 4)
-        elif kind == "clap" and structure.width is not None:  # the clean aperture: what libheif keeps
+        elif kind == "clap" and structure.width is not None and structure.height is not None:
+            # the clean aperture: the size libheif keeps (ispe gave both sides before it)
             structure.width, structure.height = _clean_aperture(body, structure.width, structure.height)
     structure.orientation = _orientation([(kind, body) for kind, body in own if kind in ("irot", "imir")])
     structure.secondary = _secondary(primary, items, references, properties)[:_MAX_SECONDARY]
@@ -364,7 +365,8 @@ def _coding(item_id: int, items: dict[int, Item], references: dict[str, list[tup
 # Each orientation as what it does to (x, y) with y pointing down, row-major 2x2, and the
 # EXIF value that names it. HEIF's irot turns anticlockwise by 90 degrees per step; imir
 # mirrors as libheif reads it (axis 1: left-right, axis 0: top-bottom).
-_EXIF_ORIENTATION = {
+_Matrix = tuple[int, int, int, int]
+_EXIF_ORIENTATION: dict[_Matrix, int] = {
     (1, 0, 0, 1): 1,
     (-1, 0, 0, 1): 2,
     (-1, 0, 0, -1): 3,
@@ -374,11 +376,11 @@ _EXIF_ORIENTATION = {
     (0, -1, -1, 0): 7,
     (0, 1, -1, 0): 8,
 }
-_ANTICLOCKWISE = (0, 1, -1, 0)
-_MIRROR = {1: (-1, 0, 0, 1), 0: (1, 0, 0, -1)}
+_ANTICLOCKWISE: _Matrix = (0, 1, -1, 0)
+_MIRROR: dict[int, _Matrix] = {1: (-1, 0, 0, 1), 0: (1, 0, 0, -1)}
 
 
-def _after(first: tuple[int, ...], then: tuple[int, ...]) -> tuple[int, ...]:
+def _after(first: _Matrix, then: _Matrix) -> _Matrix:
     a, b, c, d = then
     e, f, g, h = first
     return (a * e + b * g, a * f + b * h, c * e + d * g, c * f + d * h)
@@ -387,7 +389,7 @@ def _after(first: tuple[int, ...], then: tuple[int, ...]) -> tuple[int, ...]:
 def _orientation(transforms: list[tuple[str, bytes]]) -> int:
     """The EXIF orientation that names what libheif does to the stored picture: the
     transforms in the order the item lists them."""
-    matrix = (1, 0, 0, 1)
+    matrix: _Matrix = (1, 0, 0, 1)
     for kind, body in transforms:
         if kind == "irot":
             for _ in range(body[0] & 3):

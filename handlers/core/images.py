@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
@@ -74,8 +74,16 @@ class FileType:
         return found
 
 
+class _Size(TypedDict):
+    """A FileType's size fields, as stored."""
+
+    width: int | None
+    height: int | None
+    mode: str
+
+
 @contextmanager
-def open_image(path: Path, max_pixels: int) -> Iterator[Image.Image]:
+def open_image(path: Path, max_pixels: int) -> Iterator[ImageFile.ImageFile]:
     """Opens an image with a pixel limit checked on the header, before anything is decoded.
 
     Raises InvalidImage for empty, unidentifiable and over-limit files.
@@ -135,7 +143,7 @@ def _draft(image: Image.Image, path: Path, mode: str | None, size: tuple[int, in
             image.draft(mode, size)
 
 
-def _whole_stream_if_arithmetic(image: Image.Image, path: Path) -> None:
+def _whole_stream_if_arithmetic(image: ImageFile.ImageFile, path: Path) -> None:
     """libjpeg-turbo's arithmetic decoder cannot suspend for more input, and Pillow feeds
     the decoder 64 KiB at a time: an arithmetic-coded JPEG larger than that fails as a
     "broken data stream". Handing it the whole file at once decodes it (one file-sized
@@ -194,7 +202,7 @@ def inspect(
         if structure is not None and structure.unsupported:
             return FileType(False, "JPEG", extension, "unsupported-jpeg", structure.width, structure.height, None)
         with open_image(path, max_pixels) as image:
-            size = dict(width=image.width, height=image.height, mode=image.mode)
+            size = _Size(width=image.width, height=image.height, mode=image.mode)
             if image.format not in _JPEG_FORMATS:
                 return FileType(False, image.format, extension, "not-a-jpeg", **size)
             if "jpeg" not in accepted:
@@ -228,9 +236,9 @@ def _inspect_heif(
         # Decoded upright: the picture's size is the upright one, whatever EXIF says.
         metadata |= {"width": image.width, "height": image.height, "bitDepth": image.info.get("bit_depth")}
         metadata |= _colour_fields(_colour_plan(image))
-        found = {name: value for name, value in metadata.items() if value is not None}
-        size = dict(width=structure.width, height=structure.height, mode=image.mode)
-        return FileType(True, "HEIF", extension, **size, metadata=found)
+        known = {name: value for name, value in metadata.items() if value is not None}
+        size = _Size(width=structure.width, height=structure.height, mode=image.mode)
+        return FileType(True, "HEIF", extension, **size, metadata=known)
 
 
 def _upright_method(image: Image.Image) -> Image.Transpose | None:
@@ -310,7 +318,12 @@ class Wanted:
         """Encoder settings per format: WebP at libwebp's default effort (method 4; 6 costs
         ~2x for a few percent), AVIF at libavif speed 8 (speed 6 took ~4x longer for a few
         percent fewer bytes: docs/renditions.md), JPEG optimised like the thumbnail."""
-        extra = {"webp": {"method": 4}, "avif": {"speed": 8}, "jpeg": {"optimize": True}}[rendition.format]
+        per_format: dict[str, dict[str, int | bool]] = {
+            "webp": {"method": 4},
+            "avif": {"speed": 8},
+            "jpeg": {"optimize": True},
+        }
+        extra = per_format[rendition.format]
         return cls(path, rendition.size, rendition.pillow_format, {"quality": rendition.quality, **extra})
 
 
@@ -323,7 +336,14 @@ def fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def web_pictures(source: Path, max_pixels: int, wanted: list[Wanted]) -> dict[str, Any]:
+class WebPictures(TypedDict):
+    """What `web_pictures` made: each picture's size, in the order asked, and a ThumbHash."""
+
+    sizes: list[dict[str, int]]
+    placeholder: str
+
+
+def web_pictures(source: Path, max_pixels: int, wanted: list[Wanted]) -> WebPictures:
     """The thumbnail and the renditions of one photo from one decode: libjpeg decodes at the
     smallest DCT scale that still serves the largest picture (draft), the picture is shrunk to
     that size, turned upright and converted to sRGB once (the photo's colour plan, as for the
@@ -345,7 +365,7 @@ def web_pictures(source: Path, max_pixels: int, wanted: list[Wanted]) -> dict[st
         for index in sorted(range(len(wanted)), key=lambda i: -wanted[i].size):
             one = wanted[index]
             picture = _replaced(picture, _shrunk(picture, one.size, NEXT_STEPS))
-            extra = {} if one.format == "JPEG" else {"exif": b"", "xmp": b""}
+            extra: dict[str, bytes] = {} if one.format == "JPEG" else {"exif": b"", "xmp": b""}
             picture.save(one.path, format=one.format, icc_profile=colour.SRGB_ICC, **extra, **one.options)
             sizes[index] = {"width": picture.width, "height": picture.height}
         return {"sizes": sizes, "placeholder": thumbhash.encode(picture)}

@@ -19,7 +19,7 @@ import math
 import re
 import struct
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 from xml.etree import ElementTree
 
-from PIL import ExifTags, Image, IptcImagePlugin
+from PIL import ExifTags, Image, ImageFile, IptcImagePlugin
 
 from .observability import logger
 
@@ -294,7 +294,8 @@ def _capture_time(exif_ifd: dict[int, Any]) -> str | None:
     match = _EXIF_TIME.match(_text(exif_ifd.get(ExifTags.Base.DateTimeOriginal)) or "")
     if not match:
         return None
-    moment = datetime(*(int(part) for part in match.groups()))  # raises on 0000:00:00 and the like
+    year, month, day, hour, minute, second = (int(part) for part in match.groups())
+    moment = datetime(year, month, day, hour, minute, second)  # raises on 0000:00:00 and the like
     text = moment.isoformat(timespec="seconds")
     subseconds = _text(exif_ifd.get(ExifTags.Base.SubsecTimeOriginal)) or ""
     if subseconds.isdigit():
@@ -347,7 +348,7 @@ def _xmp_capture_time(fields: dict[str, str]) -> str | None:
     return result
 
 
-def _iptc_capture_time(image: Image.Image) -> str | None:
+def _iptc_capture_time(image: ImageFile.ImageFile) -> str | None:
     """IPTC IIM DateCreated (CCYYMMDD) with TimeCreated (HHMMSS±HHMM); a date alone is not a
     capture time."""
     info = IptcImagePlugin.getiptcinfo(image) or {}
@@ -406,12 +407,12 @@ def _has_location(image: Image.Image, gps: dict[int, Any] | None) -> bool:
     return isinstance(xmp, bytes) and (b"GPSLatitude" in xmp or b"GPSLongitude" in xmp)
 
 
-def describe(image: Image.Image, structure: JpegStructure | None, keep_location: bool) -> dict[str, Any]:
+def describe(image: ImageFile.ImageFile, structure: JpegStructure | None, keep_location: bool) -> dict[str, Any]:
     """The photo's metadata for the workflow state (and then the photos table)."""
     turns = orientation(image)
     width, height = (image.height, image.width) if turns >= 5 else (image.width, image.height)
     exif_ifd = _safely(lambda: _ifd(image, ExifTags.IFD.Exif), "exif") or {}
-    ifd0 = _safely(lambda: _exif(image), "ifd0") or {}
+    ifd0: Mapping[int, Any] = _safely(lambda: _exif(image), "ifd0") or {}
     gps = _safely(lambda: _ifd(image, ExifTags.IFD.GPSInfo), "gps")
     xmp = _safely(lambda: _xmp_fields(image), "xmp") or {}
     captured = (

@@ -45,7 +45,8 @@ def posted_photo(
         raise UploadRejected(400, "the multipart/form-data body cannot be read: is its boundary right?")
     for part in message.iter_parts():
         if part.get_content_disposition() == "form-data" and part.get_filename() is not None:
-            return part.get_payload(decode=True) or b"", part.get("Content-Type"), part.get_filename()
+            payload = part.get_payload(decode=True)  # a file part's decoded bytes (None for a nested multipart)
+            return payload if isinstance(payload, bytes) else b"", part.get("Content-Type"), part.get_filename()
     raise UploadRejected(400, "the form has no file field: send the photo as a file (a field with a filename)")
 
 

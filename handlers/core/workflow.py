@@ -77,9 +77,10 @@ def regenerating(state: dict[str, Any]) -> bool:
 def photo_id(state: dict[str, Any]) -> str:
     """The photo's id (its content hash), found by CheckForDuplicate."""
     try:
-        return state["results"]["uniqueness"]["contentHash"]
+        content_hash: str = state["results"]["uniqueness"]["contentHash"]
     except (KeyError, TypeError):
         raise ValueError("state input has no results.uniqueness.contentHash") from None
+    return content_hash
 
 
 @contextmanager
