@@ -146,7 +146,15 @@ def test_a_working_stage_passes_keep_keeps_the_evidence_and_clean_removes_it(sta
 
 def test_an_interrupted_run_waits_for_its_executions_and_leaves_nothing(stage, as_verifier):
     process = subprocess.Popen(
-        verify_command(), cwd=PROJECT, env=as_verifier, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        verify_command(),
+        cwd=PROJECT,
+        env=as_verifier,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # Ctrl-C at a terminal: a suite started in the background of a script inherits SIGINT
+        # ignored, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stdout is not None
     seen = []
@@ -170,7 +178,15 @@ def says(output: str, *texts: str) -> bool:
 
 def test_clean_removes_what_a_killed_run_left(stage, as_verifier):
     process = subprocess.Popen(
-        verify_command(), cwd=PROJECT, env=as_verifier, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        verify_command(),
+        cwd=PROJECT,
+        env=as_verifier,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # Ctrl-C at a terminal: a suite started in the background of a script inherits SIGINT
+        # ignored, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stdout is not None
     seen = []
