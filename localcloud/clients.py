@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
+import boto3.session
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -31,14 +32,19 @@ def aws_client(cloud_env: dict[str, str], service: Literal["cognito-idp"]) -> Co
 @overload
 def aws_client(cloud_env: dict[str, str], service: str) -> Any: ...
 def aws_client(cloud_env: dict[str, str], service: str) -> Any:
-    # boto3's stubs take only a literal service name; the overloads above give callers their types.
-    client: Callable[..., Any] = boto3.client
     if not cloud_env:
-        return client(service)
-    return client(
+        return client_of(service)
+    return client_of(
         service,
         endpoint_url=cloud_env["AWS_ENDPOINT_URL"],
         region_name=cloud_env["AWS_REGION"],
         aws_access_key_id=cloud_env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=cloud_env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def client_of(service: str, session: boto3.session.Session | None = None, **options: Any) -> Any:
+    """A client of a service named at run time, made by `session` (boto3's default one if None):
+    boto3's stubs type a client only for a literal service name."""
+    make: Callable[..., Any] = session.client if session else boto3.client
+    return make(service, **options)
