@@ -30,8 +30,9 @@ from localcloud.services.events.scheduler import ScheduleError, Scheduler
 from localcloud.services.iam import Iam, Principal
 from localcloud.services.iam.requests import Call
 from localcloud.services.s3 import adapter as s3_adapter
+from localcloud.services.stepfunctions import adapter as stepfunctions_adapter
 
-from . import persistence
+from . import PROJECT, persistence
 from .faults import ApiFault, ApiFaults
 from .services import adapters
 from .tools import console, cost
@@ -90,7 +91,7 @@ class LocalCloud:
 
     def start(self) -> LocalCloud:
         from moto.core.config import default_user_config
-        from moto.server import DomainDispatcherApplication, create_backend_app
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         # The functions' Python, fetched once per machine: without it nothing could run.
         try:
@@ -114,14 +115,12 @@ class LocalCloud:
         os.environ["MOTO_PORT"] = str(self.port)
         self.runtime = LambdaRuntime(self.state_dir, self.endpoint, self.max_workers, self.iam)
         # What each invocation and AWS request would cost on AWS (calibrated once per machine).
-        from localcloud.tools.deploy import PROJECT
-
         self.meter = cost.Meter(cost.calibrate(PROJECT))
         self.runtime.observe(self.meter.invocation)
         self.iam.observe(self._meter_request)
         adapters.install(self.runtime, self.clock, self.async_clock)
         self.metrics.attach(self.runtime)
-        adapters.stepfunctions.observe_executions(self.metrics.execution_event)
+        stepfunctions_adapter.observe_executions(self.metrics.execution_event)
         self.alarms.attach()
         self.alarms.start()
         self.console = console.Console(self.client_environment(), self.meter)

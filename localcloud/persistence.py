@@ -48,14 +48,14 @@ def save(folder: Path) -> None:
     (staging / "s3").mkdir(parents=True)
     (staging / "dynamodb").mkdir()
     for account, partitions in list(s3_backends.items()):
-        for backend in list(partitions.values()):
-            for bucket in list(backend.buckets.values()):
+        for s3_backend in list(partitions.values()):
+            for bucket in list(s3_backend.buckets.values()):
                 if _DEPLOYMENT_BUCKET in bucket.name:
                     continue
                 _save_bucket(staging / "s3" / bucket.name, bucket, account)
     for account, regions in list(dynamodb_backends.items()):
-        for region, backend in list(regions.items()):
-            for table in list(backend.tables.values()):
+        for region, dynamodb_backend in list(regions.items()):
+            for table in list(dynamodb_backend.tables.values()):
                 items = [item.to_json()["Attributes"] for item in table.all_items()]
                 target = staging / "dynamodb" / f"{account}-{region}-{table.name}.json"
                 saved = {"account": account, "region": region, "table": table.name, "items": items}
@@ -102,8 +102,8 @@ def restore(folder: Path, upload_prefixes: tuple[str, ...] = ()) -> Restored:
     restored = Restored()
     for index_file in sorted((folder / "s3").glob("*/index.json")):
         index = json.loads(index_file.read_text())
-        backend = s3_backends[index["account"]]["aws"]
-        bucket = backend.buckets.get(index["bucket"])
+        s3_backend = s3_backends[index["account"]]["aws"]
+        bucket = s3_backend.buckets.get(index["bucket"])
         if bucket is None:
             continue
         restored.buckets += 1
@@ -111,7 +111,7 @@ def restore(folder: Path, upload_prefixes: tuple[str, ...] = ()) -> Restored:
             if bucket.keys.get(entry["key"]) is not None:
                 continue
             value = (index_file.parent / entry["body"]).read_bytes()
-            key = backend.put_object(bucket.name, entry["key"], value, disable_notification=True)
+            key = s3_backend.put_object(bucket.name, entry["key"], value, disable_notification=True)
             key.set_metadata(dict(entry["metadata"]))
             key.last_modified = datetime.fromisoformat(entry["lastModified"])
             # A multipart upload's ETag is not the MD5 of its bytes. Unquoted, as moto keeps it
@@ -121,15 +121,15 @@ def restore(folder: Path, upload_prefixes: tuple[str, ...] = ()) -> Restored:
             restored.waiting_uploads += any(entry["key"].startswith(p) for p in upload_prefixes)
     for table_file in sorted((folder / "dynamodb").glob("*.json")):
         saved = json.loads(table_file.read_text())
-        backend = dynamodb_backends[saved["account"]][saved["region"]]
-        if saved["table"] not in backend.tables:
+        dynamodb_backend = dynamodb_backends[saved["account"]][saved["region"]]
+        if saved["table"] not in dynamodb_backend.tables:
             continue
         restored.tables += 1
-        table = backend.tables[saved["table"]]
+        table = dynamodb_backend.tables[saved["table"]]
         for item in saved["items"]:
             keys = {name: item[name] for name in (table.hash_key_attr, table.range_key_attr) if name}
-            if backend.get_item(saved["table"], keys) is not None:
+            if dynamodb_backend.get_item(saved["table"], keys) is not None:
                 continue
-            backend.put_item(saved["table"], item)
+            dynamodb_backend.put_item(saved["table"], item)
             restored.items += 1
     return restored

@@ -40,14 +40,14 @@ from PIL import Image
 
 from handlers.core import heif
 from handlers.core.uploads import JPEG_MAGIC
-from localcloud import persistence
+from localcloud import PROJECT, persistence
 from localcloud.clients import aws_client
 from localcloud.cloud import DEFAULT_ACCOUNT, LocalCloud
 from localcloud.services.cloudformation import adapter as cloudformation
 from ops.executions import parse_since
 
 from . import cost, invoke, report, settings, signin
-from .deploy import PROJECT, Stack, deploy, package, service_name, stack_outputs, stage_folder
+from .deploy import Stack, deploy, package, service_name, stack_outputs, stage_folder
 from .pipeline import Outcome, Pipeline
 from .results import KINDS
 
@@ -492,7 +492,8 @@ def _control(endpoint: str, route: str, body: dict[str, Any] | None = None) -> d
         method="POST" if body is not None else "GET",
     )
     with urllib.request.urlopen(request, timeout=1200) as answer:
-        return json.loads(answer.read())
+        answered: dict[str, Any] = json.loads(answer.read())
+    return answered
 
 
 # -- the parser -------------------------------------------------------------------------------
@@ -561,5 +562,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        return args.command_function(args)
+        code: int = args.command_function(args)
+        return code
     return 130

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from werkzeug.wrappers import Request, Response
@@ -34,6 +34,9 @@ from localcloud.services.stepfunctions.express import StepFunctionsView
 from . import cost, signin
 from .pipeline import TERMINAL, ExecutionKeys
 from .results import DUPLICATE, KINDS, PROCESSED, REGENERATED, Result, result_of
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation.type_defs import StackTypeDef
 
 PREFIX = "/_console/"
 STATIC = Path(__file__).with_name("console_static")
@@ -92,7 +95,7 @@ def state_summary(events: list[dict[str, Any]], execution_status: str) -> dict[s
             if resource:  # the latest attempt's function and times, to find what it used
                 state["function"], state["window"] = resource, [event["timestamp"], None]
         elif kind in _TASK_FAILURES:
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             state["failures"] += 1
             state["last_failed"] = True
             state["error"], state["cause"] = details.get("error"), details.get("cause")
@@ -158,7 +161,9 @@ class Console:
     def __init__(self, cloud_env: dict[str, str], meter: cost.Meter | None = None) -> None:
         self.cloud_env = cloud_env
         self.meter = meter
-        self.s3, self.cfn, self.dynamodb = (aws_client(cloud_env, s) for s in ("s3", "cloudformation", "dynamodb"))
+        self.s3 = aws_client(cloud_env, "s3")
+        self.cfn = aws_client(cloud_env, "cloudformation")
+        self.dynamodb = aws_client(cloud_env, "dynamodb")
         # Standard executions through the API, Express ones from their log group (services/stepfunctions/express.py)
         self.sfn = StepFunctionsView(cloud_env)
         self.described = EndedExecutions(self.sfn)
@@ -220,7 +225,7 @@ class Console:
         except self.s3.exceptions.ClientError:
             return False
 
-    def _workflow_stack(self) -> tuple[dict[str, Any], dict[str, str]] | None:
+    def _workflow_stack(self) -> tuple[StackTypeDef, dict[str, str]] | None:
         """The first deployed stack with the image workflow, and its outputs."""
         for stack in self.cfn.describe_stacks()["Stacks"]:
             outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}

@@ -219,6 +219,13 @@ class Call:
     init_ms: float | None = None  # a new worker's start-up here, on the runtime's interpreter
 
 
+# (service, operation) -> requests
+Requests = Counter[tuple[str, str]]
+# "read"/"write" -> DynamoDB capacity units, fractions included: a Counter adds and subtracts
+# them as they are (typeshed types a Counter's counts as int).
+CapacityUnits = Counter[str]
+
+
 @dataclass
 class Meter:
     """Collects every invocation (LambdaRuntime.observe) and every AWS request the deployed
@@ -226,8 +233,8 @@ class Meter:
 
     calibration: Calibration
     calls: list[Call] = field(default_factory=list)
-    requests: Counter = field(default_factory=Counter)  # (service, operation) -> count
-    dynamodb_units: Counter = field(default_factory=Counter)  # "read"/"write" -> units
+    requests: Requests = field(default_factory=Counter)
+    dynamodb_units: CapacityUnits = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def invocation(self, function: Any, invocation: Any) -> None:
@@ -266,14 +273,14 @@ class Meter:
         with self._lock:
             self.requests[(service, operation)] += 1
             if units:
-                self.dynamodb_units[units[0]] += units[1]
+                self.dynamodb_units[units[0]] += units[1]  # type: ignore[assignment]  # fractional units: see CapacityUnits
 
-    def mark(self) -> tuple[int, Counter, Counter]:
+    def mark(self) -> tuple[int, Requests, CapacityUnits]:
         """Where a run starts: `since(mark)` then covers only what came after."""
         with self._lock:
             return len(self.calls), Counter(self.requests), Counter(self.dynamodb_units)
 
-    def since(self, mark: tuple[int, Counter, Counter]) -> tuple[list[Call], Counter, Counter]:
+    def since(self, mark: tuple[int, Requests, CapacityUnits]) -> tuple[list[Call], Requests, CapacityUnits]:
         with self._lock:
             return self.calls[mark[0] :], self.requests - mark[1], self.dynamodb_units - mark[2]
 
@@ -409,8 +416,8 @@ def _cold_starts(group: list[Call]) -> tuple[float | None, float | None]:
 
 def bill(
     calls: list[Call],
-    requests: Counter,
-    units: Counter,
+    requests: Requests,
+    units: CapacityUnits,
     shapes: list[ExecutionShape],
     photos: int,
     workflow_type: str = "STANDARD",

@@ -28,7 +28,8 @@ class Stack:
 
 def service_name() -> str:
     with (PROJECT / "serverless.yml").open() as stream:
-        return yaml.safe_load(stream)["service"]
+        name: str = yaml.safe_load(stream)["service"]
+    return name
 
 
 def serverless_command() -> list[str]:

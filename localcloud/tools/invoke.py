@@ -33,10 +33,11 @@ from urllib.parse import quote_plus
 
 import yaml
 
+from localcloud import PROJECT
 from localcloud.clients import aws_client
 from localcloud.services.awslambda.runtime import Worker
 
-from .deploy import PROJECT, cli_environment, serverless_command
+from .deploy import cli_environment, serverless_command
 
 EVENTS = PROJECT / ".localcloud" / "events"
 # Where functions write (handlers/core/config.py): set to the scratch bucket. `upload` stores

@@ -26,10 +26,12 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from localcloud import PROJECT
 from localcloud.services.awslambda import interpreter
 
-from .deploy import PROJECT, package
+from .deploy import package
 
 PROBE = Path(__file__).with_name("parity_probe.py")
 WIDTH = 100
@@ -38,7 +40,7 @@ WIDTH = 100
 @dataclass
 class Run:
     architecture: str
-    report: dict
+    report: dict[str, Any]
     seconds: float
 
 
@@ -111,8 +113,9 @@ def compare(arm: Run, native: Run) -> Comparison:
                 size_a, size_b = Path(theirs["file"]).stat().st_size, Path(ours["file"]).stat().st_size
                 found.bytes_differ.append(f"{name}: PNG encoder output {size_a} vs {size_b} bytes")
                 continue
-            changed = sum(1 for pixel in difference.getdata() if pixel != (0, 0, 0))
-            largest = max(max(band) for band in (difference.getextrema()))
+            changed = sum(1 for pixel in difference.get_flattened_data() if pixel != (0, 0, 0))
+            # an RGB image: one (lowest, highest) pair per band
+            largest = max(band[1] for band in difference.getextrema() if isinstance(band, tuple))
             found.differences[name] = f"{changed} of {a.width * a.height} pixels differ, by up to {largest}"
     return found
 

@@ -13,7 +13,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def main() -> None:
@@ -26,7 +28,12 @@ def main() -> None:
     spec.loader.exec_module(worker)  # type: ignore[union-attr]
     sys.path[:] = worker._lambda_path(task, opt, runtime_dir)
     os.chdir(task)
-    report: dict = {"python": sys.version.split()[0], "machine": os.uname().machine, "handlers": {}, "outputs": {}}
+    report: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "machine": os.uname().machine,
+        "handlers": {},
+        "outputs": {},
+    }
     for handler in handlers:
         started = time.perf_counter()
         try:
@@ -38,10 +45,11 @@ def main() -> None:
 
     for sample in samples:
         name = Path(sample).name
-        for kind, convert in (
+        conversions: tuple[tuple[str, Callable[[Path, Path], object]], ...] = (
             ("png", lambda src, dst: images.to_png(src, dst, 64_000_000, "fast")),
             ("thumbnail", lambda src, dst: images.thumbnail(src, dst, 64_000_000, 256)),
-        ):
+        )
+        for kind, convert in conversions:
             target = Path(out) / f"{name}.{kind}.png"
             started = time.perf_counter()
             convert(Path(sample), target)

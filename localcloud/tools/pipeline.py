@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -79,7 +79,7 @@ class Pipeline:
         """STANDARD or EXPRESS, as deployed (WORKFLOW_TYPE)."""
         if not hasattr(self, "_workflow_type"):
             described = self.sfn.describe_state_machine(stateMachineArn=self.state_machine_arn)
-            self._workflow_type = described.get("type", "STANDARD")
+            self._workflow_type: str = described.get("type", "STANDARD")
         return self._workflow_type
 
     def upload(self, path: Path, name: str | None = None, user: str = "demo") -> str:
@@ -88,11 +88,11 @@ class Pipeline:
         self.s3.upload_file(str(path), self.upload_bucket, key)
         return key
 
-    def executions_by_key(self, since: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+    def executions_by_key(self, since: datetime | None = None) -> dict[str | None, list[dict[str, Any]]]:
         """Every execution by the key it works on; with `since`, the listing (newest first)
         stops at older ones: on a deployed stage with a long history, a wait reads only what
         it needs."""
-        found: dict[str, list[dict[str, Any]]] = {}
+        found: dict[str | None, list[dict[str, Any]]] = {}  # None: an execution with no upload's key
         pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
         for page in pages:
             for execution in page["executions"]:
@@ -161,7 +161,7 @@ class Pipeline:
             outcomes = [o for o in outcomes if o.started is None or datetime.fromisoformat(o.started) >= since]
         return sorted(outcomes, key=lambda o: (o.started is None, o.started or "", o.key))
 
-    def _summarise(self, outcome: Outcome, execution: dict[str, Any]) -> None:
+    def _summarise(self, outcome: Outcome, execution: Mapping[str, Any]) -> None:
         outcome.seconds = (execution["stopDate"] - execution["startDate"]).total_seconds()
         outcome.path, outcome.path_summary = self.states_entered(execution["executionArn"])
         outcome.result = result_of(execution)

@@ -9,6 +9,7 @@ import shlex
 import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from . import cost
 from .pipeline import Outcome
@@ -57,7 +58,7 @@ def shorten_middle(text: str, width: int, end_share: float = 0.75) -> str:
     return text[: width - 1 - tail] + "…" + text[len(text) - tail :]
 
 
-def _written(outputs: Sequence[dict], detailed: bool) -> str:
+def _written(outputs: Sequence[dict[str, Any]], detailed: bool) -> str:
     if not outputs:
         return "-"
     if detailed:
@@ -70,6 +71,7 @@ def outcomes_table(outcomes: Sequence[Outcome], by_user: bool = False) -> str:
     are shortened in the middle, never at the end. `by_user` (a stage's uploads, named
     `<user>/<file>`): the user folder in a column of its own, and what was written in total."""
     seconds = [f"{o.seconds:.1f} s" if o.seconds is not None else "-" for o in outcomes]
+    rows: list[tuple[str, ...]]
     if not by_user:
         rows = [
             (shorten_middle(o.file, 24), str(o.result), _written(o.outputs, True), time)

@@ -10,6 +10,7 @@ command line (`demo`, `run`, `run --json`) and the console say the same thing.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ class Result:
         return {"result": self.kind, "reason": self.detail, "summary": str(self)}
 
 
-def result_of(execution: dict[str, Any]) -> Result:
+def result_of(execution: Mapping[str, Any]) -> Result:
     """From a DescribeExecution response (status, output, error, cause)."""
     status = execution.get("status")
     if status == "RUNNING":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from .deploy import PROJECT
+from localcloud import PROJECT
 
 # ${env:NAME}, ${env:NAME, 'default'}, ${env:NAME, "default"} or ${env:NAME, 5}
 _ENV_VARIABLE = re.compile(r"""\$\{env:(\w+)(?:\s*,\s*(?:'([^']*)'|"([^"]*)"|([^\s}]*)))?\s*\}""")

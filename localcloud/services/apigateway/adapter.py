@@ -64,7 +64,7 @@ class AuthorizerFromTemplate(CloudFormationModel):
         return self.authorizer_id
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
     ) -> AuthorizerFromTemplate:
         properties = cloudformation_json.get("Properties", {})
@@ -73,10 +73,11 @@ class AuthorizerFromTemplate(CloudFormationModel):
             rest_api_id, properties.get("Name", resource_name), properties["Type"]
         )
         cls._apply(authorizer, properties)
+        assert authorizer.id is not None  # moto hints it optional; create_authorizer always makes one
         return cls(rest_api_id, authorizer.id)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
+    def update_from_cloudformation_json(
         cls,
         original_resource: AuthorizerFromTemplate,
         new_resource_name: str,

@@ -66,6 +66,7 @@ from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion, lambda_backends
 from moto.core.common_models import CloudFormationModel
 
+from localcloud.clients import client_of
 from localcloud.services.cloudformation import adapter as cloudformation
 from localcloud.services.cloudformation.adapter import register
 from localcloud.services.stepfunctions.adapter import RetryClock
@@ -151,7 +152,7 @@ class EventInvokeConfigFromTemplate(CloudFormationModel):
         return "AWS::Lambda::EventInvokeConfig"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
     ) -> EventInvokeConfigFromTemplate:
         properties = cloudformation_json.get("Properties", {})
@@ -165,7 +166,7 @@ class EventInvokeConfigFromTemplate(CloudFormationModel):
         return cls(backend.get_function(properties["FunctionName"]).function_arn)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
+    def update_from_cloudformation_json(
         cls,
         original_resource: EventInvokeConfigFromTemplate,
         new_resource_name: str,
@@ -176,7 +177,7 @@ class EventInvokeConfigFromTemplate(CloudFormationModel):
         return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
+    def delete_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
     ) -> None:
         function = cloudformation_json.get("Properties", {}).get("FunctionName", resource_name)
@@ -223,16 +224,16 @@ def install() -> None:
         # the CPU the runtime runs it on (localcloud/services/awslambda/runtime.py); moto's template path drops it
         function.architectures = list(properties.get("Architectures") or ["x86_64"])
 
-    original_update = LambdaFunction.update_from_cloudformation_json.__func__
+    original_update = cloudformation.classmethod_function(LambdaFunction.update_from_cloudformation_json)
 
-    def update(cls: type, *args: Any, **kw: Any) -> Any:
+    def update(cls: type, /, *args: Any, **kw: Any) -> Any:
         template = kw["cloudformation_json"] if "cloudformation_json" in kw else args[2]
         properties = template.get("Properties", {})
         if properties.get("Layers"):
             properties["Layers"] = layer_arns(properties)
         return original_update(cls, *args, **kw)
 
-    LambdaFunction.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign]
+    LambdaFunction.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment]
 
     def keep_architectures(layer: LayerVersion, properties: dict[str, Any], account_id: str) -> None:
         layer.compatible_architectures = properties.get("CompatibleArchitectures", [])
@@ -392,8 +393,9 @@ def send(runtime: LambdaRuntime, function: LambdaFunction, destination: str, rec
     keys = (credentials.access_key, credentials.secret_key, credentials.session_token) if credentials else None
     # A session of its own: boto3's default session is not thread-safe, and records of many
     # events may be sent at once (from the runtime's pool and the retry timers).
-    client = boto3.session.Session().client(
+    client = client_of(
         {"sqs": "sqs", "sns": "sns", "lambda": "lambda"}.get(service, service),
+        boto3.session.Session(),
         region_name=region or function.region,
         endpoint_url=runtime.endpoint,
         aws_access_key_id=keys[0] if keys else "localcloud",

@@ -56,7 +56,7 @@ def chosen_mode() -> str:
     wanted = os.environ.get("LOCALCLOUD_MEMORY", "").lower()
     if wanted in ("cgroup", "watchdog", "off"):
         return wanted
-    if _own_group("memory") is not None and _writable(_own_group("memory")):
+    if (group := _own_group("memory")) is not None and _writable(group):
         return "cgroup"
     return "watchdog" if Path("/proc/self/statm").exists() else "off"
 

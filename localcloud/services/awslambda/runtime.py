@@ -235,7 +235,7 @@ class FunctionPool:
     def release(self, worker: Worker | None) -> None:
         with self.condition:
             self.running -= 1
-            self.busy.discard(worker)  # type: ignore[arg-type]
+            self.busy.discard(worker)
             if worker is not None and worker.alive and self.retired:
                 worker.stop()
             elif worker is not None and worker.alive:

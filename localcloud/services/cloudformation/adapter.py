@@ -40,12 +40,16 @@ import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from types import MethodType
+from typing import TYPE_CHECKING, Any
 
 from moto.cloudformation import parsing as cfn_parsing
 from moto.cloudformation.models import ChangeSet, CloudFormationBackend
 from moto.cloudformation.utils import validate_template_cfn_lint
 from moto.core.common_models import CloudFormationModel
+
+if TYPE_CHECKING:
+    from localcloud.services.iam import Iam
 
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 _ARTIFACT_FOLDER = re.compile(r"serverless/([^/\"]+)/([^/\"]+)/\d+-[0-9T:.Z-]+/")
@@ -116,10 +120,10 @@ def install() -> None:
 
 
 # -- resources created as the stack's service role ----------------------------------------
-_iam: Any = None
+_iam: Iam | None = None
 
 
-def use(iam: Any) -> None:
+def use(iam: Iam | None) -> None:
     """The local cloud's IAM (localcloud/services/iam.Iam), which a service role's rights are read from."""
     global _iam
     _iam = iam
@@ -143,7 +147,7 @@ def _service_role_checks(
     account, region = resources_map._account_id, resources_map._region_name
     stack = cloudformation_backends[account][region].stacks.get(resources_map.stack_id)
     role_arn = getattr(stack, "role_arn", None)
-    if not role_arn or _iam is None or not _iam.enforce:
+    if stack is None or not role_arn or _iam is None or not _iam.enforce:
         return
     condition = resource_json.get("Condition")
     if operation == "create" and condition and not resources_map.lazy_condition_map[condition]:
@@ -256,10 +260,10 @@ def extend_create(
 ) -> None:
     """Runs `before(properties)` ahead of moto creating a resource from a template and
     `after(resource, properties, account_id)` once it exists."""
-    original = model.create_from_cloudformation_json.__func__
+    original = classmethod_function(model.create_from_cloudformation_json)
 
     def create(
-        cls: type, name: str, cloudformation_json: dict[str, Any], account_id: str, region: str, **kw: Any
+        cls: type, /, name: str, cloudformation_json: dict[str, Any], account_id: str, region: str, **kw: Any
     ) -> Any:
         properties = cloudformation_json.setdefault("Properties", {})
         if before:
@@ -270,6 +274,13 @@ def extend_create(
         return resource
 
     model.create_from_cloudformation_json = classmethod(create)
+
+
+def classmethod_function(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The function behind a classmethod as read from its class (a method bound to it), for a
+    replacement to call with the class it is itself called with (a subclass too)."""
+    assert isinstance(method, MethodType), f"{method!r} is not a classmethod"
+    return method.__func__
 
 
 def register(*models: type[CloudFormationModel]) -> None:

@@ -84,7 +84,7 @@ class DistributionFromTemplate(CloudFormationModel):
         return {"DomainName": distribution.domain_name, "Id": distribution.distribution_id}[attribute_name]
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
     ) -> DistributionFromTemplate:
         config = cloudformation_json.get("Properties", {}).get("DistributionConfig", {})
@@ -92,7 +92,7 @@ class DistributionFromTemplate(CloudFormationModel):
         return cls(account_id, distribution.distribution_id)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
+    def update_from_cloudformation_json(
         cls,
         original_resource: DistributionFromTemplate,
         new_resource_name: str,
@@ -131,14 +131,14 @@ class OriginAccessControlFromTemplate(CloudFormationModel):
         return self.control_id
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
     ) -> OriginAccessControlFromTemplate:
         config = cloudformation_json.get("Properties", {}).get("OriginAccessControlConfig", {})
         return cls(account_id, _backend(account_id).create_origin_access_control(config).id)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
+    def update_from_cloudformation_json(
         cls,
         original_resource: OriginAccessControlFromTemplate,
         new_resource_name: str,

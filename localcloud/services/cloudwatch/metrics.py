@@ -117,7 +117,9 @@ class Metrics:
                     dimensions = {"QueueName": queue.name}
                     messages = list(queue._messages)
                     visible = [m for m in messages if m.visible and not m.delayed]
-                    oldest = min((m.sent_timestamp for m in messages if m.sent_timestamp), default=None)
+                    # moto declares it None (its value until the message is sent, an int after)
+                    sent: list[int | None] = [m.sent_timestamp for m in messages]
+                    oldest = min((stamp for stamp in sent if stamp), default=None)
                     age = max(0.0, (now_ms - oldest) / 1000) if oldest else 0.0
                     for name, value, unit in (
                         ("ApproximateNumberOfMessagesVisible", len(visible), "Count"),

@@ -62,7 +62,7 @@ class UserPoolFromTemplate(CloudFormationModel):
         ]
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
     ) -> UserPoolFromTemplate:
         properties = dict(cloudformation_json.get("Properties", {}))
@@ -71,7 +71,7 @@ class UserPoolFromTemplate(CloudFormationModel):
         return cls(account_id, region_name, pool.id)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
+    def update_from_cloudformation_json(
         cls,
         original_resource: UserPoolFromTemplate,
         new_resource_name: str,
@@ -87,7 +87,7 @@ class UserPoolFromTemplate(CloudFormationModel):
         return original_resource
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
+    def delete_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
     ) -> None:
         _backend(account_id, region_name).delete_user_pool(resource_name)
@@ -115,14 +115,14 @@ class UserPoolClientFromTemplate(CloudFormationModel):
     def has_cfn_attr(cls, attr: str) -> bool:
         return attr in ("ClientId", "ClientSecret", "Name")
 
-    def get_cfn_attribute(self, attribute_name: str) -> str:
+    def get_cfn_attribute(self, attribute_name: str) -> str | None:  # ClientSecret: None without one
         client = _backend(self.account_id, self.region).describe_user_pool_client(self.pool_id, self.client_id)
         return {"ClientId": client.id, "ClientSecret": client.secret, "Name": client.extended_config.get("ClientName")}[
             attribute_name
         ]
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
     ) -> UserPoolClientFromTemplate:
         properties = dict(cloudformation_json.get("Properties", {}))
@@ -133,7 +133,7 @@ class UserPoolClientFromTemplate(CloudFormationModel):
         return cls(account_id, region_name, pool_id, client.id)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
+    def update_from_cloudformation_json(
         cls,
         original_resource: UserPoolClientFromTemplate,
         new_resource_name: str,

@@ -61,7 +61,8 @@ def install() -> None:
     def all_items(self: Table) -> list[Any]:
         only = getattr(_partition, "only", None)
         if only is not None and only[0] is self:
-            return only[1]
+            items: list[Any] = only[1]
+            return items
         return _every_item(self)
 
     Table.query = query  # type: ignore[method-assign]

@@ -72,7 +72,7 @@ def _next_cron(fields: str, after: datetime, timezone: str) -> datetime:
     zone = ZoneInfo(timezone)
     wall = after.astimezone(zone).replace(tzinfo=UTC)
     try:
-        found = AWSCron(fields).occurrence(wall).next()
+        found: datetime | None = AWSCron(fields).occurrence(wall).next()
     except (ValueError, IndexError, KeyError) as error:
         raise ScheduleError(f"cron({fields}): {error}") from None
     if found is None:
@@ -133,14 +133,13 @@ def _from_moto() -> list[Schedule]:
 
     found: list[Schedule] = []
     for account, regions in list(events_backends.items()):
-        for region, backend in list(regions.items()):
-            rules = [rule for bus in list(backend.event_buses.values()) for rule in list(bus.rules.values())]
+        for region, events_backend in list(regions.items()):
+            rules = [rule for bus in list(events_backend.event_buses.values()) for rule in list(bus.rules.values())]
             found += [_rule(rule, account, region) for rule in rules if rule.scheduled_expression]
-    for account, regions in list(scheduler_backends.items()):
-        for region, backend in list(regions.items()):
-            items = [
-                item for group in list(backend.schedule_groups.values()) for item in list(group.schedules.values())
-            ]
+    for account, scheduler_regions in list(scheduler_backends.items()):
+        for region, scheduler_backend in list(scheduler_regions.items()):
+            groups = list(scheduler_backend.schedule_groups.values())
+            items = [item for group in groups for item in list(group.schedules.values())]
             found += [_schedule(item, account, region) for item in items]
     return found
 
@@ -159,6 +158,9 @@ def _schedule(item: Any, account: str, region: str) -> Schedule:
 
 
 Fire = Callable[[str, str, str, Any, Callable[[Any], None] | None], None]
+# One entry per target fired (its schedule, target, time, and result or error). Named here: in
+# Scheduler's body after its `list` method, `list[...]` would name that method.
+FiredTargets = list[dict[str, Any]]
 
 
 class Scheduler:
@@ -221,10 +223,10 @@ class Scheduler:
         raise ScheduleError(f"{len(matches)} schedules match {name!r}: name the function in full")
 
     # -- firing -----------------------------------------------------------------------------
-    def fire(self, schedule: Schedule, now: datetime, wait: float | None = None) -> list[dict[str, Any]]:
+    def fire(self, schedule: Schedule, now: datetime, wait: float | None = None) -> FiredTargets:
         """Sends the schedule's event to each Lambda target now; with `wait`, waits up to that
         many seconds for each invocation to end and returns what each returned."""
-        results: list[dict[str, Any]] = []
+        results: FiredTargets = []
         done_events = []
         for target in schedule.targets:
             arn = target["Arn"]
@@ -251,9 +253,9 @@ class Scheduler:
                     entry["error"] = f"still running after {wait:g} s"
         return results
 
-    def tick(self, now: datetime) -> list[dict[str, Any]]:
+    def tick(self, now: datetime) -> FiredTargets:
         """Fires every schedule that is due at `now`; returns what was fired."""
-        fired: list[dict[str, Any]] = []
+        fired: FiredTargets = []
         for schedule in self.scan(now):
             with self._lock:
                 due = self._next.get(schedule.arn)

@@ -294,7 +294,9 @@ def topic_key_checks(topic_arn: str, account: str, region: str) -> list[Check]:
     except Exception:  # a key that does not exist: SNS fails the publish itself (KMSNotFound)
         return []
     root = {f"arn:aws:iam::{account}:root", account}
-    document = key.policy if isinstance(key.policy, dict) else json.loads(key.policy or "{}")
+    # moto hints a JSON text, but a key its CloudFormation made keeps the template's KeyPolicy object.
+    key_policy: str | dict[str, Any] = key.policy
+    document = key_policy if isinstance(key_policy, dict) else json.loads(key_policy or "{}")
     statements = policy.as_list(document.get("Statement", []))
     delegates = any(
         s.get("Effect") == "Allow" and root & set(policy.as_list(s["Principal"].get("AWS")))

@@ -17,7 +17,7 @@ from typing import Any
 
 from moto.iam.models import Role
 
-from localcloud.services.cloudformation.adapter import extend_create
+from localcloud.services.cloudformation.adapter import classmethod_function, extend_create
 
 
 def _store_as_json(role: Role, properties: dict[str, Any]) -> None:
@@ -29,10 +29,12 @@ def _store_as_json(role: Role, properties: dict[str, Any]) -> None:
 def install() -> None:
     extend_create(Role, after=lambda role, properties, account_id: _store_as_json(role, properties))
 
-    original_update = Role.update_from_cloudformation_json.__func__
+    original_update = classmethod_function(Role.update_from_cloudformation_json)
 
-    def update(cls: type, original_resource: Role, cloudformation_json: dict[str, Any], **kw: Any) -> Role:
-        role = original_update(cls, original_resource=original_resource, cloudformation_json=cloudformation_json, **kw)
+    def update(cls: type, /, original_resource: Role, cloudformation_json: dict[str, Any], **kw: Any) -> Role:
+        role: Role = original_update(
+            cls, original_resource=original_resource, cloudformation_json=cloudformation_json, **kw
+        )
         _store_as_json(role, cloudformation_json.get("Properties", {}))
         return role
 

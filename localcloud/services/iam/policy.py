@@ -148,7 +148,7 @@ class Decision:
 
 def statements(documents: Iterable[Any]) -> list[Statement]:
     """Every statement of the given policy documents (JSON text or already parsed)."""
-    found = []
+    found: list[Statement] = []
     for document in documents:
         parsed = json.loads(document) if isinstance(document, str) else document
         found.extend(Statement(s) for s in as_list(parsed.get("Statement", [])))

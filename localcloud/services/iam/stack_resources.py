@@ -158,7 +158,7 @@ def checks(
     if template == "{FunctionName}" and not resource.startswith("arn:"):
         resource = _LAMBDA.format(region=region, account=account) + resource
     wanted = [a for a in actions[OPERATIONS.index(operation)] if a not in _WHEN or properties.get(_WHEN[a])]
-    found = [(Check(action, resource), {}) for action in wanted]
+    found: list[tuple[Check, dict[str, str]]] = [(Check(action, resource), {}) for action in wanted]
     if operation == "delete":
         return found
     if tagged and resource_type in _TAGGING:

@@ -96,7 +96,8 @@ class _ListedVersion(FakeKey):
 
 def _free_what_the_bucket_lets_go() -> None:
     for model in (FakeKey, FakeMultipart):
-        model.instances_tracked = _LiveInstances()  # type: ignore[attr-defined]
+        # undeclared: moto's InstanceTrackerMeta gives each model class its list when it is made
+        model.instances_tracked = _LiveInstances()  # type: ignore[union-attr]
     FakeKey.__deepcopy__ = lambda key, memo: _ListedVersion(key)  # type: ignore[attr-defined]
     # moto's __del__ warns that the key was not disposed of before it was collected: here that
     # is how a key the bucket dropped is disposed of.

@@ -102,9 +102,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
 import botocore
 import botocore.session
 from botocore.config import Config
@@ -174,6 +173,11 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend, stepfunctions_parser_backends
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from localcloud.clients import client_of
+
+if TYPE_CHECKING:
+    from localcloud.services.iam import Iam
+
 LOG = logging.getLogger(__name__)
 
 # Where the interpreter creates its service clients (each module imported the function by name).
@@ -219,7 +223,7 @@ class _ClockModule:
 
 
 _time = _ClockModule()
-_iam: list[Any] = [None]
+_iam: list[Iam | None] = [None]
 _lock = threading.RLock()
 _map_state = threading.local()  # the Map state whose Map Run the current thread is creating
 _execution_listener: list[Callable[[str, Any], None]] = []
@@ -239,13 +243,13 @@ def _tell(event: str, execution: Any) -> None:
             LOG.exception("execution listener failed")
 
 
-def use(clock: RetryClock, iam: Any = None) -> None:
+def use(clock: RetryClock, iam: Iam | None = None) -> None:
     """The retry clock, and the local cloud's IAM (localcloud.services.iam.Iam) that issues role credentials."""
     _ClockModule.clock = clock
     _iam[0] = iam
 
 
-_clients: dict[tuple[str, str, str | None, int], Any] = {}
+_clients: dict[tuple[str, str, str | None, str], Any] = {}  # region, service, access key, moto's port
 _clients_lock = threading.Lock()
 
 
@@ -271,7 +275,7 @@ def _new_client(region: str, service: str, state_credentials: Any, credentials: 
         return _original_client_for(region=region, service=service, state_credentials=state_credentials)
     from moto.settings import moto_server_port
 
-    return boto3.client(
+    return client_of(
         service,
         region_name=region,
         endpoint_url=f"http://localhost:{moto_server_port()}",
@@ -379,9 +383,11 @@ def install() -> None:
     import importlib
 
     sfn_models.stepfunctions_backends = stepfunctions_parser_backends  # type: ignore[assignment]
-    retrier_decl.time = _time  # type: ignore[assignment]
+    # The retrier's `time` and each module's `boto_client_for` are names the modules imported:
+    # replaced in the modules themselves, which do not declare them as attributes to set.
+    retrier_decl.time = _time  # type: ignore[attr-defined,assignment]
     for name in _CLIENT_MODULES:
-        importlib.import_module(name).boto_client_for = client_for
+        importlib.import_module(name).boto_client_for = client_for  # type: ignore[attr-defined]
 
     original_from_error = StateTaskLambda._from_error
 
@@ -402,9 +408,12 @@ def install() -> None:
             f"{error.get('Message', '')} (Service: AWSLambda; Status Code: {status}; Error Code: {error.get('Code')}; "
             f"Request ID: {metadata.get('RequestId', '')}; Proxy: null)"
         )
+        # moto's _from_error gives a ClientError these details (both hinted optional)
+        assert failure.event_details is not None
         details = failure.event_details["lambdaFunctionFailedEventDetails"]
+        assert details is not None
         details["error"], details["cause"] = name, cause
-        failure.error_name = CustomErrorName(name)
+        failure.error_name = CustomErrorName(name)  # type: ignore[misc]  # Final in moto: renamed as AWS names it
         return failure
 
     StateTaskLambda._from_error = lambda_task_error  # type: ignore[method-assign]
@@ -469,7 +478,7 @@ def _install_sfn_task() -> None:
 
     def normalise_parameters(
         self: StateTaskServiceSfn,
-        parameters: dict,
+        parameters: dict[str, Any],
         boto_service_name: str | None = None,
         service_action_name: str | None = None,
     ) -> None:
@@ -490,7 +499,8 @@ def _install_sfn_task() -> None:
         response.update(_epoch_millis(response))
 
     StateTaskServiceSfn._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
-    StateTaskServiceSfn._normalise_response = normalise_response  # type: ignore[method-assign]
+    # (`assignment`: the replacement takes the Sfn service; moto declares the method on their base class)
+    StateTaskServiceSfn._normalise_response = normalise_response  # type: ignore[method-assign,assignment]
 
 
 # -- 10-12. Distributed Map -----------------------------------------------------------------------
@@ -576,7 +586,8 @@ def _outcomes(record: Any) -> list[ItemOutcome]:
     with _lock:
         if not hasattr(record, "localcloud_outcomes"):
             record.localcloud_outcomes = []
-        return record.localcloud_outcomes
+        outcomes: list[ItemOutcome] = record.localcloud_outcomes
+        return outcomes
 
 
 def _write_results(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
@@ -638,7 +649,7 @@ def _install_distributed_map() -> None:
 
     def from_state_props(self: StateMap, state_props: Any) -> None:
         original_props(self, state_props)
-        self.localcloud_tolerance = (
+        self.localcloud_tolerance = (  # type: ignore[attr-defined]  # the adapter's own attribute
             state_props.get(ToleratedFailureCountDecl) is not None,
             state_props.get(ToleratedFailurePercentageDecl) is not None,
         )
@@ -693,8 +704,9 @@ def _install_distributed_map() -> None:
         with _lock:
             earlier = progress.map_runs.get(key)
             if earlier is not None and progress.run > 0:
-                self.map_run_arn, self.map_state_machine_arn = earlier
-                self.localcloud_redrive_count = progress.run
+                # Final in moto: the redriven Map Run keeps the ARNs of the one it goes on with
+                self.map_run_arn, self.map_state_machine_arn = earlier  # type: ignore[misc]
+                self.localcloud_redrive_count = progress.run  # type: ignore[attr-defined]  # the adapter's own
             progress.map_runs[key] = (self.map_run_arn, self.map_state_machine_arn)
 
     MapRunRecord.__init__ = record_init  # type: ignore[method-assign]
@@ -708,18 +720,19 @@ def _install_distributed_map() -> None:
 
     MapRunRecord.describe = describe_map_run  # type: ignore[method-assign]
 
-    def describe_map_run(self: StepFunctionsParserBackend, map_run_arn: str) -> Any:
+    def backend_describe_map_run(self: StepFunctionsParserBackend, map_run_arn: str) -> Any:
         for execution in self._get_executions():
-            env = execution.exec_worker.env if execution.exec_worker else None
+            worker = _of_interpreter(execution).exec_worker
+            env = worker.env if worker else None
             record = env.map_run_record_pool_manager.get(map_run_arn) if env is not None else None
             if record is not None:
                 return record.describe()
         raise MapRunNotFound(f"Map Run Does Not Exist: '{map_run_arn}'")
 
-    StepFunctionsParserBackend.describe_map_run = describe_map_run  # type: ignore[method-assign]
+    StepFunctionsParserBackend.describe_map_run = backend_describe_map_run  # type: ignore[method-assign]
 
     def list_map_runs(self: StepFunctionsParserBackend, execution_arn: str) -> dict[str, Any]:
-        execution = self.describe_execution(execution_arn=execution_arn)
+        execution = _of_interpreter(self.describe_execution(execution_arn=execution_arn))
         env = execution.exec_worker.env if execution.exec_worker else None
         records = env.map_run_record_pool_manager.get_all() if env is not None else []
         return {"mapRuns": [record.list_item() for record in records]}
@@ -746,7 +759,8 @@ def _install_distributed_map() -> None:
                 env=env,
                 error_name=StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold),
                 event_type=HistoryEventType.MapRunFailed,  # so the Map state fails too (MapStateFailed)
-                event_details=EventDetails(
+                # moto's EventDetails declares every kind of details required; an event has one
+                event_details=EventDetails(  # type: ignore[typeddict-item]
                     executionFailedEventDetails=ExecutionFailedEventDetails(
                         error=error, cause="The specified tolerated failure threshold was exceeded"
                     )
@@ -831,6 +845,12 @@ def _earlier(progress: Progress | None, record: ScopeRecord | tuple[int, str] | 
     return run < progress.run
 
 
+def _of_interpreter(execution: sfn_models.Execution) -> ParserExecution:
+    """An execution as the interpreter's backend keeps it: that backend's methods are hinted
+    with moto's base Execution, which the interpreter's extends."""
+    return cast(ParserExecution, execution)
+
+
 def not_redrivable(execution: Any, now: datetime | None = None) -> str | None:
     """Why AWS would refuse to redrive this execution (its redriveStatusReason), or None."""
     now = now or datetime.now(UTC)
@@ -863,12 +883,16 @@ class RedriveWorker(ExecutionWorker):
         self.env.event_manager = self._previous.event_manager
         self.env.map_run_record_pool_manager = self._previous.map_run_record_pool_manager
         last = len(self._previous.event_manager._history_event_list)
-        self.env.event_history_context = EventHistoryContext(previous_event_id=last)
-        self.env.states.context_object.context_object_data["Execution"]["RedriveCount"] = self._redrive_count
+        # Final in moto (set once per environment): this one continues the earlier attempt's history
+        self.env.event_history_context = EventHistoryContext(previous_event_id=last)  # type: ignore[misc]
+        # AWS's context object has Execution.RedriveCount; moto's ExecutionData does not list it
+        execution_data = self.env.states.context_object.context_object_data["Execution"]
+        execution_data["RedriveCount"] = self._redrive_count  # type: ignore[typeddict-unknown-key]
         self.env.event_manager.add_event(
             context=self.env.event_history_context,
             event_type=HistoryEventType.ExecutionRedriven,
-            event_details=EventDetails(  # type: ignore[typeddict-unknown-key]
+            # ExecutionRedriven's details are not in moto's EventDetails (which lists every kind as required)
+            event_details=EventDetails(  # type: ignore[typeddict-unknown-key,typeddict-item]
                 executionRedrivenEventDetails={"redriveCount": self._redrive_count}
             ),
         )
@@ -881,7 +905,7 @@ def redrive_execution(
 ) -> datetime:
     if ":express:" in execution_arn:  # (an Express run cannot even be described)
         raise ExecutionNotRedrivable("Execution of an EXPRESS state machine cannot be redriven")
-    execution = self.describe_execution(execution_arn)
+    execution = _of_interpreter(self.describe_execution(execution_arn))
     with _lock:
         progress = _progress.setdefault(execution_arn, Progress())
         if client_token and client_token in progress.tokens:  # the same request again: nothing new
@@ -896,6 +920,7 @@ def redrive_execution(
         progress.redrive_date = now
         if client_token:
             progress.tokens[client_token] = now
+    assert execution.exec_worker is not None  # set when it started; a redrivable execution has stopped
     previous = execution.exec_worker.env
     execution.exec_status = ExecutionStatus.RUNNING
     execution.stop_date = execution.error = execution.cause = execution.output = None
@@ -912,7 +937,7 @@ def redrive_execution(
         activity_store=execution._activity_store,
     )
     _tell("redriven", execution)
-    execution.exec_worker.start()
+    execution.exec_worker.start()  # type: ignore[no-untyped-call]  # moto's ExecutionWorker.start has no hints
     return now
 
 
@@ -946,7 +971,7 @@ def _install_redrive() -> None:
     ParserExecution.stop = stop  # type: ignore[method-assign]
 
     def redrive_response(self: StepFunctionResponse) -> ActionResult:
-        date = self.stepfunction_backend.redrive_execution(
+        date = self.stepfunction_backend.redrive_execution(  # type: ignore[attr-defined]  # set just above
             self._get_param("executionArn"), self._get_param("clientToken")
         )
         return ActionResult({"redriveDate": date})
@@ -1131,15 +1156,15 @@ def install_express() -> None:
             machine.loggingConfiguration = logging_configuration(properties["LoggingConfiguration"])
 
     cloudformation.extend_create(sfn_models.StateMachine, after=keep_type_and_logging)
-    original_update = sfn_models.StateMachine.update_from_cloudformation_json.__func__
+    original_update = cloudformation.classmethod_function(sfn_models.StateMachine.update_from_cloudformation_json)
 
-    def update(cls: type, *args: Any, **kw: Any) -> Any:
+    def update(cls: type, /, *args: Any, **kw: Any) -> Any:
         template = kw["cloudformation_json"] if "cloudformation_json" in kw else args[2]
         machine = original_update(cls, *args, **kw)
         keep_type_and_logging(machine, template.get("Properties", {}), "")
         return machine
 
-    sfn_models.StateMachine.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign]
+    sfn_models.StateMachine.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment]
 
     original_terminated = parser_execution.BaseExecutionWorkerCommunication.terminated
 
@@ -1171,7 +1196,8 @@ def install_express() -> None:
             name = f"{name or uuid.uuid4()}:{uuid.uuid4()}"
         return started(self, state_machine_arn, name, *rest)
 
-    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+    # (`assignment`: the replacement's parameters are wider than moto's, to pass on whatever it gets)
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign,assignment]
 
     def refuse_express(operation: str) -> None:
         original = getattr(StepFunctionsParserBackend, operation)
@@ -1193,4 +1219,4 @@ def install_express() -> None:
             raise StateMachineTypeNotSupported("This operation is not supported by this type of state machine")
         return listed(self, state_machine_arn, *rest, **kw)
 
-    StepFunctionsParserBackend.list_executions = list_executions  # type: ignore[method-assign]
+    StepFunctionsParserBackend.list_executions = list_executions  # type: ignore[method-assign,assignment]

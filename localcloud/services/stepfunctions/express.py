@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,7 +113,7 @@ class _ListPaginator:
     def __init__(self, view: StepFunctionsView) -> None:
         self.view = view
 
-    def paginate(self, stateMachineArn: str, **options: Any) -> Any:  # boto3's parameter name
+    def paginate(self, stateMachineArn: str, **options: Any) -> Iterator[Mapping[str, Any]]:  # boto3's parameter name
         logged = self.view.logged_for(stateMachineArn)
         if logged is None:
             yield from self.view.sfn.get_paginator("list_executions").paginate(
@@ -162,13 +163,15 @@ class StepFunctionsView:
         return self.logged_for(machine)
 
     def get_paginator(self, name: str) -> Any:
-        return _ListPaginator(self) if name == "list_executions" else self.sfn.get_paginator(name)
+        # boto3's stubs take only a literal paginator name: any name passes through as to the client.
+        paginator: Callable[..., Any] = self.sfn.get_paginator
+        return _ListPaginator(self) if name == "list_executions" else paginator(name)
 
-    def describe_execution(self, executionArn: str) -> dict[str, Any]:  # boto3's parameter name
+    def describe_execution(self, executionArn: str) -> Mapping[str, Any]:  # boto3's parameter name
         logged = self._logged_execution(executionArn)
         return logged.describe(executionArn) if logged else self.sfn.describe_execution(executionArn=executionArn)
 
-    def get_execution_history(self, executionArn: str, **options: Any) -> dict[str, Any]:
+    def get_execution_history(self, executionArn: str, **options: Any) -> Mapping[str, Any]:
         logged = self._logged_execution(executionArn)
         if logged is None:
             return self.sfn.get_execution_history(executionArn=executionArn, **options)
