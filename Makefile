@@ -68,7 +68,7 @@ verify: setup
 	$(PY) -m ops verify --stage $(or $(STAGE),dev)
 
 # The packages mypy checks (its settings, strictness per module: pyproject.toml [tool.mypy]).
-MYPY_PACKAGES := handlers ops bench
+MYPY_PACKAGES := handlers ops bench localcloud
 
 lint: setup
 	$(VENV)/bin/ruff check .
