@@ -25,9 +25,8 @@ from __future__ import annotations
 from typing import Any
 
 from moto.apigateway.models import APIGatewayBackend, Authorizer, Deployment, Method, RestAPI, apigateway_backends
-from moto.core.common_models import CloudFormationModel
 
-from localcloud.services.cloudformation.adapter import extend_create, register
+from localcloud.services.cloudformation.adapter import TemplateResource, extend_create, register
 
 ALL_METHODS = "*/*"  # the method-settings key that covers every resource and method of a stage
 
@@ -36,8 +35,12 @@ def _backend(account_id: str, region: str) -> APIGatewayBackend:
     return apigateway_backends[account_id][region]
 
 
-class AuthorizerFromTemplate(CloudFormationModel):
+class AuthorizerFromTemplate(TemplateResource):
     """An authoriser created from a template: its REST API and id (for Ref)."""
+
+    resource_type = "AWS::ApiGateway::Authorizer"
+    name_property = "Name"
+    attributes = ("AuthorizerId",)
 
     def __init__(self, rest_api_id: str, authorizer_id: str) -> None:
         self.rest_api_id, self.authorizer_id = rest_api_id, authorizer_id
@@ -45,18 +48,6 @@ class AuthorizerFromTemplate(CloudFormationModel):
     @property
     def physical_resource_id(self) -> str:
         return self.authorizer_id
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::ApiGateway::Authorizer"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "AuthorizerId"
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         if attribute_name != "AuthorizerId":

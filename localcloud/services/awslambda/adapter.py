@@ -64,11 +64,10 @@ import boto3.session
 from botocore.config import Config
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend, LambdaFunction, LayerVersion, lambda_backends
-from moto.core.common_models import CloudFormationModel
 
 from localcloud.clients import client_of
 from localcloud.services.cloudformation import adapter as cloudformation
-from localcloud.services.cloudformation.adapter import register
+from localcloud.services.cloudformation.adapter import TemplateResource, register
 from localcloud.services.stepfunctions.adapter import RetryClock
 
 from .runtime import Invocation, LambdaRuntime
@@ -133,8 +132,10 @@ def deliveries() -> list[dict[str, Any]]:
     return taken
 
 
-class EventInvokeConfigFromTemplate(CloudFormationModel):
+class EventInvokeConfigFromTemplate(TemplateResource):
     """AWS::Lambda::EventInvokeConfig: the function's asynchronous invocation settings."""
+
+    resource_type = "AWS::Lambda::EventInvokeConfig"
 
     def __init__(self, function_arn: str) -> None:
         self.function_arn = function_arn
@@ -142,14 +143,6 @@ class EventInvokeConfigFromTemplate(CloudFormationModel):
     @property
     def physical_resource_id(self) -> str:
         return self.function_arn
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Lambda::EventInvokeConfig"
 
     @classmethod
     def create_from_cloudformation_json(

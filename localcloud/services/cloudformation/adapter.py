@@ -41,7 +41,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from types import MethodType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from moto.cloudformation import parsing as cfn_parsing
 from moto.cloudformation.models import ChangeSet, CloudFormationBackend
@@ -281,6 +281,29 @@ def classmethod_function(method: Callable[..., Any]) -> Callable[..., Any]:
     replacement to call with the class it is itself called with (a subclass too)."""
     assert isinstance(method, MethodType), f"{method!r} is not a classmethod"
     return method.__func__
+
+
+class TemplateResource(CloudFormationModel):
+    """A resource of a type moto's CloudFormation skips, created through its own service's API by
+    that service's adapter, which `register`s it: the stack keeps what Ref and Fn::GetAtt need.
+    A subclass names its type, the property that names a resource of it ("" for none) and the
+    attributes Fn::GetAtt may ask; it says how one is created, updated, read and deleted."""
+
+    resource_type: ClassVar[str] = ""  # moto maps this base class too (its direct subclasses)
+    name_property: ClassVar[str] = ""
+    attributes: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.resource_type
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.name_property
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.attributes
 
 
 def register(*models: type[CloudFormationModel]) -> None:

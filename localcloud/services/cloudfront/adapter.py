@@ -19,9 +19,8 @@ import uuid
 from typing import Any
 
 from moto.cloudfront.models import CloudFrontBackend, cloudfront_backends
-from moto.core.common_models import CloudFormationModel
 
-from localcloud.services.cloudformation.adapter import register
+from localcloud.services.cloudformation.adapter import TemplateResource, register
 
 
 def _backend(account_id: str) -> CloudFrontBackend:
@@ -59,25 +58,16 @@ def _moto_config(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class DistributionFromTemplate(CloudFormationModel):
+class DistributionFromTemplate(TemplateResource):
+    resource_type = "AWS::CloudFront::Distribution"
+    attributes = ("DomainName", "Id")
+
     def __init__(self, account_id: str, distribution_id: str) -> None:
         self.account_id, self.distribution_id = account_id, distribution_id
 
     @property
     def physical_resource_id(self) -> str:
         return self.distribution_id
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudFront::Distribution"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in ("DomainName", "Id")
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         distribution, _ = _backend(self.account_id).get_distribution(self.distribution_id)
@@ -107,25 +97,16 @@ class DistributionFromTemplate(CloudFormationModel):
         backend.distributions.pop(self.distribution_id, None)
 
 
-class OriginAccessControlFromTemplate(CloudFormationModel):
+class OriginAccessControlFromTemplate(TemplateResource):
+    resource_type = "AWS::CloudFront::OriginAccessControl"
+    attributes = ("Id",)
+
     def __init__(self, account_id: str, control_id: str) -> None:
         self.account_id, self.control_id = account_id, control_id
 
     @property
     def physical_resource_id(self) -> str:
         return self.control_id
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudFront::OriginAccessControl"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Id"
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         return self.control_id

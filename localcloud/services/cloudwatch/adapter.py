@@ -29,10 +29,9 @@ from typing import Any
 
 from moto.cloudwatch.models import Alarm, CloudWatchBackend, cloudwatch_backends
 from moto.cloudwatch.responses import CloudWatchResponse
-from moto.core.common_models import CloudFormationModel
 from moto.core.responses import ActionResult
 
-from localcloud.services.cloudformation.adapter import register
+from localcloud.services.cloudformation.adapter import TemplateResource, register
 
 _listener: list[Callable[[Any, str], None]] = []
 
@@ -55,8 +54,12 @@ def _enabled(value: Any) -> bool:
     return True if value is None else str(value).lower() not in ("false", "0")
 
 
-class AlarmFromTemplate(CloudFormationModel):
+class AlarmFromTemplate(TemplateResource):
     """A metric alarm created from a template (its name, for Ref; its ARN for GetAtt)."""
+
+    resource_type = "AWS::CloudWatch::Alarm"
+    name_property = "AlarmName"
+    attributes = ("Arn",)
 
     def __init__(self, account_id: str, region: str, name: str) -> None:
         self.account_id, self.region, self.name = account_id, region, name
@@ -64,18 +67,6 @@ class AlarmFromTemplate(CloudFormationModel):
     @property
     def physical_resource_id(self) -> str:
         return self.name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         if attribute_name != "Arn":

@@ -21,9 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from moto.cognitoidp.models import CognitoIdpBackend, cognitoidp_backends
-from moto.core.common_models import CloudFormationModel
 
-from localcloud.services.cloudformation.adapter import register
+from localcloud.services.cloudformation.adapter import TemplateResource, register
 
 from . import srp as cognito_srp
 
@@ -32,8 +31,12 @@ def _backend(account_id: str, region: str) -> CognitoIdpBackend:
     return cognitoidp_backends[account_id][region]
 
 
-class UserPoolFromTemplate(CloudFormationModel):
+class UserPoolFromTemplate(TemplateResource):
     """A user pool created from a template: what the stack keeps of it (its id, for Ref)."""
+
+    resource_type = "AWS::Cognito::UserPool"
+    name_property = "UserPoolName"
+    attributes = ("Arn", "ProviderName", "ProviderURL", "UserPoolId")
 
     def __init__(self, account_id: str, region: str, pool_id: str) -> None:
         self.account_id, self.region, self.pool_id = account_id, region, pool_id
@@ -41,18 +44,6 @@ class UserPoolFromTemplate(CloudFormationModel):
     @property
     def physical_resource_id(self) -> str:
         return self.pool_id
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "UserPoolName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Cognito::UserPool"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in ("Arn", "ProviderName", "ProviderURL", "UserPoolId")
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         pool = _backend(self.account_id, self.region).describe_user_pool(self.pool_id)
@@ -93,8 +84,12 @@ class UserPoolFromTemplate(CloudFormationModel):
         _backend(account_id, region_name).delete_user_pool(resource_name)
 
 
-class UserPoolClientFromTemplate(CloudFormationModel):
+class UserPoolClientFromTemplate(TemplateResource):
     """An app client created from a template (its id, for Ref)."""
+
+    resource_type = "AWS::Cognito::UserPoolClient"
+    name_property = "ClientName"
+    attributes = ("ClientId", "ClientSecret", "Name")
 
     def __init__(self, account_id: str, region: str, pool_id: str, client_id: str) -> None:
         self.account_id, self.region, self.pool_id, self.client_id = account_id, region, pool_id, client_id
@@ -102,18 +97,6 @@ class UserPoolClientFromTemplate(CloudFormationModel):
     @property
     def physical_resource_id(self) -> str:
         return self.client_id
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "ClientName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Cognito::UserPoolClient"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in ("ClientId", "ClientSecret", "Name")
 
     def get_cfn_attribute(self, attribute_name: str) -> str | None:  # ClientSecret: None without one
         client = _backend(self.account_id, self.region).describe_user_pool_client(self.pool_id, self.client_id)
