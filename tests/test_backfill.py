@@ -179,7 +179,7 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
     page = console.execution(listed[0]["arn"])
     assert page["result"]["result"] == "regenerated" and page["duplicateOf"] is None
     previewed = {p["kind"] for p in page["previews"]}
-    assert page["metadata"]["regeneratedAt"] and previewed == {"original", "png", "thumbnail", *names}
+    assert page["metadata"]["regeneratedAt"] and previewed == {*renditions.RESERVED, *names}
 
 
 def test_a_failed_regeneration_never_discards_the_original_it_works_from(stack, s3):

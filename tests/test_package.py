@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from localcloud.deploy import deploy
-from tests import declared
+from tests import serverless_yml
 from tests.conftest import ARTIFACTS
 from tests.workflow_states import every_state
 
@@ -39,14 +39,14 @@ def test_packaging_the_dev_stage_needs_no_aws_account_and_leaves_other_stages_al
     assert "image-converter-test-" not in json.dumps(template)
     resources = template["Resources"]
     body = json.loads(resources["ImageWorkflow"]["Properties"]["DefinitionString"]["Fn::Sub"][0])
-    assert set(every_state(body["States"])) == set(every_state(declared.definition()["States"]))
+    assert set(every_state(body["States"])) == set(every_state(serverless_yml.definition()["States"]))
     assert resources["ImageWorkflow"]["Properties"]["StateMachineName"] == "image-converter-dev-image-workflow"
     functions = {
-        declared.function_name(r, "image-converter-dev")
+        serverless_yml.function_name(r, "image-converter-dev")
         for r in resources.values()
         if r["Type"] == "AWS::Lambda::Function"
     }
-    assert functions == set(declared.functions())
+    assert functions == set(serverless_yml.functions())
     assert {"BackfillWorkflow", "WorkflowExecutionsFailedAlarm"} <= set(resources)
     with zipfile.ZipFile(folder / "image-converter.zip") as code:
         names = code.namelist()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import declared
+from tests import serverless_yml
 from tests.workflow_states import tasks
 
 
@@ -56,8 +56,8 @@ def test_states_and_transitions_follow_the_article(definition):
 
 def test_every_task_has_the_retry_policy_and_a_catch(definition):
     found = tasks(definition["States"])
-    assert set(found) == set(tasks(declared.definition()["States"]))  # none lost in packaging
-    policy = declared.task_retry()
+    assert set(found) == set(tasks(serverless_yml.definition()["States"]))  # none lost in packaging
+    policy = serverless_yml.task_retry()
     assert policy[0] == {"ErrorEquals": ["InvalidImage", "SourceObjectMissing", "DuplicatePhoto"], "MaxAttempts": 0}
     assert policy[-1]["ErrorEquals"] == ["States.ALL"]  # the first matching retrier wins: the catch-all last
     for name, task in found.items():
@@ -109,12 +109,12 @@ def test_lambda_timeouts_fit_inside_task_timeouts(template, definition):
 def packaged_functions(template: dict, stack) -> dict[str, dict]:
     """The template's functions by their name in serverless.yml."""
     found = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    return {declared.function_name(function, stack.name): function for function in found}
+    return {serverless_yml.function_name(function, stack.name): function for function in found}
 
 
 def test_one_role_per_function_with_scoped_actions(template, stack):
     functions = packaged_functions(template, stack)
-    assert set(functions) == set(declared.functions())  # every function serverless.yml declares, no other
+    assert set(functions) == set(serverless_yml.functions())  # every function serverless.yml declares, no other
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
     assert len(roles) == len(functions)  # each its own
     for role_id in (json.loads(r)["Fn::GetAtt"][0] for r in roles):
@@ -340,7 +340,7 @@ def test_exactly_the_functions_that_import_pillow_have_the_pillow_layer(template
     functions = {name: f["Properties"] for name, f in packaged_functions(template, stack).items()}
     with_layer = {name for name, f in functions.items() if {"Ref": layer_id} in f.get("Layers", [])}
     importing = {name for name, f in functions.items() if _handler_imports_pillow(f["Handler"])}
-    assert with_layer == importing == declared.functions_with_layer(layer_id)
+    assert with_layer == importing == serverless_yml.functions_with_layer(layer_id)
     assert importing  # the image functions
     assert all(len(f.get("Layers", [])) <= 1 for f in functions.values())
 

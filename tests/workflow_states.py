@@ -4,7 +4,7 @@ States Language, and building the workflow's state (its input and what its steps
 `results`) as the image functions receive it.
 
 A test that needs the image workflow's own states reads them from its definition
-(tests/declared.py, or the packaged template) through `every_state`/`tasks`, rather than
+(tests/serverless_yml.py, or the packaged template) through `every_state`/`tasks`, rather than
 typing names or counts; a test of the local Step Functions builds its machines with the
 builders below."""
 

@@ -5,6 +5,7 @@ that a function or a Task added to serverless.yml changes only the tests that ch
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,12 @@ SERVERLESS_YML = Path(__file__).resolve().parent.parent / "serverless.yml"
 def serverless() -> dict[str, Any]:
     with SERVERLESS_YML.open() as stream:
         return yaml.safe_load(stream)
+
+
+def setting_default(name: str) -> str:
+    """The default serverless.yml gives a setting (`${env:NAME, 'default'}`)."""
+    [default] = set(re.findall(rf"\$\{{env:{name}, '([^']*)'\}}", SERVERLESS_YML.read_text()))
+    return default
 
 
 def functions() -> dict[str, dict[str, Any]]:
