@@ -46,9 +46,9 @@ def invoked_function(task: State) -> str | None:
 
 
 def branch_functions(parallel: State) -> list[str]:
-    """The functions a Parallel state's branches invoke, in branch order."""
+    """The functions a Parallel state's branches invoke, each once, in branch order."""
     found = (invoked_function(task) for branch in parallel["Branches"] for task in tasks(branch["States"]).values())
-    return [function for function in found if function]
+    return list(dict.fromkeys(function for function in found if function))
 
 
 # -- Amazon States Language ----------------------------------------------------------------
