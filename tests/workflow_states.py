@@ -45,10 +45,34 @@ def invoked_function(task: State) -> str | None:
     return resource["Fn::GetAtt"][0] if isinstance(resource, dict) and "Fn::GetAtt" in resource else None
 
 
+def invoked_functions(states: dict[str, State]) -> list[str]:
+    """The functions the Tasks among `states` invoke, each once, in the order of the states."""
+    return list(dict.fromkeys(filter(None, map(invoked_function, tasks(states).values()))))
+
+
 def branch_functions(parallel: State) -> list[str]:
     """The functions a Parallel state's branches invoke, each once, in branch order."""
-    found = (invoked_function(task) for branch in parallel["Branches"] for task in tasks(branch["States"]).values())
-    return list(dict.fromkeys(function for function in found if function))
+    return list(dict.fromkeys(f for branch in parallel["Branches"] for f in invoked_functions(branch["States"])))
+
+
+def output_failures(definition: State, parallel: str = "ProcessFile") -> list[tuple[str, str]]:
+    """(function, Fail state) for each output the Parallel state makes: the function its branch
+    invokes, and where the workflow ends when that output failed (the branch's result is named
+    by the ResultSelector, and a Choice sends `$.results.outputs.<name>.Error` to its Fail state)."""
+    states = every_state(definition["States"])
+    names = {path: key.removesuffix(".$") for key, path in states[parallel]["ResultSelector"].items()}
+    fail_states = {
+        rule["Variable"]: rule["Next"]
+        for state in states.values()
+        if state["Type"] == "Choice"
+        for rule in state["Choices"]
+        if "Variable" in rule and states.get(rule["Next"], {}).get("Type") == "Fail"
+    }
+    found = []
+    for number, branch in enumerate(states[parallel]["Branches"]):
+        [function] = invoked_functions(branch["States"])
+        found.append((function, fail_states[f"$.results.outputs.{names[f'$[{number}]']}.Error"]))
+    return found
 
 
 # -- Amazon States Language ----------------------------------------------------------------
