@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.services.cloudwatch import alarms
+from tests import serverless_yml
 from tests.test_workflow import control
 
 PERIOD = 60
@@ -79,9 +80,10 @@ def test_the_stacks_alarms_come_from_the_template(stack):
         for f in boto3.client("lambda").list_functions()["Functions"]
         if f["FunctionName"].startswith(f"{stack.name}-")
     ]
-    assert len(functions) >= 10
+    assert set(functions) == set(serverless_yml.functions())
     expected = {f"{stack.name}-{f}-{kind}" for f in functions for kind in ("errors", "throttles")}
-    expected |= {f"{stack.name}-resizeImage-duration"}
+    near_timeout = serverless_yml.serverless()["custom"]["functionAlarms"]["durationNearTimeout"]
+    expected |= {f"{stack.name}-{f}-duration" for f in near_timeout}
     expected |= {f"{stack.name}-workflow-executions-{kind}" for kind in ("failed", "timed-out", "throttled")}
     assert expected <= set(found)
     topic = stack.outputs["OperationsTopicArn"]

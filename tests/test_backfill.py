@@ -24,6 +24,7 @@ from ops.__main__ import main as ops
 from tests import images as pictures
 from tests.photo_checks import declared
 from tests.test_workflow import control, exists, photo_item, sns_messages
+from tests.workflow_states import with_results, workflow_input
 
 WIDTH = 100
 
@@ -179,7 +180,7 @@ def test_a_regeneration_rewrites_outputs_in_place_and_updates_records(cloud, sta
     page = console.execution(listed[0]["arn"])
     assert page["result"]["result"] == "regenerated" and page["duplicateOf"] is None
     previewed = {p["kind"] for p in page["previews"]}
-    assert page["metadata"]["regeneratedAt"] and previewed == {"original", "png", "thumbnail", *names}
+    assert page["metadata"]["regeneratedAt"] and previewed == {*renditions.RESERVED, *names}
 
 
 def test_a_failed_regeneration_never_discards_the_original_it_works_from(stack, s3):
@@ -194,11 +195,9 @@ def test_a_failed_regeneration_never_discards_the_original_it_works_from(stack, 
     destination = stack.outputs["DestinationBucketName"]
     for key in outputs.all():
         s3.put_object(Bucket=destination, Key=key, Body=b"output")
-    state = {
-        "s3": {"bucket": {"name": stack.outputs["UploadBucketName"]}, "object": {"key": staged, "size": 6}},
-        "userId": f"regen-{unique}",
-        "results": {"uniqueness": {"contentHash": photo_id}},
-        "backfill": {"mode": "regenerate", "source": f"s3://{destination}/{outputs.original}", "run": "r"},
+    staged_upload = workflow_input(stack.outputs["UploadBucketName"], staged, f"regen-{unique}", 6)
+    state = with_results(staged_upload, uniqueness={"contentHash": photo_id}) | {
+        "backfill": {"mode": "regenerate", "source": f"s3://{destination}/{outputs.original}", "run": "r"}
     }
     answer = boto3.client("lambda").invoke(FunctionName=f"{stack.name}-discardOutputs", Payload=json.dumps(state))
     result = json.loads(answer["Payload"].read())

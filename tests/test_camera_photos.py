@@ -18,6 +18,7 @@ from handlers.core import colour, icc, images
 from tests import images as pictures
 from tests import jpeg_writer, libpng
 from tests.photo_checks import SRGB, check_outputs, difference, mean
+from tests.workflow_states import with_results, written_outputs
 
 LIMIT = 64_000_000
 
@@ -393,10 +394,10 @@ def test_the_photos_item_carries_the_metadata_with_no_floats(tmp_path):
 
     data = pictures.jpeg_bytes(exif=pictures.camera_exif(orientation=6, gps=(-33.8568, 151.2153)))
     found = Converted(tmp_path, data, keep_location=True).found
-    state = json.loads(json.dumps({"userId": "u", "results": {"fileType": found.to_dict()}}))  # as the state carries it
-    written = {"bucket": "b", "key": "k", "bytes": 1, "width": 1, "height": 1}
-    state["results"] |= {"uniqueness": {"contentHash": "h", "perceptualHash": "p"}}
-    state["results"]["outputs"] = {"original": written, "png": written, "thumbnail": written}
+    file_type = json.loads(json.dumps(found.to_dict()))  # as the state carries it
+    uniqueness = {"contentHash": "h", "perceptualHash": "p"}
+    outputs = written_outputs(bytes=1, width=1, height=1)
+    state = with_results({"userId": "u"}, fileType=file_type, uniqueness=uniqueness, outputs=outputs)
     item = photos.new_item(SourceObject("uploads", "uploads/u/photo.jpg", len(data)), state)
     assert (item["width"], item["height"], item["storedWidth"], item["storedHeight"]) == (300, 451, 451, 300)
     assert item["capturedAt"] == "2024-05-01T14:03:22.120+02:00" and item["orientation"] == 6

@@ -18,6 +18,7 @@ from selenium.webdriver.support.select import Select
 from tests import images as pictures
 from tests.browser import SCREENSHOTS, chromium, script_errors, text, wait  # skips where there is no browser
 from tests.photo_checks import output_folders
+from tests.workflow_states import every_state
 
 
 @pytest.fixture(scope="module")
@@ -188,12 +189,6 @@ def test_the_graph_has_exactly_the_deployed_states(browser, cloud, stack, pipeli
         ]
     )
 
-    def names(states):
-        for name, state in states.items():
-            yield name
-            for branch in state.get("Branches", []):
-                yield from names(branch["States"])
-
     [first] = [
         e
         for e in pipeline.sfn.list_executions(stateMachineArn=stack.outputs["ImageWorkflowArn"], maxResults=1)[
@@ -203,7 +198,7 @@ def test_the_graph_has_exactly_the_deployed_states(browser, cloud, stack, pipeli
     browser.get(f"{cloud.console_url}#/execution/{urllib.parse.quote(first['executionArn'], safe='')}")
     wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#graph [data-state]"))
     drawn = {n.get_attribute("data-state") for n in browser.find_elements(By.CSS_SELECTOR, "#graph [data-state]")}
-    assert drawn == set(names(definition["States"]))
+    assert drawn == set(every_state(definition["States"]))
     labels = browser.find_element(By.ID, "graph").text
     assert "default" in labels and "BooleanEquals true" in labels  # Choice edges are labelled
     # A string in a rule is quoted once, never shown as `&quot;regenerate&quot;` (escaped twice).

@@ -18,6 +18,7 @@ from handlers.core.errors import ConfigurationError, InvalidImage
 from handlers.core.workflow import SourceObject
 from tests import images as pictures
 from tests.photo_checks import SRGB, check_outputs, difference, mean
+from tests.workflow_states import with_results, written_outputs
 
 LIMIT = 64_000_000
 BOTH = frozenset({"jpeg", "heif"})
@@ -401,10 +402,10 @@ def test_metadata_like_a_camera_jpegs_and_no_gps_in_outputs(tmp_path):
 
 def test_the_photos_item_of_a_heif(tmp_path):
     out = Converted(tmp_path, pictures.heic(pictures.stored_as(6, UPRIGHT), orientation=6, bits=10))
-    state = json.loads(json.dumps({"userId": "u", "results": {"fileType": out.found.to_dict()}}))
-    written = {"bucket": "b", "key": "k", "bytes": 1, "width": 1, "height": 1}
-    state["results"] |= {"uniqueness": {"contentHash": "h", "perceptualHash": "p"}}
-    state["results"]["outputs"] = {"original": written, "png": written, "thumbnail": written}
+    file_type = json.loads(json.dumps(out.found.to_dict()))  # as the state carries it
+    uniqueness = {"contentHash": "h", "perceptualHash": "p"}
+    outputs = written_outputs(bytes=1, width=1, height=1)
+    state = with_results({"userId": "u"}, fileType=file_type, uniqueness=uniqueness, outputs=outputs)
     item = photos.new_item(SourceObject("uploads", "uploads/u/IMG_0001.HEIC", 1), state)
     assert (item["width"], item["height"], item["storedWidth"], item["storedHeight"]) == (96, 64, 64, 96)
     assert (item["heifBrand"], item["bitDepth"], item["orientation"], item["colourMode"]) == ("heix", 10, 6, "RGB")

@@ -9,12 +9,13 @@ import sys
 import boto3
 import pytest
 
+from handlers.core import renditions
 from localcloud.tools.deploy import PROJECT, cli_environment, serverless_command
 
 SAMPLE = PROJECT / "samples" / "chelsea.jpg"
 # What the sample record names (writeToDynamoDB's event): the article's three and its renditions.
 RECORDED = json.loads((PROJECT / "events" / "after-process-file.json").read_text())["results"]["outputs"]
-RECORDED_KEYS = 3 + len(RECORDED["thumbnail"]["renditions"])
+RECORDED_KEYS = len(RECORDED) + len(RECORDED["thumbnail"]["renditions"])
 FUNCTIONS = [
     ("upload", "http-upload.json", lambda r: r["statusCode"] == 201),
     ("getFileType", "s3-put-jpeg.json", lambda r: r["accepted"] is True and r["format"] == "JPEG"),
@@ -103,7 +104,7 @@ def test_invoke_runs_a_function_with_the_event_it_gets_in_the_workflow(cloud, st
     assert done.returncode == 0, done.stdout + done.stderr
     event = json.loads((PROJECT / ".localcloud" / "events" / "writeToDynamoDB.json").read_text())
     assert set(event["results"]) == {"fileType", "uniqueness", "outputs"}
-    assert set(event["results"]["outputs"]) == {"original", "png", "thumbnail"}
+    assert set(event["results"]["outputs"]) == set(renditions.RESERVED)
     table = boto3.resource("dynamodb").Table(stack.outputs["PhotosTableName"])
     item = table.get_item(Key={"userId": unique, "photoId": event["results"]["uniqueness"]["contentHash"]})["Item"]
     assert item["userId"] == unique and item["pngKey"] == event["results"]["outputs"]["png"]["key"]

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageFile
 
+from tests import serverless_yml
 from tests.conftest import ARTIFACTS
+from tests.workflow_states import branch_functions, with_results, workflow_input
 
 SIDE = 8000  # 8000 x 8000 = 64,000,000 pixels: MAX_IMAGE_PIXELS' default, the largest accepted
 
@@ -71,18 +73,17 @@ def test_the_largest_accepted_photos_fit_every_function(cloud, stack, pipeline, 
         user = f"largest-{os.urandom(3).hex()}"
         key = f"largest/{user}/{name}"  # outside the upload prefix: no workflow is started
         pipeline.s3.upload_file(str(path), pipeline.upload_bucket, key)
-        state = {
-            "s3": {"bucket": {"name": pipeline.upload_bucket}, "object": {"key": key, "size": path.stat().st_size}}
-        }
-        state |= {"userId": user, "results": {}}
+        state = workflow_input(pipeline.upload_bucket, key, user, path.stat().st_size)
         steps = []
-        state["results"]["fileType"], used = invoke("getFileType", state)
-        assert state["results"]["fileType"]["accepted"], (name, state["results"]["fileType"])
+        file_type, used = invoke("getFileType", state)
+        assert file_type["accepted"], (name, file_type)
         steps.append(("getFileType", used))
-        state["results"]["uniqueness"], used = invoke("checkDuplicate", state)
-        assert not state["results"]["uniqueness"]["duplicate"], name
+        state = with_results(state, fileType=file_type)
+        uniqueness, used = invoke("checkDuplicate", state)
+        assert not uniqueness["duplicate"], name
         steps.append(("checkDuplicate", used))
-        for function in ("copyFile", "resizeImage", "makeThumbnail"):
+        state = with_results(state, uniqueness=uniqueness)
+        for function in branch_functions(serverless_yml.definition()["States"]["ProcessFile"]):
             steps.append((function, invoke(function, state)[1]))
         for function, used in steps:
             entry = peaks[function]

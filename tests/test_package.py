@@ -9,7 +9,9 @@ import zipfile
 from pathlib import Path
 
 from localcloud.tools.deploy import deploy
+from tests import serverless_yml
 from tests.conftest import ARTIFACTS
+from tests.workflow_states import every_state
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -37,12 +39,14 @@ def test_packaging_the_dev_stage_needs_no_aws_account_and_leaves_other_stages_al
     assert "image-converter-test-" not in json.dumps(template)
     resources = template["Resources"]
     body = json.loads(resources["ImageWorkflow"]["Properties"]["DefinitionString"]["Fn::Sub"][0])
-    assert {"GetFileType", "ProcessFile", "WriteToDynamoDb", "DeleteSourceFile", "NotifyRejected"} <= set(
-        body["States"]
-    )
+    assert set(every_state(body["States"])) == set(every_state(serverless_yml.definition()["States"]))
     assert resources["ImageWorkflow"]["Properties"]["StateMachineName"] == "image-converter-dev-image-workflow"
-    functions = {name for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
-    assert len(functions) == 17 and {"ReconcileLambdaFunction", "StageBackfillItemLambdaFunction"} <= functions
+    functions = {
+        serverless_yml.function_name(r, "image-converter-dev")
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    assert functions == set(serverless_yml.functions())
     assert {"BackfillWorkflow", "WorkflowExecutionsFailedAlarm"} <= set(resources)
     with zipfile.ZipFile(folder / "image-converter.zip") as code:
         names = code.namelist()

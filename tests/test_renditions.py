@@ -17,11 +17,12 @@ from PIL import Image
 from handlers.core import images, keys, renditions, thumbhash
 from handlers.core.errors import ConfigurationError
 from tests import images as pictures
+from tests import serverless_yml
 from tests.photo_checks import check_outputs, check_rendition, mean
 
 PROJECT = Path(__file__).resolve().parent.parent
 LIMIT = 64_000_000
-DEFAULT = "preview:webp:1600:80,small:webp:640:75"  # serverless.yml's and .env.example's
+DEFAULT = serverless_yml.setting_default("RENDITIONS")
 
 
 # -- the setting ---------------------------------------------------------------------------------

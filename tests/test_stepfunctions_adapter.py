@@ -14,6 +14,17 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.workflow_states import (
+    distributed_map,
+    fail,
+    get_object,
+    machine,
+    parallel,
+    pass_state,
+    start_execution,
+    wait,
+)
+
 
 @pytest.fixture(scope="module")
 def bucket(cloud) -> str:
@@ -53,7 +64,7 @@ def role(cloud, bucket) -> str:
 
 
 @pytest.fixture
-def machine(role):
+def create(role):
     sfn = boto3.client("stepfunctions")
 
     def create(definition: dict, kind: str = "STANDARD") -> str:
@@ -89,17 +100,6 @@ def entered(events: list[dict], state: str) -> int:
     return sum(1 for e in events if (e.get("stateEnteredEventDetails") or {}).get("name") == state)
 
 
-def get_object(bucket: str, key: str, **flow) -> dict:
-    """A Task reading an object (it fails with s3.NoSuchKeyException while the object is missing)."""
-    return {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
-        "Parameters": {"Bucket": bucket, "Key": key},
-        "ResultSelector": {"bytes.$": "$.ContentLength"},
-        **flow,
-    }
-
-
 def put(bucket: str, key: str, body: bytes = b"x") -> None:
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
@@ -107,36 +107,17 @@ def put(bucket: str, key: str, body: bytes = b"x") -> None:
 # -- states:startExecution Tasks -------------------------------------------------------------------
 
 
-def test_start_execution_tasks_pass_the_apis_parameters_and_answer_in_its_shape(machine):
-    child = machine({"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "Result": {"done": True}, "End": True}}})
-    start = {"StateMachineArn": child, "Input": {"from": "parent"}}
-    parent = machine(
-        {
-            "StartAt": "Plain",
-            "States": {
-                "Plain": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::states:startExecution",
-                    "Parameters": start,
-                    "ResultPath": "$.plain",
-                    "Next": "Sync2",
-                },
-                "Sync2": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::states:startExecution.sync:2",
-                    "Parameters": start,
-                    "ResultPath": "$.sync2",
-                    "Next": "Sync",
-                },
-                "Sync": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::states:startExecution.sync",
-                    "Parameters": start,
-                    "ResultPath": "$.sync",
-                    "End": True,
-                },
-            },
-        }
+def test_start_execution_tasks_pass_the_apis_parameters_and_answer_in_its_shape(create):
+    child = create(machine({"Echo": pass_state(Result={"done": True}, End=True)}))
+    given = {"Parameters": {"Input": {"from": "parent"}}}
+    parent = create(
+        machine(
+            {
+                "Plain": start_execution(child, "", **given, ResultPath="$.plain", Next="Sync2"),
+                "Sync2": start_execution(child, ".sync:2", **given, ResultPath="$.sync2", Next="Sync"),
+                "Sync": start_execution(child, ".sync", **given, ResultPath="$.sync", End=True),
+            }
+        )
     )
     done = run(parent)
     assert done["status"] == "SUCCEEDED", done.get("cause")
@@ -147,21 +128,9 @@ def test_start_execution_tasks_pass_the_apis_parameters_and_answer_in_its_shape(
     assert json.loads(output["sync"]["Output"]) == {"done": True}  # .sync gives the child's output as text
 
 
-def test_a_failing_child_fails_the_task_with_its_description(machine):
-    child = machine({"StartAt": "No", "States": {"No": {"Type": "Fail", "Error": "Nope", "Cause": "on purpose"}}})
-    parent = machine(
-        {
-            "StartAt": "Child",
-            "States": {
-                "Child": {
-                    "Type": "Task",
-                    "Resource": "arn:aws:states:::states:startExecution.sync:2",
-                    "Parameters": {"StateMachineArn": child, "Input": {}},
-                    "End": True,
-                }
-            },
-        }
-    )
+def test_a_failing_child_fails_the_task_with_its_description(create):
+    child = create(machine({"No": fail("Nope", Cause="on purpose")}))
+    parent = create(machine({"Child": start_execution(child, Parameters={"Input": {}}, End=True)}))
     done = run(parent)
     assert (done["status"], done["error"]) == ("FAILED", "States.TaskFailed")
     described = json.loads(done["cause"])
@@ -171,45 +140,31 @@ def test_a_failing_child_fails_the_task_with_its_description(machine):
 # -- Distributed Map -------------------------------------------------------------------------------
 
 
-def distributed_map(bucket: str, prefix: str, processor: dict, **settings) -> dict:
-    return {
-        "StartAt": "Each",
-        "States": {
-            "Each": {
-                "Type": "Map",
-                "ItemReader": {
-                    "Resource": "arn:aws:states:::s3:listObjectsV2",
-                    "Parameters": {"Bucket": bucket, "Prefix": prefix},
-                },
-                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, **processor},
-                "MaxConcurrency": 10,
-                **settings,
-                "End": True,
-            }
-        },
-    }
+def each(bucket: str, prefix: str, processor: dict, **settings) -> dict:
+    """A machine of one Distributed Map over the objects under `prefix`."""
+    return machine({"Each": distributed_map(bucket, prefix, processor, MaxConcurrency=10, **settings, End=True)})
 
 
-PASS = {"StartAt": "Seen", "States": {"Seen": {"Type": "Pass", "End": True}}}
+PASS = machine({"Seen": pass_state(End=True)})
 
 
-def test_an_s3_listing_is_read_whole_and_as_aws_gives_each_object(machine, bucket):
+def test_an_s3_listing_is_read_whole_and_as_aws_gives_each_object(create, bucket):
     prefix = f"many-{uuid.uuid4().hex[:6]}/"
     s3 = boto3.client("s3")
     for number in range(1005):  # more than one page of ListObjectsV2
         s3.put_object(Bucket=bucket, Key=f"{prefix}{number:04d}", Body=b"x" * (number % 7))
-    counted = run(machine(distributed_map(bucket, prefix, PASS, ResultSelector={"count.$": "States.ArrayLength($)"})))
+    counted = run(create(each(bucket, prefix, PASS, ResultSelector={"count.$": "States.ArrayLength($)"})))
     assert counted["status"] == "SUCCEEDED", counted.get("cause")
     assert json.loads(counted["output"]) == {"count": 1005}
 
     few = f"few-{uuid.uuid4().hex[:6]}/"
     put(bucket, f"{few}a.jpg", b"abc")
-    [item] = json.loads(run(machine(distributed_map(bucket, few, PASS)))["output"])
+    [item] = json.loads(run(create(each(bucket, few, PASS)))["output"])
     assert set(item) == {"Etag", "Key", "LastModified", "Size", "StorageClass"}
     assert (item["Key"], item["Size"], item["StorageClass"]) == (f"{few}a.jpg", 3, "STANDARD")
     assert isinstance(item["LastModified"], int)  # epoch seconds (a datetime broke DescribeExecution)
 
-    empty = run(machine(distributed_map(bucket, f"nothing-{uuid.uuid4().hex}/", PASS)))
+    empty = run(create(each(bucket, f"nothing-{uuid.uuid4().hex}/", PASS)))
     assert (empty["status"], json.loads(empty["output"])) == ("SUCCEEDED", [])
 
 
@@ -221,27 +176,16 @@ def half_missing(bucket):
         put(bucket, f"{tag}/in/{number}")
         if number not in (3, 7):
             put(bucket, f"{tag}/found/{number}")
-    processor = {
-        "StartAt": "Read",
-        "States": {
-            "Read": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
-                "Parameters": {"Bucket": bucket, "Key.$": f"States.Format('{tag}/found/{{}}', $.name)"},
-                "ResultSelector": {"bytes.$": "$.ContentLength"},
-                "End": True,
-            }
-        },
-    }
+    processor = machine({"Read": get_object(bucket, f"States.Format('{tag}/found/{{}}', $.name)", True, End=True)})
     selector = {"name.$": "States.ArrayGetItem(States.StringSplit($$.Map.Item.Value.Key, '/'), 2)"}
     return f"{tag}/in/", processor, selector
 
 
-def test_failed_items_fail_the_map_over_its_tolerated_failures(machine, bucket, half_missing):
+def test_failed_items_fail_the_map_over_its_tolerated_failures(create, bucket, half_missing):
     prefix, processor, selector = half_missing
 
     def outcome(**tolerance) -> dict:
-        return run(machine(distributed_map(bucket, prefix, processor, ItemSelector=selector, **tolerance)))
+        return run(create(each(bucket, prefix, processor, ItemSelector=selector, **tolerance)))
 
     failed = outcome()  # no threshold set: any failed item fails the Map
     assert (failed["status"], failed["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold")
@@ -253,13 +197,13 @@ def test_failed_items_fail_the_map_over_its_tolerated_failures(machine, bucket, 
     assert outcome(ToleratedFailureCount=5, ToleratedFailurePercentage=10)["status"] == "FAILED"  # either one
 
 
-def test_the_result_writer_reports_every_item_and_the_failures_exactly(machine, bucket, half_missing):
+def test_the_result_writer_reports_every_item_and_the_failures_exactly(create, bucket, half_missing):
     prefix, processor, selector = half_missing
     writer = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": bucket, "Prefix": "reports"}}
-    definition = distributed_map(
+    definition = each(
         bucket, prefix, processor, ItemSelector=selector, ToleratedFailurePercentage=50, ResultWriter=writer
     )
-    done = run(machine(definition))
+    done = run(create(definition))
     assert done["status"] == "SUCCEEDED", done.get("cause")
     details = json.loads(done["output"])["ResultWriterDetails"]
     s3 = boto3.client("s3")
@@ -280,30 +224,23 @@ def test_the_result_writer_reports_every_item_and_the_failures_exactly(machine, 
 # -- RedriveExecution -------------------------------------------------------------------------------
 
 
-def test_a_redriven_execution_goes_on_from_the_failed_state(machine, bucket):
+def test_a_redriven_execution_goes_on_from_the_failed_state(create, bucket):
     tag = uuid.uuid4().hex[:6]
     put(bucket, f"{tag}/a")
-    definition = {
-        "StartAt": "First",
-        "States": {
-            "First": {"Type": "Pass", "Result": 1, "ResultPath": "$.first", "Next": "Both"},
-            "Both": {
-                "Type": "Parallel",
-                "Branches": [
-                    {"StartAt": "A", "States": {"A": get_object(bucket, f"{tag}/a", End=True)}},
-                    {
-                        "StartAt": "B1",
-                        "States": {"B1": {"Type": "Pass", "Next": "B"}, "B": get_object(bucket, f"{tag}/b", End=True)},
-                    },
-                ],
-                "ResultPath": "$.both",
-                "Next": "Last",
-            },
+    definition = machine(
+        {
+            "First": pass_state(Result=1, ResultPath="$.first", Next="Both"),
+            "Both": parallel(
+                machine({"A": get_object(bucket, f"{tag}/a", End=True)}),
+                machine({"B1": pass_state(Next="B"), "B": get_object(bucket, f"{tag}/b", End=True)}),
+                ResultPath="$.both",
+                Next="Last",
+            ),
             "Last": get_object(bucket, f"{tag}/c", ResultPath="$.last", End=True),
-        },
-    }
+        }
+    )
     sfn = boto3.client("stepfunctions")
-    first = run(machine(definition))
+    first = run(create(definition))
     arn = first["executionArn"]
     assert (first["status"], first["redriveCount"], first["redriveStatus"]) == ("FAILED", 0, "REDRIVABLE")
     # Branch A runs beside B: if B failed first, A was stopped unfinished, and a redrive runs it again.
@@ -333,9 +270,9 @@ def test_a_redriven_execution_goes_on_from_the_failed_state(machine, bucket):
     assert [(e["executionArn"], e["redriveCount"]) for e in listed] == [(arn, 2)]
 
 
-def test_redrive_follows_awss_rules(machine, bucket, cloud):
+def test_redrive_follows_awss_rules(create, bucket, cloud):
     sfn = boto3.client("stepfunctions")
-    waiting = machine({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 30, "End": True}}})
+    waiting = create(machine({"Wait": wait(30, End=True)}))
     running = sfn.start_execution(stateMachineArn=waiting)["executionArn"]
     assert sfn.describe_execution(executionArn=running)["redriveStatusReason"] == (
         "Execution is RUNNING and cannot be redriven"
@@ -348,11 +285,11 @@ def test_redrive_follows_awss_rules(machine, bucket, cloud):
     sfn.redrive_execution(executionArn=running)  # an aborted execution may be redriven
     sfn.stop_execution(executionArn=running)
 
-    succeeded = run(machine(PASS))
+    succeeded = run(create(PASS))
     assert succeeded["redriveStatusReason"] == "Execution is SUCCEEDED and cannot be redriven"
 
     tag = uuid.uuid4().hex[:6]
-    old = run(machine({"StartAt": "Read", "States": {"Read": get_object(bucket, f"{tag}/missing", End=True)}}))
+    old = run(create(machine({"Read": get_object(bucket, f"{tag}/missing", End=True)})))
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     execution = stepfunctions_parser_backends["123456789012"]["us-east-1"].describe_execution(old["executionArn"])
@@ -361,7 +298,7 @@ def test_redrive_follows_awss_rules(machine, bucket, cloud):
         sfn.redrive_execution(executionArn=old["executionArn"])
     assert "Execution redrivable period exceeded" in str(refused.value)
 
-    failed = run(machine({"StartAt": "Read", "States": {"Read": get_object(bucket, f"{tag}/late", End=True)}}))
+    failed = run(create(machine({"Read": get_object(bucket, f"{tag}/late", End=True)})))
     token = str(uuid.uuid4())
     put(bucket, f"{tag}/late")
     once = sfn.redrive_execution(executionArn=failed["executionArn"], clientToken=token)["redriveDate"]
@@ -370,44 +307,27 @@ def test_redrive_follows_awss_rules(machine, bucket, cloud):
     assert finished(failed["executionArn"])["redriveCount"] == 1
 
 
-def test_a_redriven_distributed_map_runs_only_its_failed_items(machine, bucket):
+def test_a_redriven_distributed_map_runs_only_its_failed_items(create, bucket):
     sfn = boto3.client("stepfunctions")
     tag = uuid.uuid4().hex[:6]
-    child = machine({"StartAt": "Read", "States": {"Read": get_object(bucket, "unused", End=True)}})
-    child_definition = {
-        "StartAt": "Read",
-        "States": {
-            "Read": {
-                **get_object(bucket, "unused", End=True),
-                "Parameters": {"Bucket": bucket, "Key.$": "States.Format('" + tag + "/found/{}', $.name)"},
-            }
-        },
-    }
+    child = create(machine({"Read": get_object(bucket, "unused", End=True)}))
+    child_definition = machine(
+        {"Read": get_object(bucket, f"States.Format('{tag}/found/{{}}', $.name)", True, End=True)}
+    )
     sfn.update_state_machine(stateMachineArn=child, definition=json.dumps(child_definition))
     for number in range(12):
         put(bucket, f"{tag}/in/{number:02d}")
         if number % 4:
             put(bucket, f"{tag}/found/{number:02d}")
-    processor = {
-        "StartAt": "Child",
-        "States": {
-            "Child": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::states:startExecution.sync:2",
-                "Parameters": {"StateMachineArn": child, "Input.$": "$"},
-                "OutputPath": "$.Output",
-                "End": True,
-            }
-        },
-    }
-    definition = distributed_map(
+    processor = machine({"Child": start_execution(child, Parameters={"Input.$": "$"}, OutputPath="$.Output", End=True)})
+    definition = each(
         bucket,
         f"{tag}/in/",
         processor,
         ItemSelector={"name.$": "States.ArrayGetItem(States.StringSplit($$.Map.Item.Value.Key, '/'), 2)"},
         ResultWriter={"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": bucket, "Prefix": tag}},
     )
-    first = run(machine(definition))
+    first = run(create(definition))
     assert (first["status"], first["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold")
 
     def children() -> int:
@@ -431,9 +351,9 @@ def test_a_redriven_distributed_map_runs_only_its_failed_items(machine, bucket):
     assert json.loads(done["output"])["MapRunArn"] == map_run["mapRunArn"]
 
 
-def test_an_express_execution_cannot_be_redriven(machine):
+def test_an_express_execution_cannot_be_redriven(create):
     sfn = boto3.client("stepfunctions")
-    express = machine({"StartAt": "No", "States": {"No": {"Type": "Fail", "Error": "E"}}}, kind="EXPRESS")
+    express = create(machine({"No": fail("E")}), kind="EXPRESS")
     arn = sfn.start_execution(stateMachineArn=express)["executionArn"]
     with pytest.raises(ClientError) as refused:  # whatever its state (Express runs cannot be described)
         sfn.redrive_execution(executionArn=arn)

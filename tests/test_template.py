@@ -11,22 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-TASK_RETRY = [
-    {"ErrorEquals": ["InvalidImage", "SourceObjectMissing", "DuplicatePhoto"], "MaxAttempts": 0},
-    {
-        "ErrorEquals": [
-            "Lambda.ServiceException",
-            "Lambda.AWSLambdaException",
-            "Lambda.SdkClientException",
-            "Lambda.TooManyRequestsException",
-        ],
-        "IntervalSeconds": 1,
-        "MaxAttempts": 3,
-        "BackoffRate": 2,
-    },
-    {"ErrorEquals": ["States.TaskFailed", "States.Timeout"], "IntervalSeconds": 5, "MaxAttempts": 2, "BackoffRate": 2},
-    {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 2, "MaxAttempts": 2, "BackoffRate": 2},
-]
+from tests import serverless_yml
+from tests.workflow_states import tasks
 
 
 @pytest.fixture(scope="module")
@@ -68,21 +54,14 @@ def test_states_and_transitions_follow_the_article(definition):
     assert states["QuitMain"]["Type"] == "Fail"
 
 
-def _tasks(states: dict) -> dict:
-    found = {}
-    for name, state in states.items():
-        if state["Type"] == "Task":
-            found[name] = state
-        for branch in state.get("Branches", []):
-            found |= _tasks(branch["States"])
-    return found
-
-
 def test_every_task_has_the_retry_policy_and_a_catch(definition):
-    tasks = _tasks(definition["States"])
-    assert len(tasks) == 12
-    for name, task in tasks.items():
-        assert task["Retry"] == TASK_RETRY, name
+    found = tasks(definition["States"])
+    assert set(found) == set(tasks(serverless_yml.definition()["States"]))  # none lost in packaging
+    policy = serverless_yml.task_retry()
+    assert policy[0] == {"ErrorEquals": ["InvalidImage", "SourceObjectMissing", "DuplicatePhoto"], "MaxAttempts": 0}
+    assert policy[-1]["ErrorEquals"] == ["States.ALL"]  # the first matching retrier wins: the catch-all last
+    for name, task in found.items():
+        assert task["Retry"] == policy, name
         assert task["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
         if "TimeoutSeconds" in task:
             assert 15 <= task["TimeoutSeconds"] <= 60
@@ -117,8 +96,7 @@ def test_catches_lead_to_the_articles_fail_states(definition):
 
 def test_lambda_timeouts_fit_inside_task_timeouts(template, definition):
     resources = template["Resources"]
-    tasks = _tasks(definition["States"])
-    for task in tasks.values():
+    for task in tasks(definition["States"]).values():
         variable = re.fullmatch(r"\$\{(\w+)\}", task["Resource"])
         if not variable:
             continue
@@ -128,10 +106,17 @@ def test_lambda_timeouts_fit_inside_task_timeouts(template, definition):
         assert resources[function]["Properties"]["Timeout"] < task["TimeoutSeconds"]
 
 
-def test_one_role_per_function_with_scoped_actions(template):
-    functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
+def packaged_functions(template: dict, stack) -> dict[str, dict]:
+    """The template's functions by their name in serverless.yml."""
+    found = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    return {serverless_yml.function_name(function, stack.name): function for function in found}
+
+
+def test_one_role_per_function_with_scoped_actions(template, stack):
+    functions = packaged_functions(template, stack)
+    assert set(functions) == set(serverless_yml.functions())  # every function serverless.yml declares, no other
     roles = {json.dumps(f["Properties"]["Role"]) for f in functions.values()}
-    assert len(functions) == 17 and len(roles) == 17
+    assert len(roles) == len(functions)  # each its own
     for role_id in (json.loads(r)["Fn::GetAtt"][0] for r in roles):
         statements = [
             s
@@ -345,17 +330,18 @@ def _handler_imports_pillow(handler: str) -> bool:
     return result.stdout.strip() == "True"
 
 
-def test_exactly_the_functions_that_import_pillow_have_the_pillow_layer(template):
+def test_exactly_the_functions_that_import_pillow_have_the_pillow_layer(template, stack):
     resources = template["Resources"]
     [layer_id] = [name for name, r in resources.items() if r["Type"] == "AWS::Lambda::LayerVersion"]
     layer = resources[layer_id]["Properties"]
     assert layer["CompatibleRuntimes"] == [template_runtime(template)] == ["python3.13"]
     assert layer["CompatibleArchitectures"] == [_TEST_STAGE_CPU]
     assert layer["LicenseInfo"] and "Pillow" in layer["Description"]
-    functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    functions = {name: f["Properties"] for name, f in packaged_functions(template, stack).items()}
     with_layer = {name for name, f in functions.items() if {"Ref": layer_id} in f.get("Layers", [])}
     importing = {name for name, f in functions.items() if _handler_imports_pillow(f["Handler"])}
-    assert with_layer == importing and len(importing) == 4
+    assert with_layer == importing == serverless_yml.functions_with_layer(layer_id)
+    assert importing  # the image functions
     assert all(len(f.get("Layers", [])) <= 1 for f in functions.values())
 
 

@@ -20,6 +20,7 @@ from handlers.core.uniqueness import Found, Near, Photo, Policy, Upload
 from handlers.core.workflow import SourceObject
 from localcloud.tools.deploy import PROJECT
 from tests import images as pictures
+from tests.workflow_states import with_results, workflow_input, written_outputs
 
 # At the default distance (4 bits), measured on chelsea.jpg: bits apart from the photo.
 NEAR = {
@@ -249,8 +250,8 @@ class Library:
     def check(self, user: str, name: str, data: bytes) -> dict:
         key = f"uploads/{user}/{name}"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
-        event = {"s3": {"bucket": {"name": self.bucket}, "object": {"key": key, "size": len(data)}}, "userId": user}
-        return event | {"results": {"uniqueness": check_duplicate.handler(event, self.context)}}
+        event = workflow_input(self.bucket, key, user, len(data))
+        return with_results(event, uniqueness=check_duplicate.handler(event, self.context))
 
     def record(self, event: dict) -> dict:
         checked = event["results"]["uniqueness"]
@@ -259,12 +260,8 @@ class Library:
             path = Path(folder) / "photo.jpg"
             path.write_bytes(self.s3.get_object(Bucket=self.bucket, Key=event["s3"]["object"]["key"])["Body"].read())
             file_type = images.inspect(path, "jpg", 10**8).to_dict()
-        written = {
-            "original": {"bucket": self.bucket, "key": outputs.original},
-            "png": {"bucket": self.bucket, "key": outputs.png, "bytes": 1},
-            "thumbnail": {"bucket": self.bucket, "key": outputs.thumbnail, "width": 1, "height": 1},
-        }
-        state = event | {"results": event["results"] | {"fileType": file_type, "outputs": written}}
+        written = written_outputs(outputs, self.bucket, bytes=1, width=1, height=1)
+        state = with_results(event, fileType=file_type, outputs=written)
         return write_to_dynamodb.handler(state, self.context)
 
     def upload(self, user: str, name: str, data: bytes) -> dict:

@@ -24,6 +24,7 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image, ImageOps
 
+from handlers.core import uniqueness
 from localcloud.tools.deploy import deploy
 from ops import verify
 from tests.leftovers import leftovers, run_of
@@ -121,9 +122,10 @@ def nothing_left(stage, output: str) -> list[str]:
 def test_a_working_stage_passes_keep_keeps_the_evidence_and_clean_removes_it(stage, as_verifier):
     done = run_verify(as_verifier, "--keep")
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-3000:]
-    assert "9 checks: 9 ok; the stage works as designed." in done.stdout
-    for number, name in enumerate(("stage", "notices", "uploads", "sign-in", "processed"), start=1):
-        assert f"check {number}/9 {name}: " in done.stdout
+    checks = len(verify.CHECKS)
+    assert f"{checks} checks: {checks} ok; the stage works as designed." in done.stdout
+    for number, check in enumerate(verify.CHECKS, start=1):
+        assert f"check {number}/{checks} {check.name}: " in done.stdout
     run_id, sub = run_of(done.stdout)
     kept = nothing_left(stage, done.stdout)
     assert not [k for k in kept if k.startswith(("queue", "subscription"))]  # instruments always go
@@ -136,7 +138,10 @@ def test_a_working_stage_passes_keep_keeps_the_evidence_and_clean_removes_it(sta
     cleaned = run_verify(as_verifier, "--clean", run_id)
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     objects = 2 * len(output_folders(stage.outputs))  # two photos, each with every output
-    removed = f"removed {objects} objects, 10 uniqueness index entries, 2 photos items, 1 quota counter, 1 user."
+    checker = boto3.client("lambda").get_function_configuration(FunctionName=f"{stage.name}-checkDuplicate")
+    distance = int(checker["Environment"]["Variables"]["NEAR_DUPLICATE_DISTANCE"])
+    entries = 2 * len(uniqueness.band_widths(distance))  # each photo's band entries (the user's own scope)
+    removed = f"removed {objects} objects, {entries} uniqueness index entries, 2 photos items, 1 quota counter, 1 user."
     assert removed in " ".join(cleaned.stdout.split())
     assert nothing_left(stage, done.stdout) == []
     again = run_verify(as_verifier, "--clean", run_id)  # a typo, or another stage: said, and not 0

@@ -26,7 +26,9 @@ from ops import verify
 from ops.notices import NoticeQueue
 from ops.stage import Stage
 from tests import images as pictures
+from tests import serverless_yml
 from tests.photo_checks import declared, folder_of, output_folders, stored_outputs
+from tests.workflow_states import output_failures
 
 
 def control(cloud, route: str, body: dict | None = None, method: str = "GET") -> dict:
@@ -197,10 +199,7 @@ def test_a_transient_failure_is_retried_on_the_articles_schedule(cloud, put, sta
     assert control(cloud, "retries")["waits"] == [5]  # States.TaskFailed: 5 s, then success
 
 
-@pytest.mark.parametrize(
-    ("function", "fail_state"),
-    [("copyFile", "QuitCopy"), ("resizeImage", "QuitResize"), ("makeThumbnail", "QuitThumbnail")],
-)
+@pytest.mark.parametrize(("function", "fail_state"), output_failures(serverless_yml.definition()))
 def test_a_permanent_failure_keeps_the_source_and_leaves_no_outputs(cloud, put, s3, stack, function, fail_state):
     control(cloud, "faults", {"function": f"{stack.name}-{function}", "error": "ClientError", "times": 3}, "POST")
     outcome = put(pictures.jpeg_bytes(pictures.photo("coffee.jpg").rotate(20 + len(function))))
