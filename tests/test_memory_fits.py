@@ -19,6 +19,7 @@ from PIL import Image, ImageChops, ImageFile
 
 from tests import serverless_yml
 from tests.conftest import ARTIFACTS
+from tests.photo_checks import stored_outputs
 from tests.workflow_states import branch_functions, with_results, workflow_input
 
 SIDE = 8000  # 8000 x 8000 = 64,000,000 pixels: MAX_IMAGE_PIXELS' default, the largest accepted
@@ -69,6 +70,7 @@ def test_the_largest_accepted_photos_fit_every_function(cloud, stack, pipeline, 
         return json.loads(result.payload), result
 
     peaks: dict[str, dict] = defaultdict(dict)
+    destination = stack.outputs["DestinationBucketName"]
     for name, path in worst_cases.items():
         user = f"largest-{os.urandom(3).hex()}"
         key = f"largest/{user}/{name}"  # outside the upload prefix: no workflow is started
@@ -85,6 +87,9 @@ def test_the_largest_accepted_photos_fit_every_function(cloud, stack, pipeline, 
         state = with_results(state, uniqueness=uniqueness)
         for function in branch_functions(serverless_yml.definition()["States"]["ProcessFile"]):
             steps.append((function, invoke(function, state)[1]))
+        outputs = stored_outputs(pipeline.s3, stack.outputs, f"largest/{user}")  # the key's folders
+        assert outputs, f"{name}: no outputs written"
+        _remove(pipeline.s3, {pipeline.upload_bucket: [key], destination: outputs})
         for function, used in steps:
             entry = peaks[function]
             entry["memoryMb"] = used.memory_size_mb
@@ -97,3 +102,13 @@ def test_the_largest_accepted_photos_fit_every_function(cloud, stack, pipeline, 
     assert 2 * peaks["makeThumbnail"]["peakMiB"] <= peaks["makeThumbnail"]["memoryMb"], peaks["makeThumbnail"]
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "memory-margins.json").write_text(json.dumps(dict(sorted(peaks.items())), indent=2) + "\n")
+
+
+def _remove(s3, keys_by_bucket: dict[str, list[str]]) -> None:
+    """Every version of these objects (~1 GB for the three photos): the session's local cloud
+    keeps what it stores until the run ends, on this machine's disk."""
+    for bucket, keys in keys_by_bucket.items():
+        for key in keys:
+            for version in s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []):
+                if version["Key"] == key:
+                    s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
