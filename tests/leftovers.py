@@ -9,10 +9,22 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ops.verify import CHECKS
 from tests.photo_checks import output_folders
 
 RUN = re.compile(r"verify (verify-\d{8}-[0-9a-f]{6}): stage")
 SUB = re.compile(r"POST /upload as verify-\d{8}-[0-9a-f]{6} \(sub ([0-9a-f-]{36})\)")
+
+
+def check_line(name: str) -> str:
+    """How verify announces one of its checks: `check 5/9 processed`."""
+    names = [check.name for check in CHECKS]
+    return f"check {names.index(name) + 1}/{len(names)} {name}"
+
+
+def all_ok_line() -> str:
+    """verify's verdict when every check passed."""
+    return f"{len(CHECKS)} checks: {len(CHECKS)} ok; the stage works as designed."
 
 
 def run_of(output: str) -> tuple[str, str | None]:
