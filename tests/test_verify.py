@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -148,26 +149,34 @@ def test_a_working_stage_passes_keep_keeps_the_evidence_and_clean_removes_it(sta
     runs.add("pass")
 
 
-def test_an_interrupted_run_waits_for_its_executions_and_leaves_nothing(stage, as_verifier):
+def stopped_at(check: str, shell: dict[str, str], stop: Callable[[subprocess.Popen[str]], None]):
+    """A verify run started as from a terminal, stopped by `stop` once it announces `check`:
+    the process and what it printed until then."""
     process = subprocess.Popen(
         verify_command(),
         cwd=PROJECT,
-        env=as_verifier,
+        env=shell,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        # Ctrl-C at a terminal: a suite started in the background of a script inherits SIGINT
+        # Ctrl-C as at a terminal: a suite started in the background of a script inherits SIGINT
         # ignored, and Python then never raises KeyboardInterrupt.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stdout is not None
     seen = []
-    for line in process.stdout:  # until the photos are being processed
+    for line in process.stdout:
         seen.append(line)
-        if line.startswith(check_line("processed")):
-            process.send_signal(signal.SIGINT)
+        if line.startswith(check_line(check)):
+            stop(process)
             break
-    output = "".join(seen) + process.communicate(timeout=300)[0]
+    return process, "".join(seen)
+
+
+def test_an_interrupted_run_waits_for_its_executions_and_leaves_nothing(stage, as_verifier):
+    # stopped while the photos are being processed
+    process, seen = stopped_at("processed", as_verifier, lambda p: p.send_signal(signal.SIGINT))
+    output = seen + process.communicate(timeout=300)[0]
     assert process.returncode == 130, output[-4000:]
     assert "interrupted: cleaning up" in output and "interrupted." in output
     assert nothing_left(stage, output) == []
@@ -181,23 +190,9 @@ def says(output: str, *texts: str) -> bool:
 
 
 def test_clean_removes_what_a_killed_run_left(stage, as_verifier):
-    process = subprocess.Popen(
-        verify_command(),
-        cwd=PROJECT,
-        env=as_verifier,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        if line.startswith(check_line("processed")):  # photos being processed, a user, a queue, a subscription
-            process.kill()
-            break
+    # killed while photos are being processed: it has a user, a queue and a subscription
+    process, output = stopped_at("processed", as_verifier, lambda p: p.kill())
     process.wait(timeout=30)
-    output = "".join(seen)
     run_id, _ = run_of(output)
     left = nothing_left(stage, output)
     assert any(k.startswith("queue") for k in left) and any(k.startswith("subscription") for k in left), left
