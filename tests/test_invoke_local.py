@@ -11,6 +11,7 @@ import pytest
 
 from handlers.core import renditions
 from localcloud.tools.deploy import PROJECT, cli_environment, serverless_command
+from tests import serverless_yml
 
 SAMPLE = PROJECT / "samples" / "chelsea.jpg"
 # What the sample record names (writeToDynamoDB's event): the article's three and its renditions.
@@ -41,6 +42,12 @@ FUNCTIONS = [
     ),
     ("deleteFile", "s3-put-jpeg.json", lambda r: r["key"] == "uploads/demo/chelsea.jpg"),
     ("reconcile", "scheduled.json", lambda r: r["uploads_complete"] is True and "sqs.ReceiveMessage" in r["requests"]),
+    # The photos API, as the event's signed-in user (a photo id and upload id that are not theirs)
+    ("listPhotos", "api-list-photos.json", lambda r: r["statusCode"] == 200 and "photos" in json.loads(r["body"])),
+    ("getPhoto", "api-get-photo.json", lambda r: r["statusCode"] == 404),
+    ("getUploadStatus", "api-upload-status.json", lambda r: r["statusCode"] == 404),
+    ("deletePhoto", "api-delete-photo.json", lambda r: r["statusCode"] == 204),
+    ("eraseAccount", "api-erase-account.json", lambda r: r["statusCode"] in (200, 202) and "done" in r["body"]),
 ]
 
 
@@ -78,6 +85,7 @@ def test_every_function_runs_under_invoke_local(cloud, stack, events):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=SOURCE_BUCKET)
     s3.put_object(Bucket=SOURCE_BUCKET, Key="uploads/demo/chelsea.jpg", Body=SAMPLE.read_bytes())
+    assert {function for function, _, _ in FUNCTIONS} == set(serverless_yml.functions())  # every one declared
     for function, event, check in FUNCTIONS:
         result = invoke(cloud, stage, function, folder / event)
         assert check(result), (function, result)
