@@ -17,6 +17,10 @@ These work against a cloud that `up` keeps running (AWS_ENDPOINT_URL, or --port)
                         POST /upload's Authorization header
   schedule [FUNCTION]   the stage's schedules; with FUNCTION, fire its schedule now and print
                         what the function returned (e.g. `schedule reconcile`)
+
+And with no cloud at all:
+  runtime [arm64]       the Lambda runtime's own Python the workers run on, fetched once
+                        (docs/runtime.md)
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from handlers.core.uploads import JPEG_MAGIC
 from localcloud import PROJECT, persistence
 from localcloud.clients import aws_client
 from localcloud.cloud import DEFAULT_ACCOUNT, LocalCloud
+from localcloud.services.awslambda import interpreter
 from localcloud.services.cloudformation import adapter as cloudformation
 from ops.executions import parse_since
 
@@ -484,6 +489,14 @@ def schedule(args: argparse.Namespace) -> int:
     return 1 if any(result.get("errored") for result in fired) else 0
 
 
+def runtime(args: argparse.Namespace) -> int:
+    try:
+        print(interpreter.describe(args.architecture))
+    except interpreter.RuntimeUnavailable as error:
+        raise SystemExit(f"localcloud: {error}") from None
+    return 0
+
+
 def _control(endpoint: str, route: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     request = urllib.request.Request(
         f"{endpoint}/_localcloud/{route}",
@@ -554,6 +567,9 @@ def parser() -> argparse.ArgumentParser:
     sub = command("schedule", schedule, "the stage's schedules, or fire one now (`schedule reconcile`)")
     sub.add_argument("function", nargs="?", help="fire the schedule of this function now, and wait for it")
     sub.add_argument("--timeout", type=float, default=900, help="seconds to wait for the function (default 900)")
+    sub = commands.add_parser("runtime", help="the Lambda runtime's own Python the workers run (fetched once)")
+    sub.set_defaults(command_function=runtime)
+    sub.add_argument("architecture", nargs="?", choices=("x86_64", "arm64"), help="default: this machine's")
     for name in ("executions", "logs", "invoke", "token", "schedule"):
         commands.choices[name].add_argument("--port", type=port_number, default=default_port(), help=port_help)
     return main_parser

@@ -221,16 +221,10 @@ def _run(command: list[str], failure: str, cwd: Path | None = None) -> None:
         raise RuntimeUnavailable(f"{failure}: {last}")
 
 
-def main() -> None:
-    """`python -m localcloud.services.awslambda.interpreter [arm64]`: fetches the interpreter, says where it is."""
-    try:
-        found = interpreter(sys.argv[1] if len(sys.argv) > 1 else None)
-        version = subprocess.run([*found.command, "-I", "-c", "import sys; print(sys.version)"],
-                                 capture_output=True, text=True, check=True).stdout.split()[0]  # fmt: skip
-    except RuntimeUnavailable as error:
-        raise SystemExit(f"localcloud: {error}") from None
-    print(f"{RUNTIME} ({found.architecture}): CPython {version} in {found.root}")
-
-
-if __name__ == "__main__":
-    main()
+def describe(architecture: str | None = None) -> str:
+    """Which interpreter the workers of `architecture` run on, and where (fetched the first time):
+    `python -m localcloud runtime [arm64]`."""
+    found = interpreter(architecture)
+    version = subprocess.run([*found.command, "-I", "-c", "import sys; print(sys.version)"],
+                             capture_output=True, text=True, check=True).stdout.split()[0]  # fmt: skip
+    return f"{RUNTIME} ({found.architecture}): CPython {version} in {found.root}"
