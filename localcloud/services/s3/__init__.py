@@ -1,7 +1,8 @@
 """S3, emulated: moto's S3, adapted (adapter.py, each gap with its test).
 
     adapter.py       notifications from templates, sent asynchronously with a sequencer;
-                     presigned POST policies enforced (expiry, conditions, sizes)
+                     presigned POST policies enforced (expiry, conditions, sizes); a deleted or
+                     overwritten object's bytes freed, versions listed without copying them
 
 Presigned URLs' signatures and expiry are checked by IAM (services/iam/presigned.py).
 Differs from AWS: a presigned POST's signature is not checked (the local cloud accepts any
