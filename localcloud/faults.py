@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request
 
 from localcloud.services.iam import errors
-from localcloud.services.iam.requests import Unmapped, post_form, resolve, signature
+from localcloud.services.iam.requests import Unmapped, resolve, signed_request
 
 if TYPE_CHECKING:
     from localcloud.services.awslambda.runtime import LambdaRuntime
@@ -85,17 +85,15 @@ class ApiFaults:
         def faulty(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             if not self._faults:
                 return app(environ, start_response)
-            request = Request(environ)
-            browser_upload = request.method == "POST" and "Authorization" not in request.headers
-            form = post_form(environ) if browser_upload else {}
-            scope = signature(request, form)
+            scope, form = signed_request(environ)
             if scope is None:
                 return app(environ, start_response)
             principal = self.iam.sessions.principal(scope.access_key)
             caller = principal.session_name if principal and principal.origin == "lambda" else None
             account = principal.account if principal else DEFAULT_ACCOUNT
+            request = Request(environ)
             try:
-                call = resolve(Request(environ), environ, scope, account, form)
+                call = resolve(request, environ, scope, account, form)
             except Unmapped:
                 return app(environ, start_response)
             for check in call.checks:

@@ -76,7 +76,7 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from . import errors, policy, presigned
-from .requests import Call, Check, Unmapped, post_form, resolve, signature
+from .requests import Call, Check, Unmapped, resolve, signed_request
 from .sessions import Credentials, Principal, Sessions
 
 __all__ = ["Credentials", "Grant", "Iam", "Principal", "enabled_by_default"]
@@ -207,10 +207,7 @@ class Iam:
         def checked(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             if not self.enforce:
                 return app(environ, start_response)
-            request = Request(environ)
-            browser_upload = request.method == "POST" and "Authorization" not in request.headers
-            form = post_form(environ) if browser_upload else {}
-            scope = signature(request, form)
+            scope, form = signed_request(environ)
             principal = self.sessions.principal(scope.access_key) if scope else None
             if principal is None or scope is None:
                 return app(environ, start_response)

@@ -68,6 +68,15 @@ def signature(request: Request, form: dict[str, str] | None = None) -> Signature
     return Signature(legacy, "us-east-1", "s3") if legacy else None
 
 
+def signed_request(environ: dict[str, Any]) -> tuple[Signature | None, dict[str, str]]:
+    """Who signed a request, and, for a browser upload (a presigned POST, which carries its
+    signature in its form rather than a header), that form's fields, read once."""
+    request = Request(environ)
+    browser_upload = request.method == "POST" and "Authorization" not in request.headers
+    form = post_form(environ) if browser_upload else {}
+    return signature(request, form), form
+
+
 def body(environ: dict[str, Any]) -> bytes:
     """Reads the request body and puts it back for the service."""
     import io
